@@ -1,0 +1,1 @@
+"""The backup_runs catalog: model, engine, run recorder."""

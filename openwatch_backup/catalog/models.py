@@ -1,0 +1,70 @@
+"""SQLAlchemy 2 models of the plugin's own tables in OpenWatch's database.
+
+The plugin keeps its own MetaData (not OpenWatch's `app.database.Base`), so OpenWatch's `create_all`
+never creates these tables behind Alembic's back; the migration in alembic/ creates them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, MetaData, String, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "abandoned")
+TRIGGERS = ("cli", "api", "schedule")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class BackupRun(Base):
+    """One recorded operation: a backup, and later a verify, prune, restore or drill."""
+
+    __tablename__ = "backup_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint(f"trigger IN {TRIGGERS}", name="trigger"),
+        Index("ix_backup_runs_created_at_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_backup_runs_kind_status", "kind", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4,
+                                          server_default=text("gen_random_uuid()"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trigger: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("backup_runs.id", ondelete="SET NULL"))
+    phase: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    artifact_location: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BackupCanary(Base):
+    """The nonce written just before pg_dump starts; a restore that holds it holds that dump."""
+
+    __tablename__ = "backup_canary"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -1,0 +1,127 @@
+"""Record runs in backup_runs: create, claim, heartbeat, finish. Short transactions, database clock.
+
+Every string stored here has passed the redactor. A run is claimed with a conditional UPDATE, so a task
+delivered twice (acks_late + reject_on_worker_lost) finds the run no longer queued and does nothing.
+"""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, Table, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import cast
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import RunStatus
+from openwatch_backup.errors import CatalogMissing, DatabaseUnavailable, RunNotFound
+
+_TABLE = typing.cast(Table, BackupRun.__table__)  # Core statements: no ORM identity map in long-running workers
+
+
+@contextmanager
+def catalog_errors(database: str) -> Iterator[None]:
+    """Turn driver errors into the two our callers can act on."""
+    try:
+        yield
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42P01":  # undefined_table
+            raise CatalogMissing(f"the backup_runs table does not exist in {database}; "
+                                 "run `openwatch-backup db upgrade` first") from None
+        raise
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
+        raise DatabaseUnavailable(f"cannot reach the catalog database {database} ({reason}); check "
+                                  "OPENWATCH_DATABASE_URL and that PostgreSQL is running") from None
+
+
+class RunRecorder:
+    def __init__(self, engine: Engine, redact: Callable[[str], str], database: str) -> None:
+        self._engine = engine
+        self._redact = redact
+        self._database = database
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with catalog_errors(self._database), self._engine.begin() as conn:
+            yield conn
+
+    def create(self, kind: str, trigger: str, requested_by: str | None = None,
+               parent_id: uuid.UUID | None = None, details: dict[str, Any] | None = None) -> uuid.UUID:
+        run_id = uuid.uuid4()
+        with self._begin() as conn:
+            conn.execute(_TABLE.insert().values(
+                id=run_id, kind=kind, status=RunStatus.QUEUED.value, trigger=trigger,
+                requested_by=self._redact(requested_by) if requested_by else None, parent_id=parent_id,
+                details=details or {}, bytes_done=0))
+        return run_id
+
+    def claim(self, run_id: uuid.UUID) -> bool:
+        """queued -> running. False when another delivery already took (or finished) the run."""
+        with self._begin() as conn:
+            result = conn.execute(
+                update(_TABLE).where(_TABLE.c.id == run_id, _TABLE.c.status == RunStatus.QUEUED.value)
+                .values(status=RunStatus.RUNNING.value, started_at=func.now(), heartbeat_at=func.now(),
+                        phase="starting"))
+            return result.rowcount == 1
+
+    def progress(self, run_id: uuid.UUID, phase: str, bytes_done: int | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {"phase": phase, "heartbeat_at": func.now()}
+        if bytes_done is not None:
+            values["bytes_done"] = bytes_done
+        if details:
+            values["details"] = _TABLE.c.details.op("||")(cast(details, JSONB))
+        with self._begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id,
+                                              _TABLE.c.status == RunStatus.RUNNING.value).values(**values))
+
+    def succeed(self, run_id: uuid.UUID, *, location: str | None, size: int | None, sha256: str | None,
+                details: dict[str, Any]) -> None:
+        with self._begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
+                status=RunStatus.SUCCEEDED.value, phase="done", finished_at=func.now(), heartbeat_at=func.now(),
+                artifact_location=location, size_bytes=size, sha256=sha256,
+                bytes_done=size if size is not None else _TABLE.c.bytes_done,
+                details=_TABLE.c.details.op("||")(cast(details, JSONB)), error=None, error_code=None))
+
+    def finish_unsuccessfully(self, run_id: uuid.UUID, status: RunStatus, code: str, message: str,
+                              details: dict[str, Any] | None = None) -> None:
+        """failed / cancelled / abandoned, with a redacted reason. The phase is kept: it says where."""
+        with self._begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
+                status=status.value, finished_at=func.now(), error_code=code, error=self._redact(message),
+                details=_TABLE.c.details.op("||")(cast(details or {}, JSONB))))
+
+    def get(self, ref: str) -> BackupRun:
+        """A run by full id or by a unique id prefix (as `list` prints them)."""
+        text = ref.strip().lower()
+        if not text or any(c not in "0123456789abcdef-" for c in text):
+            raise RunNotFound(f"{ref!r} is not a run id; use an id (or its first characters) from "
+                              "`openwatch-backup list`")
+        if len(text) == 36:
+            condition = _TABLE.c.id == uuid.UUID(text)
+        else:
+            condition = cast(_TABLE.c.id, String).startswith(text, autoescape=True)
+        with catalog_errors(self._database), Session(self._engine, expire_on_commit=False) as session:
+            rows = list(session.scalars(select(BackupRun).where(condition).limit(2)))
+        if not rows:
+            raise RunNotFound(f"no run {ref!r} in the catalog; `openwatch-backup list` shows the runs")
+        if len(rows) > 1:
+            raise RunNotFound(f"{ref!r} matches more than one run; give more characters of the id")
+        return rows[0]
+
+    def list(self, *, limit: int = 50, kind: str | None = None, status: str | None = None) -> list[BackupRun]:
+        query = select(BackupRun).order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc()).limit(limit)
+        if kind:
+            query = query.where(_TABLE.c.kind == kind)
+        if status:
+            query = query.where(_TABLE.c.status == status)
+        with catalog_errors(self._database), Session(self._engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))

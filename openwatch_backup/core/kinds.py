@@ -1,0 +1,42 @@
+"""The kinds of backup and the compression modes, as the guide names them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BackupKind(StrEnum):
+    FULL = "full"  # pg_dump -Fc: the guide's "Full Database Dump"
+    PLAIN = "plain"  # pg_dump --clean --if-exists: "Plain-Text SQL Dump"
+    SCHEMA = "schema"  # pg_dump --schema-only: "Schema-Only Dump"
+    TABLES = "tables"  # pg_dump -Fc -t ...: "Specific Table Backup"
+
+    @property
+    def is_archive(self) -> bool:
+        """Custom-format archives are read by pg_restore; the others are SQL read by psql."""
+        return self in (BackupKind.FULL, BackupKind.TABLES)
+
+
+class Compression(StrEnum):
+    ZSTD = "zstd"
+    PG = "pg"
+    NONE = "none"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Trigger(StrEnum):
+    CLI = "cli"
+    API = "api"
+    SCHEDULE = "schedule"

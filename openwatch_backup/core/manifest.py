@@ -1,0 +1,63 @@
+"""The versioned JSON manifest written beside every artifact.
+
+The manifest is the recovery-side source of truth: the catalog can be rebuilt from manifests alone,
+because a restore replaces the very database that holds the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openwatch_backup.errors import ManifestError
+
+MANIFEST_VERSION = 1
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    manifest_version: int = MANIFEST_VERSION
+    run_id: str
+    kind: str
+    format: str = Field(description="custom (pg_restore) or plain (psql)")
+    compression: str = Field(description="zstd, pg, none: the mode asked for")
+    wrapper: str | None = Field(description="zstd when the whole file is a zstd stream, else None")
+    trigger: str = Field(default="cli", description="cli, api or schedule")
+    created_at: str
+    finished_at: str
+    database: str
+    server_version: str
+    pg_dump_version: str
+    openwatch_alembic_head: str | None
+    artifact: str
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    row_counts: dict[str, int]
+    canary_nonce: str | None
+    canary_included: bool
+    tables: list[str]
+    excluded_table_data: list[str]
+    package_version: str
+
+    def to_json(self) -> bytes:
+        return (self.model_dump_json(indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, source: str = "manifest") -> Manifest:
+        try:
+            raw = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{source} is not JSON ({exc}); restore it from another copy") from None
+        version = raw.get("manifest_version") if isinstance(raw, dict) else None
+        if isinstance(version, int) and version > MANIFEST_VERSION:
+            # Checked before validation so a newer layout gets this message, not "extra field".
+            raise ManifestError(f"{source} has manifest_version {version}, newer than this "
+                                f"openwatch-backup understands ({MANIFEST_VERSION}); upgrade openwatch-backup")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "document"
+            raise ManifestError(f"{source} is not a valid manifest ({where}: {first['msg']})") from None

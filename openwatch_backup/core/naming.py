@@ -1,0 +1,44 @@
+"""The one place that builds artifact file names.
+
+Names follow the guide (`openwatch_YYYYMMDD_HHMMSS`, UTC) with an extension that tells which tool reads
+the file: `.dump` is a custom-format archive pg_restore reads as is (whatever compression is inside it),
+`.dump.zst` is such an archive wrapped in zstd, `.sql`/`.sql.gz`/`.sql.zst` are plain SQL for psql.
+Order and age always come from the catalog's recorded times, never from these names.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from openwatch_backup.core.kinds import BackupKind
+
+MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_SUFFIX = ".partial"
+
+_PREFIX = {
+    BackupKind.FULL: "openwatch",
+    BackupKind.PLAIN: "openwatch",
+    BackupKind.SCHEMA: "schema",
+    BackupKind.TABLES: "scan_data",
+}
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def timestamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+
+
+def artifact_name(kind: BackupKind, extension: str, when: datetime, attempt: int = 0) -> str:
+    """`openwatch_20261126_020000.dump.zst`; attempt > 0 adds `_2`, `_3`... for same-second runs."""
+    suffix = f"_{attempt + 1}" if attempt else ""
+    return f"{_PREFIX[kind]}_{timestamp(when)}{suffix}{extension}"
+
+
+def manifest_name(artifact: str) -> str:
+    return artifact + MANIFEST_SUFFIX
+
+
+def is_safe_name(name: str) -> bool:
+    """A plain file name: no separators, no leading dot, no `..` (used to refuse path tricks)."""
+    return bool(_SAFE.match(name)) and ".." not in name

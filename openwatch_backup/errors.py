@@ -1,0 +1,84 @@
+"""One error hierarchy with stable codes.
+
+Entry layers map these to exit statuses (CLI) and HTTP statuses (API); the code string is what
+monitoring and the catalog store, so it never changes once released. Messages are one line that
+names the problem and the fix, and never contain a secret (callers pass them through the redactor).
+"""
+
+from __future__ import annotations
+
+
+class BackupError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    code = "backup_error"
+    exit_status = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(BackupError):
+    """A setting is missing or malformed."""
+
+    code = "config"
+    exit_status = 2
+
+
+class DatabaseUnavailable(BackupError):
+    """The database does not answer."""
+
+    code = "database_unavailable"
+    exit_status = 3
+
+
+class CatalogMissing(BackupError):
+    """The backup_runs table has not been created yet."""
+
+    code = "catalog_missing"
+    exit_status = 3
+
+
+class ClientVersionMismatch(BackupError):
+    """pg_dump/pg_restore are older than the server, or missing."""
+
+    code = "client_version"
+    exit_status = 3
+
+
+class StorageError(BackupError):
+    """The backup target cannot be written or read."""
+
+    code = "storage"
+    exit_status = 4
+
+
+class InsufficientSpace(StorageError):
+    """Free space is below the estimate for this backup."""
+
+    code = "insufficient_space"
+
+
+class DumpFailed(BackupError):
+    """pg_dump (or psql/pg_restore) exited non-zero, was killed, or its stream broke."""
+
+    code = "dump_failed"
+    exit_status = 5
+
+
+class RunNotFound(BackupError):
+    """No run with that id (or unique prefix) exists in the catalog."""
+
+    code = "run_not_found"
+    exit_status = 6
+
+
+class ManifestError(BackupError):
+    """A manifest is unreadable, of an unknown version, or inconsistent."""
+
+    code = "manifest"
+    exit_status = 7

@@ -1,0 +1,1 @@
+"""How PostgreSQL client programs run: local subprocesses now, `docker exec` later."""

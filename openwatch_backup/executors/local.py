@@ -1,0 +1,100 @@
+"""Run a PostgreSQL client as a local subprocess, its stdout a pipe we stream from.
+
+stderr is drained by a thread into a bounded tail (a chatty child must never block on a full pipe,
+and the tail goes through the redactor before anyone sees it).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+
+_PIPE_SIZE = 1 << 20  # fewer, larger reads than the default 64 KiB pipe
+_TAIL_LINES = 40
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment without its PG* settings, plus ours (which hold the credentials)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(extra)
+    return env
+
+
+class LocalProcess:
+    def __init__(self, argv: list[str], env: Mapping[str, str], *, stdin: int | None = None) -> None:
+        self.argv = argv
+        self._proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env=child_environment(env), close_fds=True)
+        assert self._proc.stdout is not None
+        assert self._proc.stderr is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        self._stdout_fd = self._proc.stdout.fileno()
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._drain = threading.Thread(target=self._read_stderr, name="pg-stderr", daemon=True)
+        self._drain.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def read(self, size: int) -> bytes:
+        """Read up to size bytes of the child's stdout; b'' at EOF."""
+        return os.read(self._stdout_fd, size)
+
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            self._tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._proc.wait(timeout=timeout)
+        self._drain.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGKILL)
+
+    def close(self) -> None:
+        """Kill if still running, reap, and close our pipe ends."""
+        self.kill()
+        with contextlib.suppress(Exception):
+            self.wait(timeout=10)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._tail)
+
+
+def describe_exit(program: str, code: int, stderr_tail: str) -> str:
+    """One line: what happened to the child, with the last meaningful stderr line."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        what = f"{program} was killed by {name}"
+    else:
+        what = f"{program} exited with status {code}"
+    last = [line for line in stderr_tail.splitlines() if line.strip()]
+    return f"{what}: {last[-1]}" if last else what
+
+
+class LocalExecutor:
+    """Starts clients on this machine (the worker's image carries a PostgreSQL client)."""
+
+    name = "local"
+
+    def start(self, argv: list[str], env: Mapping[str, str], *, stdin: int | None = None) -> LocalProcess:
+        return LocalProcess(argv, env, stdin=stdin)

@@ -1,0 +1,209 @@
+"""The backup operation: preflight, canary, snapshot, stream pg_dump into storage, manifest, record.
+
+A run is `succeeded` only when its artifact was fully written, fsynced and renamed into place and its
+manifest written. On any failure the partial file is removed, no manifest exists, and the run is
+`failed` with a redacted one-line reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from openwatch_backup import __version__
+from openwatch_backup.core.dump_plan import DumpPlan, plan_dump
+from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
+from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus
+from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import artifact_name, manifest_name
+from openwatch_backup.core.pipeline import StreamResult, pump
+from openwatch_backup.errors import BackupError, DumpFailed, StorageError
+from openwatch_backup.executors.local import describe_exit
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.preflight import preflight
+from openwatch_backup.settings import COUNTED_TABLES
+from openwatch_backup.source.connection import connect
+from openwatch_backup.source.facts import alembic_head, row_counts, write_canary
+from openwatch_backup.source.snapshot import ExportedSnapshot
+from openwatch_backup.storage.base import ArtifactWriter
+
+POSTGRES_PREFIX = "postgres"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    kind: BackupKind
+    compression: Compression
+    tables: list[str] = field(default_factory=list)
+
+    def as_details(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "compression": self.compression.value, "tables": self.tables}
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> BackupRequest:
+        return cls(kind=BackupKind(details["kind"]), compression=Compression(details["compression"]),
+                   tables=list(details.get("tables") or []))
+
+
+@dataclass
+class ProgressEvent:
+    phase: str
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.bytes_in / self.seconds if self.seconds > 0 else 0.0
+
+
+Observer = Callable[[ProgressEvent], None]
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+class _Heartbeat:
+    """Throttled progress: the catalog every heartbeat_seconds, the observer (a progress bar) always."""
+
+    def __init__(self, ctx: OperationContext, run_id: uuid.UUID, observer: Observer | None) -> None:
+        self._ctx, self._run_id, self._observer = ctx, run_id, observer
+        self._started = time.monotonic()
+        self._last = 0.0
+
+    def phase(self, name: str) -> None:
+        self._ctx.recorder.progress(self._run_id, name)
+        if self._observer:
+            self._observer(ProgressEvent(name, seconds=time.monotonic() - self._started))
+
+    def bytes(self, bytes_in: int, bytes_out: int) -> None:
+        now = time.monotonic()
+        event = ProgressEvent("dumping", bytes_in, bytes_out, now - self._started)
+        if self._observer:
+            self._observer(event)
+        if now - self._last >= self._ctx.settings.heartbeat_seconds:
+            self._last = now
+            self._ctx.recorder.progress(self._run_id, "dumping", bytes_out,
+                                        {"bytes_in": bytes_in, "rate_bytes_per_s": round(event.rate)})
+
+
+def _open_new_artifact(ctx: OperationContext, plan: DumpPlan, kind: BackupKind,
+                       when: datetime) -> tuple[str, ArtifactWriter]:
+    for attempt in range(100):
+        name = artifact_name(kind, plan.extension, when, attempt)
+        key = f"{POSTGRES_PREFIX}/{name}"
+        if ctx.storage.exists(key) or ctx.storage.exists(f"{POSTGRES_PREFIX}/{manifest_name(name)}"):
+            continue
+        return name, ctx.storage.open_writer(key)
+    raise StorageError(f"100 artifacts named {artifact_name(kind, plan.extension, when)} already exist")
+
+
+def _stream_dump(ctx: OperationContext, plan: DumpPlan, writer: ArtifactWriter, env: dict[str, str],
+                 heartbeat: _Heartbeat) -> StreamResult:
+    process = ctx.executor.start(plan.argv, env)
+    watcher = ShapeWatcher(process, gzip=plan.format == "plain" and "--compress=6" in plan.argv)
+    try:
+        result = pump(watcher, writer, zstd_level=ctx.settings.zstd_level if plan.wrapper == "zstd" else None,
+                      threads=ctx.settings.zstd_threads, on_progress=heartbeat.bytes)
+        code = process.wait()
+    finally:
+        process.close()  # kills pg_dump if we stop early (storage error, cancel)
+    if code != 0:
+        raise DumpFailed(ctx.redact(describe_exit("pg_dump", code, process.stderr_tail())))
+    problem = shape_problem(plan.format, watcher.head, watcher.tail)
+    if problem:
+        raise DumpFailed(problem)
+    return result
+
+
+def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
+               observer: Observer | None = None, trigger: str = "cli") -> Manifest | None:
+    """Carry out a queued backup run. None when another delivery already claimed it."""
+    if not ctx.recorder.claim(run_id):
+        return None
+    heartbeat = _Heartbeat(ctx, run_id, observer)
+    writer: ArtifactWriter | None = None
+    artifact_key: str | None = None
+    try:
+        heartbeat.phase("preflight")
+        with connect(ctx.target, ctx.redact) as conn:
+            checked = preflight(ctx, conn, request.compression)
+            heartbeat.phase("canary")
+            nonce = write_canary(conn, run_id)
+            with ExportedSnapshot(conn) as snapshot:
+                counts = row_counts(conn, COUNTED_TABLES)
+                head = alembic_head(conn)
+                plan = plan_dump(checked.pg_dump.path, checked.pg_dump.major, request.kind, request.compression,
+                                 zstd_level=ctx.settings.zstd_level, tables=request.tables,
+                                 snapshot=snapshot.snapshot_id)
+                started = datetime.now(UTC)
+                name, writer = _open_new_artifact(ctx, plan, request.kind, started)
+                artifact_key = writer.key
+                heartbeat.phase("dumping")
+                result = _stream_dump(ctx, plan, writer, ctx.target.libpq_env(), heartbeat)
+        heartbeat.phase("committing")
+        writer.commit()
+        writer = None
+        manifest = Manifest(
+            run_id=str(run_id), kind=request.kind.value, format=plan.format,
+            compression=request.compression.value, wrapper=plan.wrapper, trigger=trigger,
+            created_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat(),
+            database=checked.facts.database, server_version=checked.facts.version,
+            pg_dump_version=checked.pg_dump.version, openwatch_alembic_head=head, artifact=name,
+            size_bytes=result.bytes_out, sha256=result.sha256, row_counts=counts, canary_nonce=nonce,
+            canary_included=plan.canary_included and nonce is not None, tables=plan.tables,
+            excluded_table_data=plan.excluded_table_data, package_version=__version__)
+        heartbeat.phase("manifest")
+        ctx.storage.put_bytes(f"{POSTGRES_PREFIX}/{manifest_name(name)}", manifest.to_json())
+        ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=result.bytes_out,
+                             sha256=result.sha256, details=_details(manifest, result, checked.needed_bytes))
+        return manifest
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort()
+        elif artifact_key is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
+            ctx.storage.delete(artifact_key)  # committed but the manifest failed: no half-recorded backup
+        _record_failure(ctx, run_id, exc)
+        raise
+
+
+def _details(manifest: Manifest, result: StreamResult, estimate: int) -> dict[str, Any]:
+    return {
+        "artifact": manifest.artifact, "format": manifest.format, "wrapper": manifest.wrapper,
+        "server_version": manifest.server_version, "pg_dump_version": manifest.pg_dump_version,
+        "database": manifest.database, "openwatch_alembic_head": manifest.openwatch_alembic_head,
+        "row_counts": manifest.row_counts, "canary_nonce": manifest.canary_nonce,
+        "canary_included": manifest.canary_included, "bytes_in": result.bytes_in,
+        "seconds": round(result.seconds, 3),
+        "rate_bytes_per_s": round(result.bytes_in / result.seconds) if result.seconds > 0 else None,
+        "estimate_bytes": estimate, "peak_rss_bytes": _peak_rss_bytes(), "package_version": __version__,
+    }
+
+
+def _record_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
+    """Store why the run ended. If the catalog itself is unreachable, log it: the original error wins."""
+    try:
+        _store_failure(ctx, run_id, exc)
+    except Exception as store_error:
+        log.error("run %s failed (%s) and could not be recorded: %s", run_id, ctx.redact(str(exc)),
+                  ctx.redact(str(store_error)))
+
+
+def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
+    if isinstance(exc, BackupError):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, KeyboardInterrupt):
+        ctx.recorder.finish_unsuccessfully(run_id, RunStatus.CANCELLED, "cancelled", "interrupted by the operator")
+        return
+    else:
+        code, message = "internal", f"{type(exc).__name__}: {exc}"
+    ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, code, ctx.redact(message),
+                                       {"peak_rss_bytes": _peak_rss_bytes()})

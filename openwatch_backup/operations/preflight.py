@@ -1,0 +1,53 @@
+"""Fail closed before any file is created: database answers, client new enough, target writable, space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from openwatch_backup.core.kinds import Compression
+from openwatch_backup.errors import InsufficientSpace
+from openwatch_backup.executors.pg_clients import ClientTool, find_client
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.source.facts import ServerFacts, server_facts
+
+MIB = 1 << 20
+_MARGIN = 16 * MIB  # manifest, filesystem overhead, and a little room for the rest of the machine
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    facts: ServerFacts
+    pg_dump: ClientTool
+    needed_bytes: int
+    free_bytes: int | None
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def estimate_bytes(database_size: int, compression: Compression, factor: float) -> int:
+    """pg_database_size counts indexes and free space a dump omits, so it over-estimates; compressed
+    output is estimated at `factor` of it (OPENWATCH_BACKUP_FREE_SPACE_FACTOR)."""
+    share = 1.0 if compression is Compression.NONE else factor
+    return int(database_size * share) + _MARGIN
+
+
+def preflight(ctx: OperationContext, conn: psycopg.Connection, compression: Compression) -> PreflightResult:
+    facts = server_facts(conn)
+    pg_dump = find_client("pg_dump", facts.major, facts.version, ctx.settings.pg_bin_dir)
+    ctx.storage.check_writable()
+    needed = estimate_bytes(facts.size_bytes, compression, ctx.settings.free_space_factor)
+    free = ctx.storage.free_bytes()
+    if free is not None and free < needed:
+        raise InsufficientSpace(
+            f"only {human_bytes(free)} free at {ctx.storage.location('postgres')}, and this backup needs about "
+            f"{human_bytes(needed)} (database {facts.database} is {human_bytes(facts.size_bytes)}); free space, "
+            "point OPENWATCH_BACKUP_DIR elsewhere, or lower OPENWATCH_BACKUP_FREE_SPACE_FACTOR")
+    return PreflightResult(facts=facts, pg_dump=pg_dump, needed_bytes=needed, free_bytes=free)

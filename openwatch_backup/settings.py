@@ -1,0 +1,129 @@
+"""The one settings object. Built by the entry layers (CLI, tasks, API), never at import time.
+
+OpenWatch's own variables are read as they are (`OPENWATCH_DATABASE_URL`, `OPENWATCH_DATABASE_SSL_MODE`);
+the plugin's own values use the `OPENWATCH_BACKUP_` prefix. A bad value becomes one ConfigError line that
+names the variable, what is wrong and an example, and never repeats a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from openwatch_backup.core.dsn import DatabaseTarget, DsnError, parse_database_url
+from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.errors import ConfigError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+DEFAULT_TABLES = ("hosts", "scans", "scan_findings")
+COUNTED_TABLES = ("hosts", "scans", "scan_findings", "users")
+PREFIX = "OPENWATCH_BACKUP_"
+
+
+def _split_names(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting, its environment variable and its default. The README's table is generated from this."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True,
+                                      populate_by_name=True)
+
+    database_url: str = Field(
+        validation_alias=AliasChoices("OPENWATCH_DATABASE_URL", "database_url"),
+        description="OpenWatch's database, as OpenWatch writes it (postgresql://user:password@host:port/db).",
+    )
+    database_ssl_mode: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENWATCH_DATABASE_SSL_MODE", "database_ssl_mode"),
+        description="libpq sslmode for every connection (OpenWatch's own variable); unset: libpq's default.",
+    )
+    dir: Path = Field(default=Path("/openwatch/data/backups"),
+                      description="Backup directory; database dumps go to DIR/postgres (created 0700).")
+    compression: Compression = Field(
+        default=Compression.ZSTD,
+        description="zstd (pg_dump -Z0 into multi-threaded zstd), pg (pg_dump's own gzip), or none.")
+    zstd_level: int = Field(default=3, ge=1, le=19, description="zstd level for the zstd mode.")
+    zstd_threads: int = Field(default=0, ge=0, le=64,
+                              description="zstd worker threads; 0 means one per CPU core.")
+    kind: BackupKind = Field(default=BackupKind.FULL,
+                             description="Default kind for `backup`: full, plain, schema or tables.")
+    tables: Annotated[list[str], NoDecode] = Field(
+        default=list(DEFAULT_TABLES),
+        description="Comma-separated tables for the `tables` kind (schema-qualified allowed).")
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="Folder holding pg_dump/pg_restore/psql; unset: the newest suitable client found.")
+    free_space_factor: float = Field(
+        default=0.5, ge=0,
+        description="Preflight needs free space of at least this share of pg_database_size (1.0 for none).")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300,
+                                     description="How often a running backup records progress.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        try:
+            parse_database_url(value)
+        except DsnError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _split_tables(cls, value: Any) -> Any:
+        return _split_names(value)
+
+    @field_validator("tables")
+    @classmethod
+    def _tables_are_identifiers(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("names no table; give at least one, e.g. hosts,scans,scan_findings")
+        for name in value:
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"{name!r} is not a table name (letters, digits, _ and one optional schema.)")
+        return value
+
+    @property
+    def target(self) -> DatabaseTarget:
+        return parse_database_url(self.database_url, sslmode=self.database_ssl_mode)
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.dir / "postgres"
+
+
+_OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}
+_SECRET_FIELDS = {"database_url"}
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field."""
+    return _OWN_NAMES.get(field, PREFIX + field.upper())
+
+
+def _describe(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    name = env_name(field)
+    if error["type"] == "missing":
+        hint = " (e.g. postgresql://openwatch:PASSWORD@database:5432/openwatch)" if field == "database_url" else ""
+        return f"{name} is not set{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if field in _SECRET_FIELDS:
+        return f"{name} {message}"
+    return f"{name}: {message} (got {error.get('input')!r})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment (and explicit overrides); raise ConfigError on any problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None

@@ -1,0 +1,1 @@
+"""The database being backed up: server facts, the canary, and the snapshot the dump is taken in."""

@@ -1,0 +1,1 @@
+"""Where artifacts live. Every backend implements storage.base.Storage."""
