@@ -63,7 +63,11 @@ class Settings(BaseSettings):
         description="Folder holding pg_dump/pg_restore/psql; unset: the newest suitable client found.")
     free_space_factor: float = Field(
         default=0.5, ge=0,
-        description="Preflight needs free space of at least this share of pg_database_size (1.0 for none).")
+        description="Preflight needs free space of this share of pg_database_size (at least 1.0 for compression "
+        "none); 0 turns the estimate off.")
+    free_space_reserve_mib: int = Field(
+        default=64, ge=0, description="Preflight also keeps this much free beyond the estimate, for the rest of "
+        "the machine.")
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=300,
                                      description="How often a running backup records progress.")
 

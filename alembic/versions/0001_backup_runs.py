@@ -22,8 +22,10 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-STATUSES = "('queued', 'running', 'succeeded', 'failed', 'cancelled', 'abandoned')"
-TRIGGERS = "('cli', 'api', 'schedule')"
+# Written as `= ANY (ARRAY[...::text])`, the form PostgreSQL prints back: an `IN (...)` over varchar is
+# deparsed differently after every dump and restore, so schema comparisons would never settle.
+STATUS_CHECK = "status::text = ANY (ARRAY['queued', 'running', 'succeeded', 'failed', 'cancelled', 'abandoned']::text[])"
+TRIGGER_CHECK = "trigger::text = ANY (ARRAY['cli', 'api', 'schedule']::text[])"
 
 
 def _has_table(name: str) -> bool:
@@ -53,8 +55,9 @@ def upgrade() -> None:
             sa.Column("details", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
             sa.Column("error_code", sa.String(64)),
             sa.Column("error", sa.Text()),
-            sa.CheckConstraint(f"status IN {STATUSES}", name="ck_backup_runs_status"),
-            sa.CheckConstraint(f"trigger IN {TRIGGERS}", name="ck_backup_runs_trigger"),
+            # Names get the `ck_backup_runs_` prefix from the models' naming convention.
+            sa.CheckConstraint(STATUS_CHECK, name="status"),
+            sa.CheckConstraint(TRIGGER_CHECK, name="trigger"),
             sa.PrimaryKeyConstraint("id", name="pk_backup_runs"),
         )
         op.create_index("ix_backup_runs_created_at_id", "backup_runs",

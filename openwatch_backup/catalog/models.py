@@ -32,8 +32,8 @@ class BackupRun(Base):
 
     __tablename__ = "backup_runs"
     __table_args__ = (
-        CheckConstraint(f"status IN {STATUSES}", name="status"),
-        CheckConstraint(f"trigger IN {TRIGGERS}", name="trigger"),
+        CheckConstraint(f"status::text = ANY (ARRAY{list(STATUSES)}::text[])", name="status"),
+        CheckConstraint(f"trigger::text = ANY (ARRAY{list(TRIGGERS)}::text[])", name="trigger"),
         Index("ix_backup_runs_created_at_id", text("created_at DESC"), text("id DESC")),
         Index("ix_backup_runs_kind_status", "kind", "status"),
     )

@@ -83,12 +83,12 @@ class RunRecorder:
                                               _TABLE.c.status == RunStatus.RUNNING.value).values(**values))
 
     def succeed(self, run_id: uuid.UUID, *, location: str | None, size: int | None, sha256: str | None,
-                details: dict[str, Any]) -> None:
+                details: dict[str, Any], bytes_done: int | None = None) -> None:
         with self._begin() as conn:
             conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
                 status=RunStatus.SUCCEEDED.value, phase="done", finished_at=func.now(), heartbeat_at=func.now(),
                 artifact_location=location, size_bytes=size, sha256=sha256,
-                bytes_done=size if size is not None else _TABLE.c.bytes_done,
+                bytes_done=bytes_done if bytes_done is not None else _TABLE.c.bytes_done,
                 details=_TABLE.c.details.op("||")(cast(details, JSONB)), error=None, error_code=None))
 
     def finish_unsuccessfully(self, run_id: uuid.UUID, status: RunStatus, code: str, message: str,

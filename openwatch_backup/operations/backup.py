@@ -91,8 +91,9 @@ class _Heartbeat:
             self._observer(event)
         if now - self._last >= self._ctx.settings.heartbeat_seconds:
             self._last = now
-            self._ctx.recorder.progress(self._run_id, "dumping", bytes_out,
-                                        {"bytes_in": bytes_in, "rate_bytes_per_s": round(event.rate)})
+            # bytes_done counts what pg_dump produced (the progress a person follows); stored size differs.
+            self._ctx.recorder.progress(self._run_id, "dumping", bytes_in,
+                                        {"bytes_out": bytes_out, "rate_bytes_per_s": round(event.rate)})
 
 
 def _open_new_artifact(ctx: OperationContext, plan: DumpPlan, kind: BackupKind,
@@ -164,6 +165,7 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
         heartbeat.phase("manifest")
         ctx.storage.put_bytes(f"{POSTGRES_PREFIX}/{manifest_name(name)}", manifest.to_json())
         ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=result.bytes_out,
+                             bytes_done=result.bytes_in,
                              sha256=result.sha256, details=_details(manifest, result, checked.needed_bytes))
         return manifest
     except BaseException as exc:

@@ -13,7 +13,6 @@ from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.source.facts import ServerFacts, server_facts
 
 MIB = 1 << 20
-_MARGIN = 16 * MIB  # manifest, filesystem overhead, and a little room for the rest of the machine
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,20 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-def estimate_bytes(database_size: int, compression: Compression, factor: float) -> int:
+def estimate_bytes(database_size: int, compression: Compression, factor: float, reserve: int) -> int:
     """pg_database_size counts indexes and free space a dump omits, so it over-estimates; compressed
-    output is estimated at `factor` of it (OPENWATCH_BACKUP_FREE_SPACE_FACTOR)."""
-    share = 1.0 if compression is Compression.NONE else factor
-    return int(database_size * share) + _MARGIN
+    output is estimated at `factor` of it (OPENWATCH_BACKUP_FREE_SPACE_FACTOR), uncompressed at all of it
+    unless the factor is set higher. `reserve` stays free for the rest of the machine."""
+    share = max(1.0, factor) if compression is Compression.NONE and factor > 0 else factor
+    return int(database_size * share) + reserve
 
 
 def preflight(ctx: OperationContext, conn: psycopg.Connection, compression: Compression) -> PreflightResult:
     facts = server_facts(conn)
     pg_dump = find_client("pg_dump", facts.major, facts.version, ctx.settings.pg_bin_dir)
     ctx.storage.check_writable()
-    needed = estimate_bytes(facts.size_bytes, compression, ctx.settings.free_space_factor)
+    needed = estimate_bytes(facts.size_bytes, compression, ctx.settings.free_space_factor,
+                            ctx.settings.free_space_reserve_mib * MIB)
     free = ctx.storage.free_bytes()
     if free is not None and free < needed:
         raise InsufficientSpace(
