@@ -35,7 +35,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Create or remove the plugin's t
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 
-out = Console()
+# Not a terminal (CI logs, pipes): rich would wrap at 80 columns; a wide table stays readable in a log.
+out = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout for scripts.")]
 
@@ -205,9 +206,15 @@ def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.
     from openwatch_backup.demo import run_demo
 
     try:
-        run_demo(var.resolve(), size_mib, out)
+        with _progress_bar(err.is_terminal) as observer:
+            result = run_demo(var.resolve(), size_mib, observer)
     except BackupError as exc:
         raise _fail(exc) from None
+    started = "a throwaway PostgreSQL (stopped again)" if result.server_was_started else "the running PostgreSQL"
+    out.print(f"database {result.database} on {result.server}, {started}")
+    out.print(f"[green]backup {result.backup.id} succeeded[/]: {result.backup.artifact_location} "
+              f"({human_bytes(result.backup.size_bytes or 0)})", soft_wrap=True)
+    out.print(_runs_table(result.runs))
 
 
 def main() -> None:

@@ -82,3 +82,28 @@ class ManifestError(BackupError):
 
     code = "manifest"
     exit_status = 7
+
+
+class RestoreFailed(BackupError):
+    """pg_restore or psql failed, the artifact could not be read, or the restored data did not check out."""
+
+    code = "restore_failed"
+    exit_status = 8
+
+
+class VerifyFailed(BackupError):
+    """A verify found a problem; `reason` is one of core.verify_result.VerifyReason."""
+
+    code = "verify_failed"
+    exit_status = 9
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RestoreRefused(BackupError):
+    """A guard stopped a restore before it changed anything (confirmation, sessions, compatibility)."""
+
+    code = "restore_refused"
+    exit_status = 10

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
         description="Comma-separated tables for the `tables` kind (schema-qualified allowed).")
     pg_bin_dir: Path | None = Field(
         default=None,
-        description="Folder holding pg_dump/pg_restore/psql; unset: the newest suitable client found.")
+        description="Folder holding pg_dump/pg_restore/psql; unset: the oldest installed client that is at least "
+        "the server's major version.")
     free_space_factor: float = Field(
         default=0.5, ge=0,
         description="Preflight needs free space of this share of pg_database_size (at least 1.0 for compression "
@@ -115,6 +116,7 @@ def env_name(field: str) -> str:
 
 def _describe(error: Any) -> str:
     field = str(error["loc"][0]) if error["loc"] else "?"
+    field = {env: name for name, env in _OWN_NAMES.items()}.get(field, field)  # errors name the alias
     name = env_name(field)
     if error["type"] == "missing":
         hint = " (e.g. postgresql://openwatch:PASSWORD@database:5432/openwatch)" if field == "database_url" else ""
@@ -131,3 +133,16 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, generated so that it cannot drift from the code (a test compares)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, list):
+            default = ",".join(default)
+        value = getattr(default, "value", default)
+        shown = "required" if info.is_required() else ("unset" if default is None else f"`{value}`")
+        lines.append(f"| `{env_name(name)}` | {shown} | {info.description} |")
+    return "\n".join(lines)

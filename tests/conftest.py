@@ -189,3 +189,28 @@ def make_service() -> Iterator[Callable[..., BackupService]]:
     yield make
     for service in made:
         service.close()
+
+
+FILLER_MIB = 40
+
+
+@pytest.fixture(scope="session")
+def bulky_template(pg) -> Iterator[str]:
+    """A database whose dump is ~40 MiB, so a dump takes long enough to be interrupted mid-stream."""
+    maker = DatabaseMaker(pg)
+    url = maker("bulky")
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE filler (id int PRIMARY KEY, payload text)")
+        # md5 text compresses only ~2x, so even the zstd stream stays well above a pipe's size.
+        conn.execute("INSERT INTO filler SELECT g, string_agg(md5(g::text || ':' || i::text), '') "
+                     "FROM generate_series(1, %s) g, generate_series(1, 32) i GROUP BY g",
+                     (FILLER_MIB * 1024 * 1024 // 1024,))
+    try:
+        yield maker.names[0]
+    finally:
+        maker.drop_all()
+
+
+@pytest.fixture
+def bulky_db(make_database, bulky_template: str) -> str:
+    return make_database("bulky", template=bulky_template)

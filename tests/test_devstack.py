@@ -16,6 +16,9 @@ import pytest
 
 from openwatch_backup import devstack
 from openwatch_backup.devstack import PostgresHandle
+from openwatch_backup.devstack.postgres import _stop_cluster
+from openwatch_backup.devstack.processes import _pid_alive
+from openwatch_backup.devstack.redis import _stop_redis_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +44,7 @@ def _wait_closed(port: int, timeout: float = 10.0) -> bool:
 
 
 def _gone(pid: int | None) -> bool:
-    return pid is None or not devstack._pid_alive(pid)
+    return pid is None or not _pid_alive(pid)
 
 
 def test_find_pg_bin_dir_has_the_tools() -> None:
@@ -90,7 +93,7 @@ def test_throwaway_postgres_starts_is_reused_and_stops(tmp_path: Path) -> None:
         assert _select_one(handle.admin_url) == 1
         pid = handle.postmaster_pid
         assert pid is not None
-        assert devstack._pid_alive(pid)
+        assert _pid_alive(pid)
     finally:
         handle.stop()
     assert handle.owned is False
@@ -123,7 +126,7 @@ def test_throwaway_redis_starts_is_reused_and_stops(tmp_path: Path) -> None:
         assert devstack.redis_answers(port=handle.port)
         pid = handle.pid
         assert pid is not None
-        assert devstack._pid_alive(pid)
+        assert _pid_alive(pid)
         server_dir = handle.server_dir
         assert server_dir is not None
         assert server_dir.is_dir()
@@ -172,8 +175,8 @@ def test_servers_of_a_killed_owner_are_swept(tmp_path: Path) -> None:
         assert not Path(rd_dir).exists()
     finally:  # never leave them running, even when the sweep is broken
         run_as = "postgres" if os.geteuid() == 0 else None
-        devstack._stop_cluster(Path(pg_dir), None, run_as, mode="immediate")
-        devstack._stop_redis_dir(Path(rd_dir))
+        _stop_cluster(Path(pg_dir), None, run_as, mode="immediate")
+        _stop_redis_dir(Path(rd_dir))
 
 
 def test_make_database_creates_and_drops(make_database, pg: PostgresHandle) -> None:

@@ -24,7 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 # Written as `= ANY (ARRAY[...::text])`, the form PostgreSQL prints back: an `IN (...)` over varchar is
 # deparsed differently after every dump and restore, so schema comparisons would never settle.
-STATUS_CHECK = "status::text = ANY (ARRAY['queued', 'running', 'succeeded', 'failed', 'cancelled', 'abandoned']::text[])"
+STATUS_CHECK = ("status::text = ANY (ARRAY['queued', 'running', 'succeeded', 'failed', 'cancelled', "
+                "'abandoned']::text[])")
 TRIGGER_CHECK = "trigger::text = ANY (ARRAY['cli', 'api', 'schedule']::text[])"
 
 

@@ -21,7 +21,9 @@ def script_location() -> str:
     install run inside the repository) that package is not importable, and the folder sits beside it.
     """
     try:
-        return str(files("openwatch_backup.migrations"))
+        # alembic/ has no __init__.py (it would shadow the alembic library in a checkout), so the installed
+        # package is a namespace package whose files() is a MultiplexedPath: locate it through a file in it.
+        return str(Path(str(files("openwatch_backup.migrations").joinpath("env.py"))).parent)
     except ModuleNotFoundError:
         checkout = Path(__file__).resolve().parents[2] / "alembic"
         if (checkout / "versions" / "0001_backup_runs.py").is_file():

@@ -77,9 +77,11 @@ def parse_database_url(url: str, *, sslmode: str | None = None) -> DatabaseTarge
     if not dbname:
         raise DsnError(f"names no database; expected {URL_EXAMPLE}")
     query = dict(parse_qsl(parts.query))
-    host = unquote(parts.hostname or "") or query.pop("host", "") or "localhost"
-    user = unquote(parts.username or "") or query.pop("user", "") or "postgres"
-    password = unquote(parts.password) if parts.password is not None else query.pop("password", None)
+    # Always take these out of the query (the URL's own parts win), so no second password hides in options.
+    query_host, query_user, query_password = query.pop("host", ""), query.pop("user", ""), query.pop("password", None)
+    host = unquote(parts.hostname or "") or query_host or "localhost"
+    user = unquote(parts.username or "") or query_user or "postgres"
+    password = unquote(parts.password) if parts.password is not None else query_password
     if sslmode:
         query["sslmode"] = sslmode
     return DatabaseTarget(host=host, port=port, user=user, dbname=dbname, password=password,

@@ -36,6 +36,7 @@ def plan_dump(
     zstd_level: int = 3,
     tables: list[str] | None = None,
     snapshot: str | None = None,
+    canary_table: bool = True,
 ) -> DumpPlan:
     """The command that writes the dump to stdout, and how its bytes are to be stored."""
     archive = kind.is_archive
@@ -59,13 +60,14 @@ def plan_dump(
 
     selected: list[str] = []
     excluded: list[str] = []
-    canary = kind is not BackupKind.SCHEMA
+    canary = canary_table and kind is not BackupKind.SCHEMA
     if kind is BackupKind.TABLES:
         selected = list(tables or [])
         # strict-names: a table that does not exist fails the dump instead of silently dumping less.
         argv.append("--strict-names")
         argv += [f"--table={name}" for name in selected]
-        argv.append(f"--table={CANARY_TABLE}")
+        if canary_table:  # absent before `db upgrade`; strict-names would then fail the whole dump
+            argv.append(f"--table={CANARY_TABLE}")
     elif kind is BackupKind.SCHEMA:
         argv.append("--schema-only")
     else:

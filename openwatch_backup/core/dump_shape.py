@@ -26,12 +26,13 @@ class ShapeWatcher:
     def __init__(self, source: Source, *, gzip: bool = False) -> None:
         self._source = source
         self._inflate = zlib.decompressobj(wbits=31) if gzip else None
+        self._broken = False
         self.head = b""
         self.tail = b""
 
     def read(self, size: int) -> bytes:
         chunk = self._source.read(size)
-        if not chunk:
+        if not chunk or self._broken:  # after a gzip error nothing may pass the trailer check again
             return chunk
         if self._inflate is None:
             self._observe(chunk)
@@ -43,7 +44,7 @@ class ShapeWatcher:
                 self._observe(self._inflate.decompress(self._inflate.unconsumed_tail, 1 << 20))
         except zlib.error:
             self._observe(b"\x00not gzip")  # fails the trailer check below
-            self._inflate = None
+            self._broken = True
         return chunk
 
     def _observe(self, data: bytes) -> None:

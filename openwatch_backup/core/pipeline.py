@@ -79,7 +79,9 @@ def pump(
         writer: Sink = digest
         compressor = None
     else:
-        params = zstandard.ZstdCompressionParameters.from_level(zstd_level, threads=zstd_threads(threads))
+        # write_checksum: zstd's own frame checksum, so even a bare `zstd -t FILE` detects corruption.
+        params = zstandard.ZstdCompressionParameters.from_level(zstd_level, threads=zstd_threads(threads),
+                                                                write_checksum=True)
         compressor = zstandard.ZstdCompressor(compression_params=params).stream_writer(
             typing.cast(typing.IO[bytes], digest), closefd=False, write_return_read=True)
         writer = compressor

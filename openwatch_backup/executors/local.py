@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import threading
+import typing
 from collections.abc import Mapping
 
 _PIPE_SIZE = 1 << 20  # fewer, larger reads than the default 64 KiB pipe
@@ -91,6 +92,63 @@ def describe_exit(program: str, code: int, stderr_tail: str) -> str:
     return f"{what}: {last[-1]}" if last else what
 
 
+class LocalFeeder:
+    """A child we write to (pg_restore, psql): its stdin is our pipe, its stdout and stderr are drained
+    into bounded tails by threads, so neither side can block the other."""
+
+    def __init__(self, argv: list[str], env: Mapping[str, str]) -> None:
+        self.argv = argv
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=child_environment(env), close_fds=True)
+        self.stdout_lines = 0
+        self._out: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._err: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._threads = [threading.Thread(target=self._drain, args=(self._proc.stdout, self._out, True), daemon=True),
+                         threading.Thread(target=self._drain, args=(self._proc.stderr, self._err, False),
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _drain(self, stream: typing.IO[bytes] | None, tail: collections.deque[str], count: bool) -> None:
+        assert stream is not None
+        for raw in stream:
+            if count:
+                self.stdout_lines += 1
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def write(self, data: bytes) -> bool:
+        """Send data; False when the child stopped reading (it exited: its status tells why)."""
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    def finish(self, timeout: float | None = None) -> int:
+        """Close stdin, wait for the child and its output; the exit status."""
+        assert self._proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._proc.stdin.close()
+        code = self._proc.wait(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.finish(timeout=10)
+
+    def stdout_tail(self) -> str:
+        return "\n".join(self._out)
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._err)
+
+
 class LocalExecutor:
     """Starts clients on this machine (the worker's image carries a PostgreSQL client)."""
 
@@ -98,3 +156,6 @@ class LocalExecutor:
 
     def start(self, argv: list[str], env: Mapping[str, str], *, stdin: int | None = None) -> LocalProcess:
         return LocalProcess(argv, env, stdin=stdin)
+
+    def feed(self, argv: list[str], env: Mapping[str, str]) -> LocalFeeder:
+        return LocalFeeder(argv, env)

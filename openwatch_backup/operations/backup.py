@@ -7,6 +7,7 @@ manifest written. On any failure the partial file is removed, no manifest exists
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import resource
 import time
@@ -144,7 +145,7 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
                 head = alembic_head(conn)
                 plan = plan_dump(checked.pg_dump.path, checked.pg_dump.major, request.kind, request.compression,
                                  zstd_level=ctx.settings.zstd_level, tables=request.tables,
-                                 snapshot=snapshot.snapshot_id)
+                                 snapshot=snapshot.snapshot_id, canary_table=nonce is not None)
                 started = datetime.now(UTC)
                 name, writer = _open_new_artifact(ctx, plan, request.kind, started)
                 artifact_key = writer.key
@@ -163,10 +164,13 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
             canary_included=plan.canary_included and nonce is not None, tables=plan.tables,
             excluded_table_data=plan.excluded_table_data, package_version=__version__)
         heartbeat.phase("manifest")
-        ctx.storage.put_bytes(f"{POSTGRES_PREFIX}/{manifest_name(name)}", manifest.to_json())
+        manifest_bytes = manifest.to_json()
+        ctx.storage.put_bytes(f"{POSTGRES_PREFIX}/{manifest_name(name)}", manifest_bytes)
+        details = _details(manifest, result, checked.needed_bytes)
+        # The catalog keeps the manifest's own digest, so verify notices a manifest edited afterwards.
+        details["manifest_sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
         ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=result.bytes_out,
-                             bytes_done=result.bytes_in,
-                             sha256=result.sha256, details=_details(manifest, result, checked.needed_bytes))
+                             bytes_done=result.bytes_in, sha256=result.sha256, details=details)
         return manifest
     except BaseException as exc:
         if writer is not None:

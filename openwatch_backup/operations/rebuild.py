@@ -62,6 +62,8 @@ def rebuild_catalog(storage: Storage, engine: Engine, database: str) -> RebuildR
                             "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables}},
         }
         with catalog_errors(database), engine.begin() as conn:
-            result = conn.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"]))
-        (report.inserted if result.rowcount == 1 else report.already_present).append(manifest.run_id)
+            # RETURNING, not rowcount: psycopg 3 reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+            inserted = conn.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"])
+                                    .returning(table.c.id)).first()
+        (report.inserted if inserted is not None else report.already_present).append(manifest.run_id)
     return report

@@ -1,0 +1,156 @@
+"""Verify a backup: quick (file, manifest, checksum, readable) and deep (restore into scratch, check).
+
+The result is typed (core/verify_result.py) and stored on a verify run linked to the backup run.
+Quick verify needs no database: the operator can run it on a copy of the backup directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
+from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
+from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import manifest_name
+from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
+from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed, RunNotFound
+from openwatch_backup.executors.pg_clients import ClientTool, find_client
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.restore_checks import check_restored
+from openwatch_backup.operations.restore_stream import ARTIFACT_PREFIX, RestoreOptions, stream_into_database
+from openwatch_backup.source.connection import connect
+from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
+
+BACKUP_KINDS = {k.value for k in BackupKind}
+
+
+def backup_manifest_key(run: BackupRun) -> tuple[str, str]:
+    artifact = str(run.details.get("artifact") or "")
+    if run.kind not in BACKUP_KINDS or run.status != RunStatus.SUCCEEDED.value or not artifact:
+        raise RunNotFound(f"run {run.id} is not a successful backup (kind {run.kind}, status {run.status}); "
+                          "verify takes a backup run from `openwatch-backup list --status succeeded`")
+    return f"{ARTIFACT_PREFIX}/{artifact}", f"{ARTIFACT_PREFIX}/{manifest_name(artifact)}"
+
+
+def client_for(manifest: Manifest, program: str, ctx: OperationContext) -> ClientTool:
+    major = int(manifest.pg_dump_version.split(".")[0])
+    return find_client(program, major, manifest.pg_dump_version, ctx.settings.pg_bin_dir)
+
+
+def quick_verify(ctx: OperationContext, run: BackupRun) -> tuple[VerifyResult, Manifest | None]:
+    artifact_key, manifest_key = backup_manifest_key(run)
+    checks: dict[str, Any] = {"artifact": artifact_key}
+    if not ctx.storage.exists(artifact_key):
+        return failed(False, VerifyReason.MISSING, f"{ctx.storage.location(artifact_key)} does not exist", checks), None
+    if not ctx.storage.exists(manifest_key):
+        return failed(False, VerifyReason.MANIFEST, f"the manifest {ctx.storage.location(manifest_key)} is missing",
+                      checks), None
+    raw_manifest = ctx.storage.read_bytes(manifest_key)
+    try:
+        manifest = Manifest.from_json(raw_manifest, source=manifest_key)
+    except ManifestError as exc:
+        return failed(False, VerifyReason.MANIFEST, exc.message, checks), None
+    recorded = run.details.get("manifest_sha256")
+    if recorded and hashlib.sha256(raw_manifest).hexdigest() != recorded:
+        return failed(False, VerifyReason.MANIFEST, f"{manifest_key} was changed after the backup (its sha256 "
+                      "differs from the one the catalog recorded)", checks), manifest
+    if manifest.run_id != str(run.id) or manifest.sha256 != run.sha256 or manifest.size_bytes != run.size_bytes:
+        return failed(False, VerifyReason.MANIFEST, f"{manifest_key} describes another file than the catalog "
+                      "recorded for this run (run id, size or sha256 differ)", checks), manifest
+    size = ctx.storage.size(artifact_key)
+    checks["size_bytes"] = size
+    if size != manifest.size_bytes:
+        return failed(False, VerifyReason.SIZE, f"{manifest.artifact} is {size} bytes, the manifest says "
+                      f"{manifest.size_bytes}", checks), manifest
+    started = time.monotonic()
+    digest, unreadable = _read_through(ctx, manifest, artifact_key)
+    checks["read_seconds"] = round(time.monotonic() - started, 3)
+    checks["sha256"] = digest
+    if digest != manifest.sha256:
+        return failed(False, VerifyReason.CHECKSUM, f"{manifest.artifact} has sha256 {digest}, the manifest says "
+                      f"{manifest.sha256}", checks), manifest
+    if unreadable:
+        return failed(False, VerifyReason.UNREADABLE, f"{manifest.artifact}: {unreadable}", checks), manifest
+    return VerifyResult(deep=False, checks=checks), manifest
+
+
+def _read_through(ctx: OperationContext, manifest: Manifest, key: str) -> tuple[str, str | None]:
+    """Hash every stored byte and check that the content reads: `pg_restore --list` on archives, a complete
+    dump (header to 'dump complete' trailer) for plain SQL. Returns (sha256, problem or None)."""
+    with ctx.storage.open_reader(key) as raw:
+        reader = HashingReader(raw)
+        chunks = decoded_chunks(reader, wrapper=manifest.wrapper,
+                                gunzip=needs_gunzip(manifest.format, manifest.compression))
+        try:
+            problem = _archive_lists(ctx, manifest, chunks) if manifest.format == "custom" else _plain_complete(chunks)
+        except UnreadableArtifact as exc:
+            problem = str(exc)
+        except BackupError as exc:
+            problem = exc.message
+        reader.drain()
+        return reader.hexdigest(), problem
+
+
+def _archive_lists(ctx: OperationContext, manifest: Manifest, chunks: Any) -> str | None:
+    client = client_for(manifest, "pg_restore", ctx)
+    feeder = ctx.executor.feed([client.path, "--list"], {})
+    accepting = True
+    for chunk in chunks:  # keep decompressing after pg_restore has read its table of contents
+        if accepting:
+            accepting = feeder.write(chunk)
+    code = feeder.finish()
+    if code != 0 or feeder.stdout_lines == 0:
+        last = [line for line in feeder.stderr_tail().splitlines() if line.strip()]
+        return f"pg_restore --list cannot read it ({last[-1] if last else f'exit status {code}'})"
+    return None
+
+
+class _ChunkSource:
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = iter(chunks)
+
+    def read(self, size: int) -> bytes:  # noqa: ARG002 - chunks come as the decompressor yields them
+        return next(self._chunks, b"")
+
+
+def _plain_complete(chunks: Any) -> str | None:
+    watcher = ShapeWatcher(_ChunkSource(chunks))
+    while watcher.read(1 << 20):
+        pass
+    return shape_problem("plain", watcher.head, watcher.tail)
+
+
+def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manifest,
+                quick: VerifyResult) -> VerifyResult:
+    """Restore into a scratch database named after the verify run, check it, drop it in every outcome."""
+    name = scratch_name("verify", verify_run_id)
+    checks = dict(quick.checks, scratch_database=name)
+    client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
+    options = RestoreOptions()
+    if manifest.kind == BackupKind.TABLES.value:
+        # Selected tables come without the tables their foreign keys point at: restore definitions and data,
+        # not the constraints (post-data), so the check is about the data this backup holds.
+        options = RestoreOptions(sections=("pre-data", "data"))
+    with connect(ctx.target, ctx.redact) as admin:
+        drop_database(admin, name)
+        create_database(admin, name)
+        try:
+            started = time.monotonic()
+            try:
+                stream_into_database(ctx, manifest, client, name, options)
+            except RestoreFailed as exc:
+                return failed(True, VerifyReason.UNREADABLE, exc.message, checks)
+            checks["restore_seconds"] = round(time.monotonic() - started, 3)
+            return check_restored(ctx, manifest, name, checks)
+        finally:
+            drop_database(admin, name)
+
+
+def verify_error(result: VerifyResult) -> str:
+    return f"verify failed ({result.reason}): {result.message}"
+
