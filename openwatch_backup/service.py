@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from functools import cached_property
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -15,10 +16,18 @@ from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.redact import Redactor
+from openwatch_backup.core.verify_result import VerifyResult
 from openwatch_backup.executors.local import LocalExecutor
 from openwatch_backup.operations.backup import BackupRequest, Observer, run_backup
+from openwatch_backup.operations.checklist import CheckItem, run_checklist
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.drill import newest_restorable, run_drill
+from openwatch_backup.operations.post_restore import check_health, run_migrations
 from openwatch_backup.operations.rebuild import RebuildReport, rebuild_catalog
+from openwatch_backup.operations.restore import RestoreRequest, run_restore
+from openwatch_backup.operations.sweep import SweepReport, sweep_leftovers
+from openwatch_backup.operations.verify import backup_manifest_key
+from openwatch_backup.operations.verify_run import run_verify
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
 from openwatch_backup.storage.local import LocalStorage
@@ -78,6 +87,53 @@ class BackupService:
     def backup(self, request: BackupRequest, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None,
                observer: Observer | None = None) -> BackupRun:
         return self.execute_backup(self.request_backup(request, trigger, requested_by), observer)
+
+    # --- verify, restore, drill, check ----------------------------------------------------------------
+    def verify(self, ref: str, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
+               requested_by: str | None = None) -> tuple[BackupRun, VerifyResult | None]:
+        """Verify a backup as a recorded run linked to it. The run's status says whether it passed."""
+        backup = self.recorder.get(ref)
+        backup_manifest_key(backup)  # refuses a run that is not a successful backup, before recording anything
+        run_id = self.recorder.create("verify", trigger.value, requested_by, parent_id=backup.id,
+                                      details={"request": {"deep": deep}})
+        result = run_verify(self.context, run_id, backup, deep)
+        return self.recorder.get(str(run_id)), result
+
+    def restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
+                requested_by: str | None = None, migrate: bool = False, health_check: bool = False,
+                observer: Observer | None = None) -> BackupRun:
+        backup = self.recorder.get(ref)
+        backup_manifest_key(backup)
+        run_id = self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
+                                      details={"request": request.as_details()})
+
+        def safety_backup() -> BackupRun:
+            return self.backup(self.build_request(BackupKind.FULL), trigger=trigger,
+                               requested_by=f"safety backup before restore {str(run_id)[:8]}", observer=observer)
+
+        def post_steps() -> dict[str, Any]:
+            steps: dict[str, Any] = {}
+            if migrate:
+                steps["migrate"] = run_migrations(self.settings, self.redact)
+            if health_check:
+                steps["health"] = check_health(self.settings.health_url)
+            return steps
+
+        run_restore(self.context, run_id, backup, request, safety_backup,
+                    post_steps if (migrate or health_check) else None)
+        return self.recorder.get(str(run_id))
+
+    def drill(self, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> BackupRun:
+        backup = newest_restorable(self.context)
+        run_id = self.recorder.create("drill", trigger.value, requested_by, parent_id=backup.id)
+        run_drill(self.context, run_id, backup)
+        return self.recorder.get(str(run_id))
+
+    def checklist(self) -> list[CheckItem]:
+        return run_checklist(self.context)
+
+    def sweep(self) -> SweepReport:
+        return sweep_leftovers(self.context)
 
     # --- catalog -------------------------------------------------------------------------------------
     def list_runs(self, *, limit: int = 50, kind: str | None = None, status: str | None = None) -> list[BackupRun]:

@@ -71,6 +71,21 @@ class Settings(BaseSettings):
         "the machine.")
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=300,
                                      description="How often a running backup records progress.")
+    openwatch_backend_dir: Path = Field(
+        default=Path("/openwatch/backend"),
+        description="OpenWatch's backend folder: its alembic/versions tell which migration heads the installed code "
+        "knows (restore refuses newer dumps), and `restore --migrate` runs the migration command there.")
+    migrate_command: str = Field(default="alembic upgrade head",
+                                 description="What `restore --migrate` runs in the backend folder after a restore.")
+    health_url: str = Field(default="http://localhost:8000/health",
+                            description="What `restore --health-check` asks after a restore (expects HTTP 200).")
+    rto_minutes: float = Field(
+        default=30, gt=0, description="Recovery time objective for a database restore (the guide's 15-30 min for "
+        "database corruption); a drill slower than this fails.")
+    max_age_hours: float = Field(default=26, gt=0,
+                                 description="`check` fails when the newest successful backup is older than this.")
+    drill_max_age_days: float = Field(default=90, gt=0,
+                                      description="`check` fails when the last passed drill is older than this.")
 
     @field_validator("database_url")
     @classmethod

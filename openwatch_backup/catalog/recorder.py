@@ -52,6 +52,10 @@ class RunRecorder:
         with catalog_errors(self._database), self._engine.begin() as conn:
             yield conn
 
+    def release_connections(self) -> None:
+        """Close pooled connections (a restore must rename the database they point at); later calls reconnect."""
+        self._engine.dispose()
+
     def create(self, kind: str, trigger: str, requested_by: str | None = None,
                parent_id: uuid.UUID | None = None, details: dict[str, Any] | None = None) -> uuid.UUID:
         run_id = uuid.uuid4()
@@ -117,8 +121,14 @@ class RunRecorder:
             raise RunNotFound(f"{ref!r} matches more than one run; give more characters of the id")
         return rows[0]
 
-    def list(self, *, limit: int = 50, kind: str | None = None, status: str | None = None) -> list[BackupRun]:
+    def list(self, *, limit: int = 50, kind: str | None = None, status: str | None = None,
+             parent_id: uuid.UUID | None = None, finished_only: bool = False) -> list[BackupRun]:
+        """Runs newest first (by the recorded creation time, never by name)."""
         query = select(BackupRun).order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc()).limit(limit)
+        if parent_id is not None:
+            query = query.where(_TABLE.c.parent_id == parent_id)
+        if finished_only:
+            query = query.where(_TABLE.c.finished_at.is_not(None))
         if kind:
             query = query.where(_TABLE.c.kind == kind)
         if status:

@@ -8,8 +8,6 @@ manifest written. On any failure the partial file is removed, no manifest exists
 from __future__ import annotations
 
 import hashlib
-import logging
-import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -20,13 +18,14 @@ from typing import Any
 from openwatch_backup import __version__
 from openwatch_backup.core.dump_plan import DumpPlan, plan_dump
 from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
-from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus
+from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import artifact_name, manifest_name
 from openwatch_backup.core.pipeline import StreamResult, pump
-from openwatch_backup.errors import BackupError, DumpFailed, StorageError
+from openwatch_backup.errors import DumpFailed, StorageError
 from openwatch_backup.executors.local import describe_exit
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.lifecycle import peak_rss_bytes, record_failure
 from openwatch_backup.operations.preflight import preflight
 from openwatch_backup.settings import COUNTED_TABLES
 from openwatch_backup.source.connection import connect
@@ -35,7 +34,6 @@ from openwatch_backup.source.snapshot import ExportedSnapshot
 from openwatch_backup.storage.base import ArtifactWriter
 
 POSTGRES_PREFIX = "postgres"
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,10 +64,6 @@ class ProgressEvent:
 
 
 Observer = Callable[[ProgressEvent], None]
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 class _Heartbeat:
@@ -149,6 +143,8 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
                 started = datetime.now(UTC)
                 name, writer = _open_new_artifact(ctx, plan, request.kind, started)
                 artifact_key = writer.key
+                # Recorded before the first byte, so a sweeper can tell this run's `.partial` file by name.
+                ctx.recorder.progress(run_id, "dumping", 0, {"artifact_in_progress": artifact_key})
                 heartbeat.phase("dumping")
                 result = _stream_dump(ctx, plan, writer, ctx.target.libpq_env(), heartbeat)
         heartbeat.phase("committing")
@@ -177,7 +173,7 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
             writer.abort()
         elif artifact_key is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
             ctx.storage.delete(artifact_key)  # committed but the manifest failed: no half-recorded backup
-        _record_failure(ctx, run_id, exc)
+        record_failure(ctx, run_id, exc)
         raise
 
 
@@ -190,26 +186,5 @@ def _details(manifest: Manifest, result: StreamResult, estimate: int) -> dict[st
         "canary_included": manifest.canary_included, "bytes_in": result.bytes_in,
         "seconds": round(result.seconds, 3),
         "rate_bytes_per_s": round(result.bytes_in / result.seconds) if result.seconds > 0 else None,
-        "estimate_bytes": estimate, "peak_rss_bytes": _peak_rss_bytes(), "package_version": __version__,
+        "estimate_bytes": estimate, "peak_rss_bytes": peak_rss_bytes(), "package_version": __version__,
     }
-
-
-def _record_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
-    """Store why the run ended. If the catalog itself is unreachable, log it: the original error wins."""
-    try:
-        _store_failure(ctx, run_id, exc)
-    except Exception as store_error:
-        log.error("run %s failed (%s) and could not be recorded: %s", run_id, ctx.redact(str(exc)),
-                  ctx.redact(str(store_error)))
-
-
-def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
-    if isinstance(exc, BackupError):
-        code, message = exc.code, exc.message
-    elif isinstance(exc, KeyboardInterrupt):
-        ctx.recorder.finish_unsuccessfully(run_id, RunStatus.CANCELLED, "cancelled", "interrupted by the operator")
-        return
-    else:
-        code, message = "internal", f"{type(exc).__name__}: {exc}"
-    ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, code, ctx.redact(message),
-                                       {"peak_rss_bytes": _peak_rss_bytes()})

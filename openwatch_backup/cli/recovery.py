@@ -1,0 +1,117 @@
+"""Recovery commands: verify, restore, drill, check, sweep."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.catalog.serialize import run_to_dict
+from openwatch_backup.cli.common import JsonOption, app, err, operator, out, print_json, progress_bar, service_from_env
+from openwatch_backup.core.kinds import RunStatus
+from openwatch_backup.errors import RestoreFailed, VerifyFailed
+from openwatch_backup.operations.checklist import ItemStatus
+from openwatch_backup.operations.restore import RestoreRequest
+
+RunArg = Annotated[str, typer.Argument(help="Backup run id or its first characters (see `list`).")]
+
+
+def _report(run: BackupRun, as_json: bool, ok: str) -> None:
+    if as_json:
+        print_json(run_to_dict(run))
+    elif run.status == RunStatus.SUCCEEDED.value:
+        out.print(f"[green]{ok}[/] (run {run.id})", soft_wrap=True)
+
+
+@app.command()
+def verify(run: RunArg, deep: Annotated[bool, typer.Option(help="Also restore into a scratch database and "
+                                                             "check counts, canary and migration head.")] = False,
+           as_json: JsonOption = False) -> None:
+    """Check a backup: file, manifest, size, sha256, readable; --deep restores it into a scratch database."""
+    with service_from_env() as service:
+        verify_run, result = service.verify(run, deep=deep, requested_by=operator())
+        _report(verify_run, as_json, f"{'deep' if deep else 'quick'} verify of {run} passed")
+        if result is not None and not result.passed:
+            raise VerifyFailed(verify_run.error or "verify failed", str(result.reason))
+
+
+@app.command()
+def restore(
+    run: RunArg,
+    confirm: Annotated[str | None, typer.Option(help="The database name, typed to confirm a restore over it.")] = None,
+    into: Annotated[str | None, typer.Option(help="Restore into this new database instead, for inspection.")] = None,
+    table: Annotated[list[str] | None, typer.Option(help="Restore only this table (repeatable).")] = None,
+    data_only: Annotated[bool, typer.Option(help="With --table: the rows only, as the guide's single-table "
+                                                  "restore.")] = False,
+    terminate_connections: Annotated[bool, typer.Option(help="End other sessions on the database.")] = False,
+    safety_backup: Annotated[bool, typer.Option(help="Back up the current database first.")] = True,
+    allow_newer_server: Annotated[bool, typer.Option(help="Allow a dump from a newer PostgreSQL.")] = False,
+    allow_newer_migrations: Annotated[bool, typer.Option(help="Allow a dump from a newer OpenWatch.")] = False,
+    migrate: Annotated[bool, typer.Option(help="Run OPENWATCH_BACKUP_MIGRATE_COMMAND afterwards.")] = False,
+    health_check: Annotated[bool, typer.Option(help="Ask OPENWATCH_BACKUP_HEALTH_URL afterwards.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore a backup: into a new database and swap names (the old one is kept), --into NAME, or --table."""
+    request = RestoreRequest(into=into, tables=tuple(table or ()), data_only=data_only, confirm=confirm,
+                             terminate_connections=terminate_connections, safety_backup=safety_backup,
+                             allow_newer_server=allow_newer_server, allow_newer_migrations=allow_newer_migrations)
+    with service_from_env() as service, progress_bar(not as_json and err.is_terminal) as observer:
+        try:
+            result = service.restore(run, request, requested_by=operator(), migrate=migrate,
+                                     health_check=health_check, observer=observer)
+        except RestoreFailed:
+            if as_json:
+                restores = service.list_runs(limit=1, kind="restore")
+                if restores:
+                    print_json(run_to_dict(restores[0]))
+            raise
+        info = result.details.get("restore", {})
+        kept = f"; the old database is kept as {info['kept_database']}" if info.get("kept_database") else ""
+        _report(result, as_json, f"restored {info.get('database')} in {info.get('seconds')} s{kept}")
+
+
+@app.command()
+def drill(as_json: JsonOption = False) -> None:
+    """Restore the newest backup into a scratch database, check it, and time it against the RTO."""
+    with service_from_env() as service:
+        run = service.drill(requested_by=operator())
+        info = run.details.get("drill", {})
+        _report(run, as_json, f"drill passed: recovered in {info.get('rto_seconds')} s "
+                              f"(objective {info.get('rto_target_seconds', 0) / 60:g} min)")
+        if run.status != RunStatus.SUCCEEDED.value:
+            raise RestoreFailed(run.error or "drill failed")
+
+
+@app.command()
+def check(as_json: JsonOption = False) -> None:
+    """The guide's backup checklist; exits 1 when any item fails (for monitoring)."""
+    with service_from_env() as service:
+        items = service.checklist()
+    failing = [i for i in items if i.status is ItemStatus.FAIL]
+    if as_json:
+        print_json({"ok": not failing, "items": [i.as_dict() for i in items]})
+    else:
+        table = Table(title="backup checklist")
+        for column in ("", "item", "when", "detail", "what to do"):
+            table.add_column(column)
+        marks = {ItemStatus.OK: "[green]ok[/]", ItemStatus.FAIL: "[red]FAIL[/]", ItemStatus.SKIP: "[dim]skip[/]"}
+        for item in items:
+            table.add_row(marks[item.status], item.title, item.cadence, item.detail, item.fix)
+        out.print(table)
+    if failing:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(as_json: JsonOption = False) -> None:
+    """Remove scratch databases and .partial files left by runs that are no longer running."""
+    with service_from_env() as service:
+        report = service.sweep()
+    if as_json:
+        print_json({"databases": report.databases, "partial_files": report.partial_files})
+    else:
+        out.print(f"dropped {len(report.databases)} scratch database(s), removed {len(report.partial_files)} "
+                  ".partial file(s)")
+

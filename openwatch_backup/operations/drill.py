@@ -1,0 +1,63 @@
+"""The disaster-recovery drill: restore the newest backup into a scratch database, check it, time it.
+
+The guide's quarterly "full restore test" and "recovery time measured against RTO targets", as a run:
+the time to recover (verify + restore + checks) is compared with the RTO for database corruption.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.errors import RunNotFound
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.sweep import sweep_leftovers
+from openwatch_backup.operations.verify import deep_verify, quick_verify, verify_error
+
+GUIDE_RTO = "15-30 min (database corruption: restore from pg_dump)"
+
+
+def newest_restorable(ctx: OperationContext) -> BackupRun:
+    for kind in (BackupKind.FULL, BackupKind.PLAIN):
+        runs = ctx.recorder.list(limit=1, kind=kind.value, status=RunStatus.SUCCEEDED.value)
+        if runs:
+            return runs[0]
+    raise RunNotFound("no successful full backup to drill with; take one with `openwatch-backup backup`")
+
+
+def run_drill(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> bool | None:
+    """Carry out a queued drill run. True when it passed (checks passed, within the RTO)."""
+    if not ctx.recorder.claim(run_id):
+        return None
+    try:
+        sweep_leftovers(ctx, exclude=run_id)
+        started = time.monotonic()
+        ctx.recorder.progress(run_id, "quick")
+        result, manifest = quick_verify(ctx, backup)
+        if result.passed and manifest is not None:
+            ctx.recorder.progress(run_id, "restoring")
+            result = deep_verify(ctx, run_id, manifest, result)
+        seconds = time.monotonic() - started
+        target = ctx.settings.rto_minutes * 60
+        details = {"drill": {"backup_run": str(backup.id), "rto_seconds": round(seconds, 3),
+                             "rto_target_seconds": target, "within_rto": seconds <= target, "guide_rto": GUIDE_RTO,
+                             "verify": result.as_details()}}
+        if not result.passed:
+            ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, f"verify_{result.reason}",
+                                               verify_error(result), details)
+            return False
+        if seconds > target:
+            ctx.recorder.finish_unsuccessfully(
+                run_id, RunStatus.FAILED, "rto_exceeded",
+                f"recovery took {seconds / 60:.1f} min, over the {ctx.settings.rto_minutes:g} min objective "
+                "(OPENWATCH_BACKUP_RTO_MINUTES)", details)
+            return False
+        ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes, sha256=backup.sha256,
+                             details=details)
+        return True
+    except BaseException as exc:
+        record_failure(ctx, run_id, exc)
+        raise

@@ -1,0 +1,53 @@
+"""How every operation's run ends when something goes wrong: a stable code and a redacted reason."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import uuid
+from collections.abc import Callable
+
+from openwatch_backup.core.kinds import RunStatus
+from openwatch_backup.errors import BackupError
+from openwatch_backup.operations.context import OperationContext
+
+log = logging.getLogger(__name__)
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def throttled_progress(ctx: OperationContext, run_id: uuid.UUID, phase: str) -> Callable[[int], None]:
+    """A bytes-done callback that writes to the catalog at most every heartbeat_seconds."""
+    last = [0.0]
+
+    def report(bytes_done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= ctx.settings.heartbeat_seconds:
+            last[0] = now
+            ctx.recorder.progress(run_id, phase, bytes_done)
+
+    return report
+
+
+def record_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
+    """Store why the run ended. If the catalog itself is unreachable, log it: the original error wins."""
+    try:
+        _store_failure(ctx, run_id, exc)
+    except Exception as store_error:
+        log.error("run %s failed (%s) and could not be recorded: %s", run_id, ctx.redact(str(exc)),
+                  ctx.redact(str(store_error)))
+
+
+def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
+    if isinstance(exc, BackupError):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, KeyboardInterrupt):
+        ctx.recorder.finish_unsuccessfully(run_id, RunStatus.CANCELLED, "cancelled", "interrupted by the operator")
+        return
+    else:
+        code, message = "internal", f"{type(exc).__name__}: {exc}"
+    ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, code, ctx.redact(message),
+                                       {"peak_rss_bytes": peak_rss_bytes()})

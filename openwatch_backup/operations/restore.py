@@ -1,0 +1,218 @@
+"""Restore a backup, safer than the guide's drop-and-recreate: nothing is destroyed before it succeeded.
+
+Full restore: verify the file, pass the compatibility gate and the guards, take a safety backup, restore
+into a scratch database, check it against the manifest (row counts, canary, migration head), carry the
+catalog over, then swap names. The old database is kept under a dated name and reported, never dropped.
+A restore that fails or is killed at any point leaves the live database as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.errors import RestoreFailed, RestoreRefused
+from openwatch_backup.operations.compat import check_compatibility
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
+from openwatch_backup.operations.restore_checks import check_restored
+from openwatch_backup.operations.restore_stream import RestoreOptions, stream_into_database
+from openwatch_backup.operations.sweep import sweep_leftovers
+from openwatch_backup.operations.verify import client_for, quick_verify
+from openwatch_backup.source.catalog_copy import copy_catalog
+from openwatch_backup.source.connection import connect
+from openwatch_backup.source.facts import row_counts, server_facts
+from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
+from openwatch_backup.source.sessions import describe, other_sessions
+from openwatch_backup.source.swap import swap_in
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    into: str | None = None
+    tables: tuple[str, ...] = ()
+    data_only: bool = False
+    confirm: str | None = None
+    terminate_connections: bool = False
+    safety_backup: bool = True
+    allow_newer_server: bool = False
+    allow_newer_migrations: bool = False
+
+    def as_details(self) -> dict[str, Any]:
+        return {"into": self.into, "tables": list(self.tables), "data_only": self.data_only,
+                "terminate_connections": self.terminate_connections, "safety_backup": self.safety_backup,
+                "allow_newer_server": self.allow_newer_server, "allow_newer_migrations": self.allow_newer_migrations}
+
+
+@dataclass
+class RestoreOutcome:
+    mode: str  # "full", "into" or "table"
+    database: str
+    kept_database: str | None = None
+    safety_backup_run: str | None = None
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+SafetyBackup = Callable[[], BackupRun]  # the service passes its own backup method
+PostSteps = Callable[[], dict[str, Any]]  # migrations and health check after a full restore; raise on failure
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _verified_manifest(ctx: OperationContext, backup: BackupRun) -> Manifest:
+    result, manifest = quick_verify(ctx, backup)
+    if not result.passed or manifest is None:
+        raise RestoreRefused(f"backup {backup.id} failed verification ({result.reason}): {result.message}")
+    return manifest
+
+
+def _guard(ctx: OperationContext, request: RestoreRequest, manifest: Manifest) -> dict[str, Any]:
+    live = ctx.target.dbname
+    with connect(ctx.target, ctx.redact) as conn:
+        facts = server_facts(conn)
+        compat = check_compatibility(manifest, facts.major, ctx.settings.openwatch_backend_dir,
+                                     allow_newer_server=request.allow_newer_server,
+                                     allow_newer_migrations=request.allow_newer_migrations)
+        if compat.problems:
+            raise RestoreRefused("; ".join(compat.problems))
+        if request.into is None:
+            if request.confirm != live:
+                raise RestoreRefused(f"this replaces database {live}: type its name to confirm (--confirm {live})")
+            others = other_sessions(conn, live)
+            if others and not request.terminate_connections:
+                raise RestoreRefused(f"{describe(others)} connected to {live}; stop OpenWatch's backend, worker and "
+                                     "beat first (docker stop openwatch-backend openwatch-worker "
+                                     "openwatch-celery-beat), or pass --terminate-connections")
+        elif request.into == live or not _DATABASE_NAME.match(request.into):
+            raise RestoreRefused(f"--into needs a new database name other than {live} (letters, digits, _)")
+        else:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (request.into,)).fetchone()
+            if exists:
+                raise RestoreRefused(f"database {request.into} already exists; --into restores only into a new "
+                                     "database (drop it or choose another name)")
+    return {"server_version": facts.version, "compat_notes": compat.notes}
+
+
+def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, request: RestoreRequest,
+                safety_backup: SafetyBackup, post_steps: PostSteps | None = None) -> RestoreOutcome | None:
+    if not ctx.recorder.claim(run_id):
+        return None
+    started = time.monotonic()
+    try:
+        ctx.recorder.progress(run_id, "verifying")
+        manifest = _verified_manifest(ctx, backup)
+        ctx.recorder.progress(run_id, "guards")
+        details = _guard(ctx, request, manifest)
+        if not request.tables and not request.into and manifest.kind not in ("full", "plain"):
+            raise RestoreRefused(f"backup {backup.id} is of kind {manifest.kind}: it does not hold the whole database; "
+                                 "restore it --into a new database, or use --table with a tables backup")
+        if request.tables:
+            outcome = _restore_tables(ctx, run_id, manifest, request, safety_backup, details)
+        elif request.into:
+            outcome = _restore_into(ctx, run_id, manifest, request.into, details)
+        else:
+            outcome = _restore_full(ctx, run_id, manifest, request, safety_backup, details)
+        outcome.seconds = round(time.monotonic() - started, 3)
+        if post_steps is not None and outcome.mode == "full":
+            ctx.recorder.progress(run_id, "post_restore")
+            try:
+                outcome.details["post_restore"] = post_steps()
+            except RestoreFailed as exc:
+                kept = f"; the old database is kept as {outcome.kept_database}" if outcome.kept_database else ""
+                raise RestoreFailed(f"restored {outcome.database} from {backup.id}{kept}, but {exc.message}") from None
+        ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes, sha256=backup.sha256,
+                             details={"restore": {"mode": outcome.mode, "database": outcome.database,
+                                                  "kept_database": outcome.kept_database,
+                                                  "safety_backup_run": outcome.safety_backup_run,
+                                                  "seconds": outcome.seconds, **outcome.details},
+                                      "backup_run": str(backup.id)})
+        return outcome
+    except BaseException as exc:
+        record_failure(ctx, run_id, exc)
+        raise
+
+
+def _take_safety_backup(ctx: OperationContext, run_id: uuid.UUID, safety_backup: SafetyBackup) -> str:
+    ctx.recorder.progress(run_id, "safety_backup")
+    run = safety_backup()
+    return str(run.id)
+
+
+def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, dbname: str) -> dict[str, Any]:
+    ctx.recorder.progress(run_id, "restoring", details={"restoring_into": dbname})
+    client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
+    stats = stream_into_database(ctx, manifest, client, dbname, RestoreOptions(),
+                                 on_bytes=throttled_progress(ctx, run_id, "restoring"))
+    if stats.sha256 != manifest.sha256:
+        raise RestoreFailed(f"{manifest.artifact} changed while it was read (sha256 {stats.sha256}, manifest "
+                            f"{manifest.sha256})")
+    ctx.recorder.progress(run_id, "checking")
+    result = check_restored(ctx, manifest, dbname, {}, deep=True)
+    if not result.passed:
+        raise RestoreFailed(f"the restored database did not check out ({result.reason}): {result.message}")
+    return {"checks": result.checks, "restore_stream_seconds": round(stats.seconds, 3)}
+
+
+def _restore_into(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, name: str,
+                  details: dict[str, Any]) -> RestoreOutcome:
+    with connect(ctx.target, ctx.redact) as admin:
+        create_database(admin, name)
+        try:
+            details.update(_restore_and_check(ctx, run_id, manifest, name))
+        except BaseException:
+            drop_database(admin, name)  # --into made it; a failed restore leaves nothing behind
+            raise
+    return RestoreOutcome(mode="into", database=name, details=details)
+
+
+def _restore_full(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, request: RestoreRequest,
+                  safety_backup: SafetyBackup, details: dict[str, Any]) -> RestoreOutcome:
+    sweep_leftovers(ctx, exclude=run_id)
+    safety = _take_safety_backup(ctx, run_id, safety_backup) if request.safety_backup else None
+    scratch = scratch_name("restore", run_id)
+    with connect(ctx.target, ctx.redact) as admin:
+        drop_database(admin, scratch)
+        create_database(admin, scratch)
+    try:
+        details.update(_restore_and_check(ctx, run_id, manifest, scratch))
+        ctx.recorder.progress(run_id, "swapping")
+        details["catalog_rows_carried"] = copy_catalog(ctx.target, scratch, ctx.redact)
+        ctx.recorder.release_connections()  # our own pooled sessions would block the rename
+        kept = swap_in(ctx.target, ctx.redact, scratch, terminate_others=request.terminate_connections,
+                       when=datetime.now(UTC))
+    except BaseException:
+        with connect(ctx.target, ctx.redact) as admin:
+            drop_database(admin, scratch)
+        raise
+    return RestoreOutcome(mode="full", database=ctx.target.dbname, kept_database=kept, safety_backup_run=safety,
+                          details=details)
+
+
+def _restore_tables(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, request: RestoreRequest,
+                    safety_backup: SafetyBackup, details: dict[str, Any]) -> RestoreOutcome:
+    """The guide's "Restore a Single Table", in one transaction: all of the table's rows or none."""
+    live = ctx.target.dbname
+    if request.into is None and request.confirm != live:
+        raise RestoreRefused(f"this writes into database {live}: type its name to confirm (--confirm {live})")
+    if manifest.format != "custom":
+        raise RestoreRefused("a plain-SQL backup restores whole; --table needs a backup of kind full or tables")
+    missing = [t for t in request.tables if manifest.tables and t not in manifest.tables]
+    if missing:
+        raise RestoreRefused(f"backup {manifest.run_id} holds only {', '.join(manifest.tables)}; not {missing[0]}")
+    safety = _take_safety_backup(ctx, run_id, safety_backup) if request.safety_backup else None
+    ctx.recorder.progress(run_id, "restoring")
+    client = client_for(manifest, "pg_restore", ctx)
+    options = RestoreOptions(data_only=request.data_only, tables=request.tables, single_transaction=True)
+    stats = stream_into_database(ctx, manifest, client, live, options)
+    with connect(ctx.target, ctx.redact) as conn:
+        details["row_counts_after"] = row_counts(conn, list(request.tables))
+    details["restore_stream_seconds"] = round(stats.seconds, 3)
+    return RestoreOutcome(mode="table", database=live, safety_backup_run=safety, details=details)
+

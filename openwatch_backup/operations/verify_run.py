@@ -1,0 +1,37 @@
+"""Verify as a recorded run (kind `verify`, linked to its backup run through parent_id)."""
+
+from __future__ import annotations
+
+import uuid
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import RunStatus
+from openwatch_backup.core.verify_result import VerifyResult
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.sweep import sweep_leftovers
+from openwatch_backup.operations.verify import deep_verify, quick_verify, verify_error
+
+
+def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep: bool) -> VerifyResult | None:
+    """Carry out a queued verify run; None when another delivery already claimed it."""
+    if not ctx.recorder.claim(run_id):
+        return None
+    try:
+        ctx.recorder.progress(run_id, "quick")
+        result, manifest = quick_verify(ctx, backup)
+        if result.passed and deep and manifest is not None:
+            ctx.recorder.progress(run_id, "deep")
+            sweep_leftovers(ctx, exclude=run_id)
+            result = deep_verify(ctx, run_id, manifest, result)
+        details = {"verify": result.as_details(), "backup_run": str(backup.id)}
+        if result.passed:
+            ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes,
+                                 sha256=backup.sha256, details=details)
+        else:
+            ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, f"verify_{result.reason}",
+                                               verify_error(result), details)
+        return result
+    except BaseException as exc:
+        record_failure(ctx, run_id, exc)
+        raise
