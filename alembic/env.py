@@ -7,9 +7,9 @@ It keeps its own version table (`openwatch_backup_alembic_version`) so it never 
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from openwatch_backup.catalog.models import Base
 
 VERSION_TABLE = "openwatch_backup_alembic_version"

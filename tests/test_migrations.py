@@ -16,7 +16,7 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_TABLES = {"backup_runs", "backup_canary"}
+PLUGIN_TABLES = {"backup_runs", "backup_canary", "backup_settings"}
 VERSION_TABLE = "openwatch_backup_alembic_version"
 
 
@@ -41,10 +41,10 @@ def url(make_database: Callable[..., str]) -> str:
 
 def test_upgrade_creates_the_tables_and_its_own_version_table(url: str, tmp_path: Path) -> None:
     with service(url, tmp_path) as svc:
-        assert svc.db_upgrade() == "owb_0001"
+        assert svc.db_upgrade() == "owb_0002"
 
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
-    assert versions(url, VERSION_TABLE) == ["owb_0001"]
+    assert versions(url, VERSION_TABLE) == ["owb_0002"]
 
 
 def test_openwatch_alembic_version_is_untouched(url: str, tmp_path: Path) -> None:
@@ -68,9 +68,9 @@ def test_upgrade_twice_is_a_no_op(url: str, tmp_path: Path) -> None:
         with psycopg.connect(url) as conn:
             conn.execute("INSERT INTO backup_runs (kind, status, trigger) VALUES ('full', 'succeeded', 'cli')")
 
-        assert svc.db_upgrade() == "owb_0001"
+        assert svc.db_upgrade() == "owb_0002"
 
-    assert versions(url, VERSION_TABLE) == ["owb_0001"]
+    assert versions(url, VERSION_TABLE) == ["owb_0002"]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT kind, status, trigger FROM backup_runs").fetchall() == [
             ("full", "succeeded", "cli")]
@@ -82,13 +82,13 @@ def test_upgrade_over_a_hand_made_backup_runs_keeps_it(url: str, tmp_path: Path)
         conn.execute("INSERT INTO backup_runs VALUES ('00000000-0000-0000-0000-000000000001', 'full')")
 
     with service(url, tmp_path) as svc:
-        assert svc.db_upgrade() == "owb_0001"
+        assert svc.db_upgrade() == "owb_0002"
 
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
     with psycopg.connect(url) as conn:
         columns = [r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_runs' ORDER BY 1")]
-        assert columns == ["id", "kind"]
+        assert columns == ["id", "kind", "pinned"]  # 0001 leaves the table alone; 0002 adds its column
         assert conn.execute("SELECT count(*) FROM backup_runs").fetchone() == (1,)
 
 
@@ -139,9 +139,21 @@ def test_installed_wheel_migrates_up_and_down(url: str, tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120)
 
     up = cli("db", "upgrade")
-    assert (up.returncode, up.stdout.strip(), up.stderr) == (0, "plugin schema at revision owb_0001", "")
+    assert (up.returncode, up.stdout.strip(), up.stderr) == (0, "plugin schema at revision owb_0002", "")
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
 
     down = cli("db", "downgrade")
     assert (down.returncode, down.stdout.strip(), down.stderr) == (0, "plugin schema at revision base (no tables)", "")
     assert tables(url) == {VERSION_TABLE}
+
+
+def test_upgrade_from_the_first_revision_keeps_runs_and_adds_pins(url: str, tmp_path: Path) -> None:
+    with service(url, tmp_path) as svc:
+        assert svc.db_upgrade("owb_0001") == "owb_0001"
+        with psycopg.connect(url) as conn:
+            conn.execute("INSERT INTO backup_runs (kind, status, trigger) VALUES ('full', 'succeeded', 'cli')")
+        assert svc.db_upgrade() == "owb_0002"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT kind, pinned FROM backup_runs").fetchall() == [("full", False)]
+        assert svc.db_downgrade("owb_0001") == "owb_0001"
+    assert tables(url) == {"backup_runs", "backup_canary", VERSION_TABLE}

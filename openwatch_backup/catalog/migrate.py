@@ -5,11 +5,10 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
-
-from alembic import command
 
 VERSION_TABLE = "openwatch_backup_alembic_version"
 
