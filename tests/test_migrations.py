@@ -88,7 +88,7 @@ def test_upgrade_over_a_hand_made_backup_runs_keeps_it(url: str, tmp_path: Path)
     with psycopg.connect(url) as conn:
         columns = [r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_runs' ORDER BY 1")]
-        assert columns == ["id", "kind", "pinned"]  # 0001 leaves the table alone; 0002 adds its column
+        assert columns == ["id", "kind", "pinned", "pruned_at"]  # 0001 leaves the table alone; 0002 adds
         assert conn.execute("SELECT count(*) FROM backup_runs").fetchone() == (1,)
 
 

@@ -1,4 +1,4 @@
-"""backup_settings (schedule and retention changed at run time) and backup_runs.pinned
+"""backup_settings (schedule and retention changed at run time) and backup_runs.pinned/pruned_at
 
 Revision ID: owb_0002
 Revises: owb_0001
@@ -34,10 +34,14 @@ def upgrade() -> None:
             sa.Column("updated_by", sa.String(255)),
             sa.PrimaryKeyConstraint("key", name="pk_backup_settings"),
         )
-    if "pinned" not in {c["name"] for c in inspector.get_columns("backup_runs")}:
+    columns = {c["name"] for c in inspector.get_columns("backup_runs")}
+    if "pinned" not in columns:
         op.add_column("backup_runs", sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false()))
+    if "pruned_at" not in columns:
+        op.add_column("backup_runs", sa.Column("pruned_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE backup_runs DROP COLUMN IF EXISTS pruned_at")
     op.execute("ALTER TABLE backup_runs DROP COLUMN IF EXISTS pinned")
     op.execute("DROP TABLE IF EXISTS backup_settings")

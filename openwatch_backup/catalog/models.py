@@ -72,6 +72,7 @@ class BackupRun(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class BackupCanary(Base):

@@ -21,6 +21,7 @@ def run_to_dict(run: BackupRun) -> dict[str, Any]:
         "finished_at": _iso(run.finished_at), "heartbeat_at": _iso(run.heartbeat_at),
         "duration_seconds": round(duration, 3) if duration is not None else None,
         "bytes_done": run.bytes_done, "artifact_location": run.artifact_location, "size_bytes": run.size_bytes,
-        "sha256": run.sha256, "pinned": run.pinned, "details": run.details, "error_code": run.error_code,
+        "sha256": run.sha256, "pinned": run.pinned, "pruned_at": _iso(run.pruned_at), "details": run.details,
+        "error_code": run.error_code,
         "error": run.error,
     }
