@@ -107,3 +107,10 @@ class RestoreRefused(BackupError):
 
     code = "restore_refused"
     exit_status = 10
+
+
+class RunCancelled(BackupError):
+    """The run was cancelled (a revoked task, SIGTERM, Ctrl-C): its child processes are gone, its files removed."""
+
+    code = "cancelled"
+    exit_status = 130

@@ -19,6 +19,7 @@ from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.errors import ConfigError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 DEFAULT_TABLES = ("hosts", "scans", "scan_findings")
 COUNTED_TABLES = ("hosts", "scans", "scan_findings", "users")
 PREFIX = "OPENWATCH_BACKUP_"
@@ -71,6 +72,26 @@ class Settings(BaseSettings):
         "the machine.")
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=300,
                                      description="How often a running backup records progress.")
+    # --- Celery (tasks.py): schedules are read on every dispatcher tick, so changing them needs no restart.
+    queue: str = Field(default="maintenance", description="Celery queue of the plugin's tasks (OpenWatch's worker "
+                       "already consumes maintenance).")
+    schedule: str = Field(default="0 2 * * *", description="Cron expression (UTC) of the scheduled backup: the "
+                          "guide's nightly 02:00.")
+    drill_schedule: str = Field(default="0 4 * * 0", description="Cron expression (UTC) of the weekly drill "
+                                "(deep verify of the newest backup, timed).")
+    verify_after_backup: bool = Field(default=True, description="Queue a verify after every successful backup.")
+    prune_after_verify: bool = Field(default=True, description="Apply retention after a scheduled backup verified.")
+    stale_after_seconds: float = Field(
+        default=120, gt=0, description="A running run whose heartbeat is older than this is marked abandoned by "
+        "the sweeper (its worker died).")
+    time_limit_seconds: int = Field(default=14400, gt=0, description="Soft time limit of a backup/restore task; "
+                                    "the hard limit is 5 minutes more.")
+    lock_wait_seconds: float = Field(default=30, ge=0, description="How long a backup, restore or prune waits for "
+                                     "another one to finish before it fails.")
+    webhook_url: str | None = Field(default=None, description="Where failures and \"no verified backup\" alerts "
+                                    "are POSTed as JSON; unset: the log only.")
+    alert_after_hours: float = Field(default=26, gt=0, description="Alert when no backup has verified for this "
+                                     "long.")
     openwatch_backend_dir: Path = Field(
         default=Path("/openwatch/backend"),
         description="OpenWatch's backend folder: its alembic/versions tell which migration heads the installed code "
@@ -86,6 +107,22 @@ class Settings(BaseSettings):
                                  description="`check` fails when the newest successful backup is older than this.")
     drill_max_age_days: float = Field(default=90, gt=0,
                                       description="`check` fails when the last passed drill is older than this.")
+    # Retention (prune). The backup_settings table's `retention.*` keys override these at run time.
+    retention_days: int = Field(default=30, ge=1, description="Database dumps: keep every backup younger than this "
+                                "many days (the guide's 30).")
+    keep_last: int = Field(default=0, ge=0, description="Also keep the newest N verified backups of each kind; "
+                           "0: off.")
+    keep_daily: int = Field(default=0, ge=0, description="Also keep the newest verified backup of each of the last "
+                            "N days that have one (GFS tier); 0: off.")
+    keep_weekly: int = Field(default=0, ge=0, description="Likewise for the last N ISO weeks; 0: off.")
+    keep_monthly: int = Field(default=0, ge=0, description="Likewise for the last N months; 0: off.")
+    size_budget_gib: float = Field(default=0, ge=0, description="Delete the oldest backups no safety rule protects "
+                                   "until the kept ones fit in this many GiB; 0: off.")
+    verified_floor: int = Field(default=3, ge=1, description="Never keep fewer than this many verified backups of "
+                                "each kind (at least 1; the newest verified one is always kept).")
+    config_versions: int = Field(default=10, ge=1, description="Config bundles: keep the newest N verified versions.")
+    volume_retention_weeks: int = Field(default=4, ge=1, description="Volume snapshots: keep those younger than "
+                                        "this many weeks.")
 
     @field_validator("database_url")
     @classmethod
@@ -95,6 +132,22 @@ class Settings(BaseSettings):
         except DsnError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("schedule", "drill_schedule")
+    @classmethod
+    def _cron_shape(cls, value: str) -> str:
+        # The full check is celery's crontab (tasks.py, `schedule` CLI); this keeps celery out of every import.
+        if len(value.split()) != 5 or not _CRON_FIELD.match(value.replace(" ", "")):
+            raise ValueError("is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
+                             "e.g. '0 2 * * *'")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("tables", mode="before")
     @classmethod
@@ -121,7 +174,7 @@ class Settings(BaseSettings):
 
 
 _OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}
-_SECRET_FIELDS = {"database_url"}
+_SECRET_FIELDS = {"database_url", "webhook_url"}  # a webhook URL often carries a token
 
 
 def env_name(field: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import cast
 
+from openwatch_backup.catalog.locks import REQUEST_KEY
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import CatalogMissing, DatabaseUnavailable, RunNotFound
@@ -66,6 +67,49 @@ class RunRecorder:
                 details=details or {}, bytes_done=0))
         return run_id
 
+    def create_unless_active(self, kind: str, active_kinds: tuple[str, ...], trigger: str,
+                             requested_by: str | None = None, details: dict[str, Any] | None = None,
+                             parent_id: uuid.UUID | None = None) -> tuple[uuid.UUID, bool]:
+        """Queue a run unless one of active_kinds is queued or running; then return that one (created False).
+
+        A transaction-level advisory lock serialises concurrent requests across processes and hosts.
+        """
+        with self._begin() as conn:
+            conn.execute(select(func.pg_advisory_xact_lock(REQUEST_KEY)))
+            active = conn.execute(
+                select(_TABLE.c.id).where(_TABLE.c.kind.in_(active_kinds),
+                                          _TABLE.c.status.in_((RunStatus.QUEUED.value, RunStatus.RUNNING.value)))
+                .order_by(_TABLE.c.created_at.desc()).limit(1)).scalar()
+            if active is not None:
+                return active, False
+            run_id = uuid.uuid4()
+            conn.execute(_TABLE.insert().values(
+                id=run_id, kind=kind, status=RunStatus.QUEUED.value, trigger=trigger,
+                requested_by=self._redact(requested_by) if requested_by else None, parent_id=parent_id,
+                details=details or {}, bytes_done=0))
+            return run_id, True
+
+    def beat(self, run_id: uuid.UUID) -> None:
+        """Heartbeat only (no phase change): the run's worker is alive."""
+        with self._begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id, _TABLE.c.status == RunStatus.RUNNING.value)
+                         .values(heartbeat_at=func.now()))
+
+    def mark_abandoned(self, stale_after_seconds: float) -> list[uuid.UUID]:
+        """Running runs without a heartbeat for stale_after_seconds: their worker died. Returns their ids."""
+        cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_seconds)
+        with self._begin() as conn:
+            rows = conn.execute(
+                update(_TABLE).where(_TABLE.c.status == RunStatus.RUNNING.value,
+                                     func.coalesce(_TABLE.c.heartbeat_at, _TABLE.c.started_at) < cutoff)
+                .values(status=RunStatus.ABANDONED.value, finished_at=func.now(), error_code="abandoned",
+                        error=func.concat("no heartbeat since ", func.to_char(func.timezone(
+                            "UTC", func.coalesce(_TABLE.c.heartbeat_at, _TABLE.c.started_at)),
+                            'YYYY-MM-DD"T"HH24:MI:SS'),
+                            " UTC: the worker running it stopped (killed or lost); its leftovers were removed"))
+                .returning(_TABLE.c.id)).scalars().all()
+        return list(rows)
+
     def claim(self, run_id: uuid.UUID) -> bool:
         """queued -> running. False when another delivery already took (or finished) the run."""
         with self._begin() as conn:
@@ -95,6 +139,12 @@ class RunRecorder:
                 bytes_done=bytes_done if bytes_done is not None else _TABLE.c.bytes_done,
                 details=_TABLE.c.details.op("||")(cast(details, JSONB)), error=None, error_code=None))
 
+    def add_details(self, run_id: uuid.UUID, details: dict[str, Any]) -> None:
+        """Merge into details whatever the status (notification delivery, for one)."""
+        with self._begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
+                details=_TABLE.c.details.op("||")(cast(details, JSONB))))
+
     def finish_unsuccessfully(self, run_id: uuid.UUID, status: RunStatus, code: str, message: str,
                               details: dict[str, Any] | None = None) -> None:
         """failed / cancelled / abandoned, with a redacted reason. The phase is kept: it says where."""
@@ -102,6 +152,14 @@ class RunRecorder:
             conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
                 status=status.value, finished_at=func.now(), error_code=code, error=self._redact(message),
                 details=_TABLE.c.details.op("||")(cast(details or {}, JSONB))))
+
+    def status_by_prefix(self, hex_prefix: str) -> str | None:
+        """The status of the one run whose id (as 32 hex digits) starts with hex_prefix; None if none or several."""
+        pattern = "-".join(filter(None, (hex_prefix[:8], hex_prefix[8:12])))  # the uuid's text form
+        with self._begin() as conn:
+            rows = conn.execute(select(_TABLE.c.status).where(
+                cast(_TABLE.c.id, String).startswith(pattern, autoescape=True)).limit(2)).all()
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     def get(self, ref: str) -> BackupRun:
         """A run by full id or by a unique id prefix (as `list` prints them)."""
@@ -122,9 +180,16 @@ class RunRecorder:
         return rows[0]
 
     def list(self, *, limit: int = 50, kind: str | None = None, status: str | None = None,
-             parent_id: uuid.UUID | None = None, finished_only: bool = False) -> list[BackupRun]:
+             parent_id: uuid.UUID | None = None, finished_only: bool = False, trigger: str | None = None,
+             kinds: tuple[str, ...] | None = None, oldest_first: bool = False) -> list[BackupRun]:
         """Runs newest first (by the recorded creation time, never by name)."""
-        query = select(BackupRun).order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc()).limit(limit)
+        order = (_TABLE.c.created_at.asc(), _TABLE.c.id.asc()) if oldest_first else \
+            (_TABLE.c.created_at.desc(), _TABLE.c.id.desc())
+        query = select(BackupRun).order_by(*order).limit(limit)
+        if trigger is not None:
+            query = query.where(_TABLE.c.trigger == trigger)
+        if kinds is not None:
+            query = query.where(_TABLE.c.kind.in_(kinds))
         if parent_id is not None:
             query = query.where(_TABLE.c.parent_id == parent_id)
         if finished_only:

@@ -6,7 +6,7 @@ prints machine-readable results on stdout (a failed run still prints its run, th
 
 from __future__ import annotations
 
-from openwatch_backup.cli import backups, recovery  # noqa: F401 - importing registers the commands
+from openwatch_backup.cli import backups, recovery, retention, schedule  # noqa: F401 - importing registers the commands
 from openwatch_backup.cli.common import app
 
 __all__ = ["app", "main"]

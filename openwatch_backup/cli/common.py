@@ -66,6 +66,10 @@ def runs_table(runs: list[BackupRun]) -> Table:
         duration = f"{data['duration_seconds']:.1f}s" if data["duration_seconds"] is not None else "-"
         size = human_bytes(run.size_bytes) if run.size_bytes is not None else "-"
         note = run.error or run.details.get("artifact") or (f"of {str(run.parent_id)[:8]}" if run.parent_id else "")
+        if run.pruned_at is not None:
+            note = f"pruned {run.pruned_at:%Y-%m-%d}: {note}"
+        elif run.pinned:
+            note = f"pinned: {note}"
         style = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(run.status, "")
         table.add_row(str(run.id)[:8], run.kind, f"[{style}]{run.status}[/]" if style else run.status, run.trigger,
                       run.created_at.strftime("%Y-%m-%d %H:%M:%S") if run.created_at else "-", duration, size,

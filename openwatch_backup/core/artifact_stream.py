@@ -50,15 +50,7 @@ def decoded_chunks(reader: HashingReader, *, wrapper: str | None, gunzip: bool) 
     """The dump's bytes, undoing our zstd wrapper (or pg_dump's gzip on plain SQL)."""
     try:
         if wrapper == "zstd":
-            # decompressobj, not stream_reader: only it says (eof) whether the frame was complete; a
-            # truncated file would otherwise just end early, looking like a shorter dump.
-            unzstd = zstandard.ZstdDecompressor().decompressobj()
-            while chunk := reader.read(CHUNK_SIZE):
-                if unzstd.eof:
-                    raise UnreadableArtifact("data follows the end of the zstd frame")
-                yield unzstd.decompress(chunk)
-            if not unzstd.eof:
-                raise UnreadableArtifact("the zstd stream ends before its frame does (truncated)")
+            yield from _unzstd(reader)
             return
         inflate = zlib.decompressobj(wbits=31) if gunzip else None
         while chunk := reader.read(CHUNK_SIZE):
@@ -72,5 +64,30 @@ def decoded_chunks(reader: HashingReader, *, wrapper: str | None, gunzip: bool) 
             yield inflate.flush()
             if not inflate.eof:
                 raise UnreadableArtifact("the gzip stream ends before its end marker (truncated)")
+            if inflate.unused_data:
+                raise UnreadableArtifact("data follows the end of the gzip stream")
     except (zstandard.ZstdError, zlib.error) as exc:
         raise UnreadableArtifact(f"cannot decompress: {exc}") from None
+
+
+def _unzstd(reader: HashingReader) -> Iterator[bytes]:
+    """Decompress every zstd frame in the file; the last must be complete, nothing may follow it.
+
+    decompressobj, not stream_reader: only it says (eof) whether a frame was complete; a truncated file
+    would otherwise just end early, looking like a shorter dump. Files written by older versions of this
+    package end in a second, empty frame, hence frames in sequence rather than exactly one.
+    """
+    unzstd = zstandard.ZstdDecompressor().decompressobj()
+    pending = b""
+    while True:
+        data = pending or reader.read(CHUNK_SIZE)
+        pending = b""
+        if not data:
+            break
+        if unzstd.eof:
+            unzstd = zstandard.ZstdDecompressor().decompressobj()  # the next frame
+        yield unzstd.decompress(data)
+        if unzstd.eof and unzstd.unused_data:
+            pending = unzstd.unused_data
+    if not unzstd.eof:
+        raise UnreadableArtifact("the zstd stream ends before its frame does (truncated)")

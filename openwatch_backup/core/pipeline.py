@@ -94,7 +94,7 @@ def pump(
         if on_progress is not None:
             on_progress(bytes_in, digest.size)
     if compressor is not None:
-        compressor.flush(zstandard.FLUSH_FRAME)
+        # close() ends the frame; a flush(FLUSH_FRAME) first would append a second, empty frame.
         compressor.close()  # type: ignore[no-untyped-call]
     return StreamResult(bytes_in=bytes_in, bytes_out=digest.size, sha256=digest.hexdigest(),
                         seconds=clock() - started)

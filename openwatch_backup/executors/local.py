@@ -88,8 +88,11 @@ def describe_exit(program: str, code: int, stderr_tail: str) -> str:
         what = f"{program} was killed by {name}"
     else:
         what = f"{program} exited with status {code}"
-    last = [line for line in stderr_tail.splitlines() if line.strip()]
-    return f"{what}: {last[-1]}" if last else what
+    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+    # The line that says what went wrong, not a trailing CONTEXT: or caret line.
+    errors = [line for line in lines if any(mark in line for mark in ("ERROR:", "FATAL:", "PANIC:", "error:"))]
+    chosen = errors[-1] if errors else (lines[-1] if lines else "")
+    return f"{what}: {chosen}" if chosen else what
 
 
 class LocalFeeder:
@@ -133,6 +136,9 @@ class LocalFeeder:
         code = self._proc.wait(timeout=timeout)
         for thread in self._threads:
             thread.join(timeout=5)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
         return code
 
     def kill(self) -> None:

@@ -17,6 +17,8 @@ from openwatch_backup.operations.drill import newest_restorable
 from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.operations.verify import backup_manifest_key
 
+RETENTION_CHECK_DAYS = 2  # the nightly chain prunes after every verified backup
+
 
 class ItemStatus(StrEnum):
     OK = "ok"
@@ -55,6 +57,9 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
     if newest is None:
         items.append(CheckItem("backup_present", "Backup file exists and has non-zero size", each, ItemStatus.FAIL,
                                "no successful full backup in the catalog", "run `openwatch-backup backup`"))
+        items.append(CheckItem("backup_verified", "The backup reads back (pg_restore --list, checksum)", each,
+                               ItemStatus.FAIL, "no backup to verify", "run `openwatch-backup backup`, then "
+                               "`openwatch-backup verify RUN`"))
     else:
         key, _ = backup_manifest_key(newest)
         size = ctx.storage.size(key) if ctx.storage.exists(key) else None
@@ -85,8 +90,7 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
                                    ItemStatus.FAIL, str(detail), f"run `openwatch-backup verify {str(newest.id)[:8]}`"))
     items.append(CheckItem("offsite_copy", "Backup copied to off-site storage", each, ItemStatus.SKIP,
                            "off-site storage is not configured"))
-    items.append(CheckItem("retention_applied", "Old backups cleaned up per retention policy", each, ItemStatus.SKIP,
-                           "retention (prune) is not part of this version; the guide's 30 days are not enforced"))
+    items.append(_retention_item(ctx, now, each))
     finished = ctx.recorder.list(limit=1, finished_only=True)
     if finished and finished[0].status == RunStatus.FAILED.value:
         last = finished[0]
@@ -102,6 +106,24 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
     items.append(CheckItem("procedures_reviewed", "Backup scripts and procedures reviewed", quarterly,
                            ItemStatus.SKIP, "a person's task: read this README and the guide"))
     return items
+
+
+def _retention_item(ctx: OperationContext, now: datetime, cadence: str) -> CheckItem:
+    """ok when retention was applied (prune --apply) and succeeded within RETENTION_CHECK_DAYS."""
+    title = "Old backups cleaned up per retention policy"
+    prunes = ctx.recorder.list(limit=20, kind="prune", status=RunStatus.SUCCEEDED.value)
+    applied = next((p for p in prunes if p.details.get("apply")), None)
+    if applied is None or applied.finished_at is None or \
+            (now - applied.finished_at).total_seconds() > RETENTION_CHECK_DAYS * 86400:
+        when = f"last one {_age(applied.finished_at, now)}" if applied else "never applied"
+        return CheckItem("retention_applied", title, cadence, ItemStatus.FAIL,
+                         f"no applied prune in {RETENTION_CHECK_DAYS} days ({when})",
+                         "run `openwatch-backup prune --apply`")
+    summary = applied.details.get("summary", {})
+    return CheckItem("retention_applied", title, cadence, ItemStatus.OK,
+                     f"applied {_age(applied.finished_at, now)}: {summary.get('backups_deleted', 0)} backup(s) and "
+                     f"{summary.get('files_deleted', 0)} file(s) deleted, {human_bytes(summary.get('bytes_freed', 0))} "
+                     f"freed, {summary.get('backups_kept', 0)} kept")
 
 
 def _drill_item(ctx: OperationContext, now: datetime, cadence: str) -> CheckItem:

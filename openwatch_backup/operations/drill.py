@@ -22,7 +22,8 @@ GUIDE_RTO = "15-30 min (database corruption: restore from pg_dump)"
 
 def newest_restorable(ctx: OperationContext) -> BackupRun:
     for kind in (BackupKind.FULL, BackupKind.PLAIN):
-        runs = ctx.recorder.list(limit=1, kind=kind.value, status=RunStatus.SUCCEEDED.value)
+        runs = ctx.recorder.list(limit=50, kind=kind.value, status=RunStatus.SUCCEEDED.value)
+        runs = [r for r in runs if r.pruned_at is None and "pruning" not in r.details]  # not pruned by retention
         if runs:
             return runs[0]
     raise RunNotFound("no successful full backup to drill with; take one with `openwatch-backup backup`")

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.errors import BackupError
+from openwatch_backup.errors import BackupError, RunCancelled
 from openwatch_backup.operations.context import OperationContext
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,19 @@ def record_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException)
 
 
 def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
+    if isinstance(exc, RunCancelled):
+        ctx.recorder.finish_unsuccessfully(run_id, RunStatus.CANCELLED, exc.code, exc.message)
+        return
     if isinstance(exc, BackupError):
         code, message = exc.code, exc.message
     elif isinstance(exc, KeyboardInterrupt):
         ctx.recorder.finish_unsuccessfully(run_id, RunStatus.CANCELLED, "cancelled", "interrupted by the operator")
         return
+    elif type(exc).__name__ == "SoftTimeLimitExceeded":
+        # Celery's soft limit, matched by name: operations never import celery (only tasks.py does).
+        code = "time_limit"
+        message = (f"the run exceeded its time limit of {ctx.settings.time_limit_seconds} s "
+                   "(OPENWATCH_BACKUP_TIME_LIMIT_SECONDS); pg_dump was stopped and its partial file removed")
     else:
         code, message = "internal", f"{type(exc).__name__}: {exc}"
     ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, code, ctx.redact(message),

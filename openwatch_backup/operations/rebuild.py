@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.dialects.postgresql import insert
 
 from openwatch_backup.catalog.models import BackupRun
@@ -29,6 +29,8 @@ class RebuildReport:
 def rebuild_catalog(storage: Storage, engine: Engine, database: str) -> RebuildReport:
     report = RebuildReport()
     table = typing.cast(Table, BackupRun.__table__)
+    with catalog_errors(database), engine.connect() as conn:
+        pruned = {str(i) for i in conn.execute(select(table.c.id).where(table.c.pruned_at.is_not(None))).scalars()}
     for obj in storage.list(POSTGRES_PREFIX):
         if not obj.key.endswith(MANIFEST_SUFFIX):
             continue
@@ -36,6 +38,9 @@ def rebuild_catalog(storage: Storage, engine: Engine, database: str) -> RebuildR
             manifest = Manifest.from_json(storage.read_bytes(obj.key), source=obj.key)
         except ManifestError as exc:
             report.skipped[obj.key] = exc.message
+            continue
+        if manifest.run_id in pruned:
+            report.skipped[obj.key] = "its backup was pruned by retention; the next prune deletes this file"
             continue
         artifact_key = f"{POSTGRES_PREFIX}/{manifest.artifact}"
         if not storage.exists(artifact_key):

@@ -148,7 +148,11 @@ def _take_safety_backup(ctx: OperationContext, run_id: uuid.UUID, safety_backup:
 def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, dbname: str) -> dict[str, Any]:
     ctx.recorder.progress(run_id, "restoring", details={"restoring_into": dbname})
     client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
-    stats = stream_into_database(ctx, manifest, client, dbname, RestoreOptions(),
+    options = RestoreOptions()
+    if manifest.kind == "tables":
+        # Selected tables come without the tables their foreign keys point at (post-data would fail).
+        options = RestoreOptions(sections=("pre-data", "data"))
+    stats = stream_into_database(ctx, manifest, client, dbname, options,
                                  on_bytes=throttled_progress(ctx, run_id, "restoring"))
     if stats.sha256 != manifest.sha256:
         raise RestoreFailed(f"{manifest.artifact} changed while it was read (sha256 {stats.sha256}, manifest "
@@ -199,7 +203,10 @@ def _restore_tables(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest
                     safety_backup: SafetyBackup, details: dict[str, Any]) -> RestoreOutcome:
     """The guide's "Restore a Single Table", in one transaction: all of the table's rows or none."""
     live = ctx.target.dbname
-    if request.into is None and request.confirm != live:
+    if request.into is not None:
+        raise RestoreRefused("--table restores rows into the live database; to inspect a table, restore the "
+                             "backup --into a new database instead")
+    if request.confirm != live:
         raise RestoreRefused(f"this writes into database {live}: type its name to confirm (--confirm {live})")
     if manifest.format != "custom":
         raise RestoreRefused("a plain-SQL backup restores whole; --table needs a backup of kind full or tables")

@@ -26,7 +26,14 @@ class SweepReport:
 def sweep_leftovers(ctx: OperationContext, exclude: uuid.UUID | None = None) -> SweepReport:
     running = [r for r in ctx.recorder.list(limit=1000, status=RunStatus.RUNNING.value) if r.id != exclude]
     report = SweepReport()
-    report.databases = sweep_scratch_databases(ctx.target, ctx.redact, [r.id.hex for r in running])
+
+    def is_finished_run(prefix: str) -> bool:
+        if exclude is not None and exclude.hex.startswith(prefix):
+            return True  # the caller's own leftover from an earlier attempt
+        status = ctx.recorder.status_by_prefix(prefix)
+        return status is not None and RunStatus(status).is_final
+
+    report.databases = sweep_scratch_databases(ctx.target, ctx.redact, is_finished_run)
     in_progress = {str(r.details.get("artifact_in_progress")) + PARTIAL_SUFFIX for r in running}
     for obj in ctx.storage.list(POSTGRES_PREFIX):
         if obj.key.endswith(PARTIAL_SUFFIX) and obj.key not in in_progress:

@@ -34,6 +34,9 @@ def backup_manifest_key(run: BackupRun) -> tuple[str, str]:
     if run.kind not in BACKUP_KINDS or run.status != RunStatus.SUCCEEDED.value or not artifact:
         raise RunNotFound(f"run {run.id} is not a successful backup (kind {run.kind}, status {run.status}); "
                           "verify takes a backup run from `openwatch-backup list --status succeeded`")
+    if run.pruned_at is not None or "pruning" in run.details:
+        raise RunNotFound(f"backup {run.id} was pruned by retention: its files are deleted; pick another from "
+                          "`openwatch-backup list --status succeeded`")
     return f"{ARTIFACT_PREFIX}/{artifact}", f"{ARTIFACT_PREFIX}/{manifest_name(artifact)}"
 
 
@@ -100,9 +103,13 @@ def _archive_lists(ctx: OperationContext, manifest: Manifest, chunks: Any) -> st
     client = client_for(manifest, "pg_restore", ctx)
     feeder = ctx.executor.feed([client.path, "--list"], {})
     accepting = True
-    for chunk in chunks:  # keep decompressing after pg_restore has read its table of contents
-        if accepting:
-            accepting = feeder.write(chunk)
+    try:
+        for chunk in chunks:  # keep decompressing after pg_restore has read its table of contents
+            if accepting:
+                accepting = feeder.write(chunk)
+    except BaseException:
+        feeder.kill()
+        raise
     code = feeder.finish()
     if code != 0 or feeder.stdout_lines == 0:
         last = [line for line in feeder.stderr_tail().splitlines() if line.strip()]
@@ -115,7 +122,11 @@ class _ChunkSource:
         self._chunks = iter(chunks)
 
     def read(self, size: int) -> bytes:  # noqa: ARG002 - chunks come as the decompressor yields them
-        return next(self._chunks, b"")
+        # An empty chunk (a flush with nothing left) is not the end; only exhaustion is.
+        for chunk in self._chunks:
+            if chunk:
+                return bytes(chunk)
+        return b""
 
 
 def _plain_complete(chunks: Any) -> str | None:
@@ -144,9 +155,12 @@ def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manif
             try:
                 stream_into_database(ctx, manifest, client, name, options)
             except RestoreFailed as exc:
-                return failed(True, VerifyReason.UNREADABLE, exc.message, checks)
+                return failed(True, VerifyReason.UNREADABLE, f"{manifest.artifact}: {exc.message}", checks)
             checks["restore_seconds"] = round(time.monotonic() - started, 3)
-            return check_restored(ctx, manifest, name, checks)
+            result = check_restored(ctx, manifest, name, checks)
+            if result.reason is not None:
+                return failed(True, result.reason, f"{manifest.artifact}: {result.message}", result.checks)
+            return result
         finally:
             drop_database(admin, name)
 

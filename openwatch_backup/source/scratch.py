@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -44,14 +44,17 @@ def list_scratch_databases(conn: psycopg.Connection) -> list[str]:
 
 
 def sweep_scratch_databases(target: DatabaseTarget, redact: Callable[[str], str],
-                            running_run_prefixes: Iterable[str]) -> list[str]:
-    """Drop scratch databases whose run is not running (left by a killed worker). Returns their names."""
-    keep = {p[:12] for p in running_run_prefixes}
+                            is_finished_run: Callable[[str], bool]) -> list[str]:
+    """Drop scratch databases whose run is in this catalog and finished (left by a killed worker).
+
+    Scratch databases are server-wide but catalogs are not: a database whose run this catalog does not
+    know belongs to another OpenWatch (or another catalog) on the same server, and is left alone.
+    """
     dropped = []
     with connect(target, redact) as conn:
         for name in list_scratch_databases(conn):
             prefix = run_prefix_of(name)
-            if prefix is not None and prefix not in keep:
+            if prefix is not None and is_finished_run(prefix):
                 drop_database(conn, name)
                 dropped.append(name)
     return dropped

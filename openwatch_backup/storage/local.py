@@ -160,15 +160,25 @@ class LocalStorage:
         return self._path(key).stat().st_size
 
     def list(self, prefix: str = "") -> list[StoredObject]:
+        """Regular files below prefix (no symlinks, none followed), sorted by key. scandir, one stat per file:
+        prune lists tens of thousands of files."""
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
         found = []
-        for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                stat = path.stat()
-                found.append(StoredObject(key=path.relative_to(self.root).as_posix(), size=stat.st_size,
-                                          modified=datetime.fromtimestamp(stat.st_mtime, UTC)))
+        pending = [(str(base), base.relative_to(self.root).as_posix() if base != self.root else "")]
+        while pending:
+            directory, key_prefix = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    key = f"{key_prefix}/{entry.name}" if key_prefix else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, key))
+                    elif entry.is_file(follow_symlinks=False):
+                        stat = entry.stat(follow_symlinks=False)
+                        found.append(StoredObject(key=key, size=stat.st_size,
+                                                  modified=datetime.fromtimestamp(stat.st_mtime, UTC)))
+        found.sort(key=lambda o: o.key)
         return found
 
     def delete(self, key: str) -> None:

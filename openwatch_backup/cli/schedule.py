@@ -1,0 +1,42 @@
+"""`openwatch-backup schedule`: show or change when beat backs up and drills (no restart needed)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from openwatch_backup.cli.common import JsonOption, app, operator, out, print_json, service_from_env
+
+
+@app.command()
+def schedule(
+    backup: Annotated[str | None, typer.Option(help="Cron expression (UTC) for the scheduled backup.")] = None,
+    drill: Annotated[str | None, typer.Option(help="Cron expression (UTC) for the weekly drill.")] = None,
+    reset: Annotated[bool, typer.Option(help="Forget the stored schedules; the environment's apply again.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the schedules and the next runs; --backup/--drill store new ones that beat picks up at its next tick."""
+    from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, next_run, parse_cron
+
+    with service_from_env() as service:
+        store = service.settings_store
+        if reset:
+            store.delete(BACKUP_KEY)
+            store.delete(DRILL_KEY)
+        for value, what in ((backup, "--backup"), (drill, "--drill")):
+            if value is not None:
+                parse_cron(value, what)  # refuse before storing anything
+        for key, value in ((BACKUP_KEY, backup), (DRILL_KEY, drill)):
+            if value is not None:
+                store.set(key, value, updated_by=operator())
+        current = current_schedules(service.settings, store)
+    data = {"backup": {"cron": current.backup, "source": current.backup_source,
+                       "next_run": next_run(current.backup).isoformat()},
+            "drill": {"cron": current.drill, "source": current.drill_source,
+                      "next_run": next_run(current.drill).isoformat()}}
+    if as_json:
+        print_json(data)
+        return
+    for name, info in data.items():
+        out.print(f"{name:>6}: {info['cron']:<15} ({info['source']}), next run {info['next_run']}", highlight=False)

@@ -1,0 +1,188 @@
+"""Prune as a recorded run (kind `prune`): repair, plan, store the plan, then (with apply) delete.
+
+1. Repair: backups a stopped prune had marked are completed (files partly gone) or released (all there);
+   files of pruned backups that are still there are deleted. Shown, not done, in a dry run.
+2. Plan: core/retention.py decides keep/delete per successful backup from the catalog's times and verify
+   verdicts; core/prune_files.py sorts every other file (leftovers, work in progress, not ours).
+3. The plan is stored on the run (details.plan, .leftovers, .foreign) before anything is deleted.
+4. Apply: mark the planned backups (details.pruning), delete artifact then manifest, stamp pruned_at,
+   in batches; then the leftovers. Finally the storage is listed again: a deleted key still listed fails
+   the run (retention that silently does nothing is how disks fill).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from openwatch_backup.catalog.prune_store import BackupRow, PruneStore
+from openwatch_backup.core.prune_files import FileReport, Repair, RunFiles, StoredFile, classify_files, plan_repairs
+from openwatch_backup.core.retention import FAMILY_OF_KIND, ArtifactRecord, PrunePlan, plan_retention
+from openwatch_backup.errors import StorageError
+from openwatch_backup.operations.backup import POSTGRES_PREFIX
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.retention_policy import effective_values, retention_config
+
+ARTIFACT_KINDS = tuple(FAMILY_OF_KIND)
+BATCH = 5000  # backups deleted between two catalog updates (a crash in between is repaired)
+
+
+@dataclass(frozen=True)
+class _State:
+    now: datetime
+    rows: list[BackupRow]
+    files: list[StoredFile]
+    runs: list[RunFiles]
+
+
+def _artifact_key(row: BackupRow) -> str | None:
+    return f"{POSTGRES_PREFIX}/{row.artifact}" if row.artifact else None
+
+
+def _load(ctx: OperationContext, store: PruneStore) -> _State:
+    now, rows = store.load(ARTIFACT_KINDS)
+    files = [StoredFile(o.key, o.size) for o in ctx.storage.list(POSTGRES_PREFIX)]
+    runs = [RunFiles(r.run_id, r.status, _artifact_key(r), r.in_progress, r.pruned, r.pruning) for r in rows]
+    return _State(now, rows, files, runs)
+
+
+def _records(state: _State) -> tuple[list[ArtifactRecord], list[str]]:
+    """Successful, unpruned backups as the planner sees them; a backup whose artifact is gone is not verified."""
+    present = {f.key for f in state.files}
+    records, warnings = [], []
+    for row, run in zip(state.rows, state.runs, strict=True):
+        if row.pruned or row.pruning is not None or row.status != "succeeded":
+            continue
+        keys = tuple(k for k in run.keys if k in present)
+        intact = bool(run.keys) and len(keys) == len(run.keys)
+        if not intact:
+            warnings.append(f"{row.kind} backup {row.run_id[:8]} is recorded as succeeded but "
+                            f"{run.keys[0] if run.keys else 'its artifact'} or its manifest is missing")
+        records.append(ArtifactRecord(row.run_id, row.kind, row.created_at, row.status, row.verified and intact,
+                                      row.pinned, row.size, keys))
+    return records, warnings
+
+
+def _manifest_run(ctx: OperationContext) -> Any:
+    def read(key: str) -> str | None:
+        try:
+            run_id = json.loads(ctx.storage.read_bytes(key)).get("run_id")
+        except (StorageError, ValueError, UnicodeDecodeError, AttributeError):
+            return None  # unreadable: treated as not ours, never deleted
+        return str(run_id) if isinstance(run_id, str) else None
+    return read
+
+
+def _delete(ctx: OperationContext, key: str) -> None:
+    try:
+        ctx.storage.delete(key)
+    except OSError as exc:
+        raise StorageError(f"cannot delete {ctx.storage.location(key)} ({exc.strerror or exc}); fix its "
+                           "permissions, then run `openwatch-backup prune --apply` again") from exc
+
+
+def _repair(ctx: OperationContext, store: PruneStore, repairs: list[Repair], report: FileReport,
+            deleted: list[str]) -> None:
+    for repair in repairs:
+        if repair.action == "release":
+            store.release([repair.run_id])
+            continue
+        for key in repair.delete_keys:
+            _delete(ctx, key)
+            deleted.append(key)
+        store.mark_pruned([repair.run_id])
+    for note in report.stale:
+        _delete(ctx, note.key)
+        deleted.append(note.key)
+
+
+def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: PrunePlan, report: FileReport,
+           deleted: list[str]) -> list[str]:
+    """Delete what the plan says; returns the backups actually pruned (a backup pinned meanwhile is skipped)."""
+    marked = set(store.mark_pruning([d.run_id for d in plan.deletes], run_id))
+    chosen = [d for d in plan.deletes if d.run_id in marked]
+    for start in range(0, len(chosen), BATCH):
+        batch = chosen[start:start + BATCH]
+        for decision in batch:
+            for key in decision.keys:  # the artifact first: a crash leaves a marked row with its manifest
+                _delete(ctx, key)
+                deleted.append(key)
+        store.mark_pruned([d.run_id for d in batch])
+    for note in report.leftovers:
+        _delete(ctx, note.key)
+        deleted.append(note.key)
+    return [d.run_id for d in chosen]
+
+
+def _check_gone(ctx: OperationContext, deleted: list[str]) -> None:
+    still = sorted(set(deleted) & {o.key for o in ctx.storage.list(POSTGRES_PREFIX)})
+    if still:
+        raise StorageError(f"{len(still)} file(s) prune deleted are still in storage (first: {still[0]}); "
+                           "the storage did not delete them")
+
+
+def _plan_details(apply: bool, values: dict[str, Any], plan: PrunePlan, report: FileReport, repairs: list[Repair],
+                  warnings: list[str]) -> dict[str, Any]:
+    return {
+        "apply": apply, "policy": values, "planned_at": plan.now.isoformat(),
+        "plan": [d.as_dict() for d in plan.decisions],
+        "leftovers": [n.as_dict() for n in report.leftovers], "foreign": [n.as_dict() for n in report.foreign],
+        "left_alone": [n.as_dict() for n in report.left_alone], "stale": [n.as_dict() for n in report.stale],
+        "repairs": [r.as_dict() for r in repairs], "warnings": [*plan.warnings, *warnings],
+    }
+
+
+def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: PruneStore,
+              overrides: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Carry out a queued prune run; returns its summary, None when another delivery already claimed it."""
+    if not ctx.recorder.claim(run_id):
+        return None
+    deleted: list[str] = []
+    try:
+        values, notes = effective_values(ctx.settings, overrides())
+        config = retention_config(values)
+        ctx.recorder.progress(run_id, "repairing")
+        state = _load(ctx, store)
+        sizes = {f.key: f.size for f in state.files}
+        repairs = plan_repairs(state.files, state.runs)
+        stale = classify_files(state.files, state.runs, _manifest_run(ctx))
+        if apply and (repairs or stale.stale):
+            ctx.recorder.progress(run_id, "repairing", details={"repairs": [r.as_dict() for r in repairs]})
+            _repair(ctx, store, repairs, stale, deleted)
+            state = _load(ctx, store)
+            repaired, repairs = repairs, []
+        else:
+            repaired = []
+        ctx.recorder.progress(run_id, "planning")
+        records, warnings = _records(state)
+        plan = plan_retention(records, config, state.now)
+        report = classify_files(state.files, state.runs, _manifest_run(ctx))
+        details = _plan_details(apply, values, plan, report, repairs, [*notes, *warnings])
+        pruned: list[str] = []
+        if apply:
+            ctx.recorder.progress(run_id, "deleting", details=details)  # the intent, stored before any delete
+            pruned = _apply(ctx, store, run_id, plan, report, deleted)
+            _check_gone(ctx, deleted)
+            details = {}  # stored already: a multi-megabyte plan is written once
+        summary = {
+            "apply": apply, "backups_kept": len(plan.keeps), "backups_to_delete": len(plan.deletes),
+            "backups_deleted": len(pruned), "bytes_to_free": plan.bytes_to_free + sum(n.size for n in report.leftovers),
+            "bytes_freed": sum(sizes.get(k, 0) for k in deleted), "leftovers": len(report.leftovers),
+            "foreign": len(report.foreign), "repaired": len(repaired), "files_deleted": len(deleted),
+            "over_budget_bytes": plan.over_budget_bytes,
+        }
+        ctx.recorder.succeed(run_id, location=None, size=None, sha256=None,
+                             details={**details, "deleted": deleted, "summary": summary,
+                                      "repaired": [r.as_dict() for r in repaired]})
+        return summary
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # what was deleted before the failure; record_failure logs the rest
+            ctx.recorder.progress(run_id, "failed", details={"deleted": deleted})
+        record_failure(ctx, run_id, exc)
+        raise

@@ -1,0 +1,177 @@
+"""Celery tasks in OpenWatch's worker: thin over BackupService. The only module that imports celery tasks.
+
+OpenWatch adds one line to backend/app/celery_app.py after its `conf.update(...)`:
+
+    from openwatch_backup.tasks import install; install(celery_app)
+
+`install` registers the tasks, routes them to the `maintenance` queue and adds two beat entries: the
+dispatcher (every minute: queues the scheduled backup and drill when due) and the sweeper (abandoned
+runs, leftovers, "no verified backup" alerts). Listing "openwatch_backup.tasks" in the app's `include`
+registers the tasks too; `install` is still what adds the routes and the beat entries.
+
+Every task carries a run id created by whoever asked (beat, CLI, API); a task delivered twice finds its
+run already claimed and does nothing. Failures are recorded on the run and raised, so the task fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from celery import Celery, shared_task
+
+from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.errors import BackupError, RunCancelled
+from openwatch_backup.service import BackupService
+from openwatch_backup.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+BACKUP = "openwatch_backup.backup"
+VERIFY = "openwatch_backup.verify"
+PRUNE = "openwatch_backup.prune"
+DRILL = "openwatch_backup.drill"
+DISPATCH = "openwatch_backup.dispatch"
+SWEEP = "openwatch_backup.sweep"
+TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, DISPATCH, SWEEP)
+HARD_LIMIT_MARGIN = 300
+
+
+class RunFailed(Exception):
+    """Raised by a task whose run did not succeed, so Celery records the task as failed too."""
+
+
+def install(app: Celery, *, queue: str = "maintenance", dispatch_seconds: float = 60.0,
+            sweep_seconds: float = 300.0) -> None:
+    """Route the plugin's tasks to `queue` and add the dispatcher and sweeper to beat."""
+    routes = app.conf.task_routes
+    route = {name: {"queue": queue} for name in TASK_NAMES}
+    if routes is None:
+        app.conf.task_routes = route
+    elif isinstance(routes, dict):
+        routes.update(route)
+    else:  # a list or tuple of routers: ours goes first
+        app.conf.task_routes = [route, *routes]
+    schedule = dict(app.conf.beat_schedule or {})
+    schedule["openwatch-backup-dispatch"] = {"task": DISPATCH, "schedule": dispatch_seconds,
+                                             "options": {"queue": queue, "expires": dispatch_seconds}}
+    schedule["openwatch-backup-sweep"] = {"task": SWEEP, "schedule": sweep_seconds,
+                                          "options": {"queue": queue, "expires": sweep_seconds}}
+    app.conf.beat_schedule = schedule
+
+
+@contextmanager
+def _service() -> Iterator[BackupService]:
+    with BackupService(load_settings()) as service:
+        yield service
+
+
+@contextmanager
+def _cancellable() -> Iterator[None]:
+    """`revoke(task_id, terminate=True)` sends SIGTERM to the pool process: end the run cleanly (kill pg_dump,
+    remove the partial file, status cancelled) instead of dying mid-write."""
+    def cancel(signum: int, _frame: FrameType | None) -> None:
+        raise RunCancelled(f"cancelled by signal {signal.Signals(signum).name} (task revoked or worker stopping)")
+
+    previous = signal.signal(signal.SIGTERM, cancel)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _limits(service: BackupService) -> dict[str, Any]:
+    soft = service.settings.time_limit_seconds
+    return {"soft_time_limit": soft, "time_limit": soft + HARD_LIMIT_MARGIN, "queue": service.settings.queue}
+
+
+def _outcome(service: BackupService, run_id: uuid.UUID) -> dict[str, Any]:
+    run = service.get_run(str(run_id))
+    result = {"success": run.status == RunStatus.SUCCEEDED.value, "run_id": str(run.id), "kind": run.kind,
+              "status": run.status}
+    if run.status in (RunStatus.FAILED.value, RunStatus.ABANDONED.value):
+        service.alert_failure(run)
+    if not result["success"] and run.status != RunStatus.RUNNING.value:
+        raise RunFailed(f"{run.kind} run {run.id} {run.status}: {run.error}")
+    return result
+
+
+def _run(service: BackupService, run_id: uuid.UUID, work: Any) -> dict[str, Any]:
+    try:
+        with _cancellable():
+            work()
+    except BackupError:
+        pass  # recorded on the run; _outcome raises RunFailed with it
+    return _outcome(service, run_id)
+
+
+def submit_backup(app: Celery, service: BackupService, run_id: uuid.UUID) -> None:
+    app.send_task(BACKUP, args=[str(run_id)], **_limits(service))
+
+
+@shared_task(name=BACKUP, bind=True, acks_late=True, reject_on_worker_lost=True)
+def backup_task(self: Any, run_id: str) -> dict[str, Any]:
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        result = _run(service, rid, lambda: service.execute_backup(rid))
+        run = service.get_run(run_id)
+        if result["success"] and service.settings.verify_after_backup:
+            verify = service.request_verify(run, trigger=Trigger(run.trigger),
+                                            requested_by=f"after backup {run_id[:8]}")
+            self.app.send_task(VERIFY, args=[str(verify)], **_limits(service))
+        return result
+
+
+@shared_task(name=VERIFY, bind=True, acks_late=True, reject_on_worker_lost=True)
+def verify_task(self: Any, run_id: str) -> dict[str, Any]:
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        result = _run(service, rid, lambda: service.execute_verify(rid))
+        run = service.get_run(run_id)
+        # Retention only after a scheduled backup that verified: never prune on the strength of a failure.
+        if result["success"] and run.trigger == Trigger.SCHEDULE.value and service.settings.prune_after_verify:
+            prune = service.request_prune(trigger=Trigger.SCHEDULE, requested_by=f"after verify {run_id[:8]}")
+            if prune is not None:
+                self.app.send_task(PRUNE, args=[str(prune)], **_limits(service))
+        return result
+
+
+@shared_task(name=PRUNE, acks_late=True, reject_on_worker_lost=True)
+def prune_task(run_id: str) -> dict[str, Any]:
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        return _run(service, rid, lambda: service.execute_prune(rid))
+
+
+@shared_task(name=DRILL, acks_late=True, reject_on_worker_lost=True)
+def drill_task(run_id: str) -> dict[str, Any]:
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        return _run(service, rid, lambda: service.execute_drill(rid))
+
+
+@shared_task(name=DISPATCH, bind=True)
+def dispatch_task(self: Any) -> dict[str, Any]:
+    """Beat's tick: queue the scheduled backup and drill when their cron expression says so."""
+    with _service() as service:
+        queued = service.dispatch_due()
+        for kind, run_id in queued:
+            task = BACKUP if kind == "backup" else DRILL
+            self.app.send_task(task, args=[str(run_id)], **_limits(service))
+        return {"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]}
+
+
+@shared_task(name=SWEEP)
+def sweep_task() -> dict[str, Any]:
+    """Abandoned runs (worker died), their leftovers, and the "no verified backup" alert."""
+    with _service() as service:
+        report = service.watchdog()
+        return {"success": True, **report}
+
+
+__all__ = ["TASK_NAMES", "install", "submit_backup"]
