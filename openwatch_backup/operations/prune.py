@@ -151,18 +151,18 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         state = _load(ctx, store)
         sizes = {f.key: f.size for f in state.files}
         repairs = plan_repairs(state.files, state.runs)
-        stale = classify_files(state.files, state.runs, _manifest_run(ctx))
-        if apply and (repairs or stale.stale):
+        report = classify_files(state.files, state.runs, _manifest_run(ctx))
+        repaired: list[Repair] = []
+        if apply and (repairs or report.stale):
             ctx.recorder.progress(run_id, "repairing", details={"repairs": [r.as_dict() for r in repairs]})
-            _repair(ctx, store, repairs, stale, deleted)
+            _repair(ctx, store, repairs, report, deleted)
             state = _load(ctx, store)
+            sizes.update((f.key, f.size) for f in state.files)
+            report = classify_files(state.files, state.runs, _manifest_run(ctx))
             repaired, repairs = repairs, []
-        else:
-            repaired = []
         ctx.recorder.progress(run_id, "planning")
         records, warnings = _records(state)
         plan = plan_retention(records, config, state.now)
-        report = classify_files(state.files, state.runs, _manifest_run(ctx))
         details = _plan_details(apply, values, plan, report, repairs, [*notes, *warnings])
         pruned: list[str] = []
         if apply:
@@ -183,6 +183,6 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         return summary
     except BaseException as exc:
         with contextlib.suppress(Exception):  # what was deleted before the failure; record_failure logs the rest
-            ctx.recorder.progress(run_id, "failed", details={"deleted": deleted})
+            ctx.recorder.add_details(run_id, {"deleted": deleted})
         record_failure(ctx, run_id, exc)
         raise

@@ -125,6 +125,11 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
             try:
                 outcome.details["post_restore"] = post_steps()
             except RestoreFailed as exc:
+                # The restore itself happened: keep its facts on the run, not only in the error text.
+                ctx.recorder.add_details(run_id, {"restore": {"mode": outcome.mode, "database": outcome.database,
+                                                              "kept_database": outcome.kept_database,
+                                                              "safety_backup_run": outcome.safety_backup_run,
+                                                              "seconds": outcome.seconds, **outcome.details}})
                 kept = f"; the old database is kept as {outcome.kept_database}" if outcome.kept_database else ""
                 raise RestoreFailed(f"restored {outcome.database} from {backup.id}{kept}, but {exc.message}") from None
         ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes, sha256=backup.sha256,

@@ -38,6 +38,15 @@ def maintenance_connection(target: DatabaseTarget, redact: Callable[[str], str])
     raise RestoreFailed(f"no maintenance database (postgres or template1) to rename databases from: {last}")
 
 
+def _free_name(conn: psycopg.Connection, wanted: str) -> str:
+    """wanted, or wanted_2, wanted_3... (two restores within one second must not collide)."""
+    name, suffix = wanted, 1
+    while conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        suffix += 1
+        name = f"{wanted[:MAX_IDENTIFIER - 4]}_{suffix}"
+    return name
+
+
 def _rename(conn: psycopg.Connection, old: str, new: str) -> None:
     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
 
@@ -51,8 +60,8 @@ def swap_in(target: DatabaseTarget, redact: Callable[[str], str], restored: str,
             when: datetime) -> str:
     """Rename live -> kept name, restored -> live. Returns the kept name of the old database."""
     live = target.dbname
-    kept = kept_name(live, when)
     with maintenance_connection(target, redact) as conn:
+        kept = _free_name(conn, kept_name(live, when))
         _allow(conn, live, False)
         try:
             sessions = other_sessions(conn, live, include_ours=True)
