@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, Table, func, select, update
+from sqlalchemy import ARRAY, Connection, Engine, String, Table, Text, case, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -24,6 +24,24 @@ from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import CatalogMissing, DatabaseUnavailable, RunNotFound
 
 _TABLE = typing.cast(Table, BackupRun.__table__)  # Core statements: no ORM identity map in long-running workers
+
+
+LOG_LINES = 200  # kept per run; a log line is written per phase change, so this is never reached in practice
+
+
+def _queued_line(trigger: str, requested_by: str | None, redact: Callable[[str], str]) -> str:
+    from datetime import UTC, datetime
+
+    who = f" by {redact(requested_by)}" if requested_by else ""
+    return f"{datetime.now(UTC):%H:%M:%S} queued ({trigger}{who})"
+
+
+def _append_log(details: Any, line: str) -> Any:
+    """details with `log` extended by "HH:MM:SS line" (UTC, database clock), keeping the last LOG_LINES."""
+    stamped = func.concat(func.to_char(func.timezone("UTC", func.now()), "HH24:MI:SS "), line)
+    log = func.coalesce(details.op("->")(cast("log", Text)), cast([], JSONB)).op("||")(
+        func.to_jsonb(cast(stamped, Text)))
+    return func.jsonb_set(details, cast(["log"], ARRAY(Text)), log)
 
 
 @contextmanager
@@ -64,7 +82,8 @@ class RunRecorder:
             conn.execute(_TABLE.insert().values(
                 id=run_id, kind=kind, status=RunStatus.QUEUED.value, trigger=trigger,
                 requested_by=self._redact(requested_by) if requested_by else None, parent_id=parent_id,
-                details=details or {}, bytes_done=0))
+                details={**(details or {}), "log": [_queued_line(trigger, requested_by, self._redact)]},
+                bytes_done=0))
         return run_id
 
     def create_unless_active(self, kind: str, active_kinds: tuple[str, ...], trigger: str,
@@ -86,7 +105,8 @@ class RunRecorder:
             conn.execute(_TABLE.insert().values(
                 id=run_id, kind=kind, status=RunStatus.QUEUED.value, trigger=trigger,
                 requested_by=self._redact(requested_by) if requested_by else None, parent_id=parent_id,
-                details=details or {}, bytes_done=0))
+                details={**(details or {}), "log": [_queued_line(trigger, requested_by, self._redact)]},
+                bytes_done=0))
             return run_id, True
 
     def beat(self, run_id: uuid.UUID) -> None:
@@ -124,8 +144,9 @@ class RunRecorder:
         values: dict[str, Any] = {"phase": phase, "heartbeat_at": func.now()}
         if bytes_done is not None:
             values["bytes_done"] = bytes_done
-        if details:
-            values["details"] = _TABLE.c.details.op("||")(cast(details, JSONB))
+        merged = _TABLE.c.details.op("||")(cast(details or {}, JSONB))
+        # The run's log (what `GET .../log` tails): one line each time the phase changes.
+        values["details"] = case((_TABLE.c.phase.is_distinct_from(phase), _append_log(merged, phase)), else_=merged)
         with self._begin() as conn:
             conn.execute(update(_TABLE).where(_TABLE.c.id == run_id,
                                               _TABLE.c.status == RunStatus.RUNNING.value).values(**values))
@@ -137,7 +158,8 @@ class RunRecorder:
                 status=RunStatus.SUCCEEDED.value, phase="done", finished_at=func.now(), heartbeat_at=func.now(),
                 artifact_location=location, size_bytes=size, sha256=sha256,
                 bytes_done=bytes_done if bytes_done is not None else _TABLE.c.bytes_done,
-                details=_TABLE.c.details.op("||")(cast(details, JSONB)), error=None, error_code=None))
+                details=_append_log(_TABLE.c.details.op("||")(cast(details, JSONB)), "succeeded"),
+                error=None, error_code=None))
 
     def add_details(self, run_id: uuid.UUID, details: dict[str, Any]) -> None:
         """Merge into details whatever the status (notification delivery, for one)."""
@@ -151,7 +173,8 @@ class RunRecorder:
         with self._begin() as conn:
             conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
                 status=status.value, finished_at=func.now(), error_code=code, error=self._redact(message),
-                details=_TABLE.c.details.op("||")(cast(details or {}, JSONB))))
+                details=_append_log(_TABLE.c.details.op("||")(cast(details or {}, JSONB)),
+                                    f"{status.value}: {self._redact(message)}")))
 
     def status_by_prefix(self, hex_prefix: str) -> str | None:
         """The status of the one run whose id (as 32 hex digits) starts with hex_prefix; None if none or several."""
