@@ -157,13 +157,33 @@ class BackupService:
     def restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
                 requested_by: str | None = None, migrate: bool = False, health_check: bool = False,
                 observer: Observer | None = None) -> BackupRun:
+        run_id = self.request_restore(ref, request, trigger=trigger, requested_by=requested_by, migrate=migrate,
+                                      health_check=health_check)
+        return self.execute_restore(run_id, observer)
+
+    def request_restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
+                        requested_by: str | None = None, migrate: bool = False,
+                        health_check: bool = False) -> uuid.UUID:
         backup = self.recorder.get(ref)
         backup_manifest_key(backup)
-        run_id = self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
-                                      details={"request": request.as_details()})
+        return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
+                                    details={"request": {**request.as_details(), "confirm": request.confirm,
+                                                         "migrate": migrate, "health_check": health_check}})
+
+    def execute_restore(self, run_id: uuid.UUID, observer: Observer | None = None) -> BackupRun:
+        run = self.recorder.get(str(run_id))
+        backup = self.recorder.get(str(run.parent_id))
+        asked = dict(run.details.get("request", {}))
+        migrate, health_check = bool(asked.pop("migrate", False)), bool(asked.pop("health_check", False))
+        request = RestoreRequest(into=asked.get("into"), tables=tuple(asked.get("tables") or ()),
+                                 data_only=bool(asked.get("data_only")), confirm=asked.get("confirm"),
+                                 terminate_connections=bool(asked.get("terminate_connections")),
+                                 safety_backup=bool(asked.get("safety_backup", True)),
+                                 allow_newer_server=bool(asked.get("allow_newer_server")),
+                                 allow_newer_migrations=bool(asked.get("allow_newer_migrations")))
 
         def safety_backup() -> BackupRun:
-            return self.backup(self.build_request(BackupKind.FULL), trigger=trigger,
+            return self.backup(self.build_request(BackupKind.FULL), trigger=Trigger(run.trigger),
                                requested_by=f"safety backup before restore {str(run_id)[:8]}", observer=observer)
 
         def post_steps() -> dict[str, Any]:

@@ -36,9 +36,10 @@ BACKUP = "openwatch_backup.backup"
 VERIFY = "openwatch_backup.verify"
 PRUNE = "openwatch_backup.prune"
 DRILL = "openwatch_backup.drill"
+RESTORE = "openwatch_backup.restore"
 DISPATCH = "openwatch_backup.dispatch"
 SWEEP = "openwatch_backup.sweep"
-TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, DISPATCH, SWEEP)
+TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP)
 HARD_LIMIT_MARGIN = 300
 
 
@@ -155,6 +156,20 @@ def drill_task(run_id: str) -> dict[str, Any]:
         return _run(service, rid, lambda: service.execute_drill(rid))
 
 
+@shared_task(name=RESTORE, acks_late=True, reject_on_worker_lost=True)
+def restore_task(run_id: str) -> dict[str, Any]:
+    """A restore asked for through the API (only when OPENWATCH_BACKUP's "allow restore" setting is on)."""
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        return _run(service, rid, lambda: service.execute_restore(rid))
+
+
+def submit(app: Celery, kind: str, run_id: uuid.UUID, service: BackupService) -> None:
+    """Send the task for a queued run of `kind` (backup kinds, verify, prune, drill, restore)."""
+    task = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE}.get(kind, BACKUP)
+    app.send_task(task, args=[str(run_id)], **_limits(service))
+
+
 @shared_task(name=DISPATCH, bind=True)
 def dispatch_task(self: Any) -> dict[str, Any]:
     """Beat's tick: queue the scheduled backup and drill when their cron expression says so."""
@@ -174,4 +189,4 @@ def sweep_task() -> dict[str, Any]:
         return {"success": True, **report}
 
 
-__all__ = ["TASK_NAMES", "install", "submit_backup"]
+__all__ = ["TASK_NAMES", "install", "submit", "submit_backup"]

@@ -10,9 +10,10 @@ import typing
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Engine, String, Table, Text, case, func, select, update
+from sqlalchemy import ARRAY, Connection, Engine, String, Table, Text, case, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -175,6 +176,19 @@ class RunRecorder:
                 status=status.value, finished_at=func.now(), error_code=code, error=self._redact(message),
                 details=_append_log(_TABLE.c.details.op("||")(cast(details or {}, JSONB)),
                                     f"{status.value}: {self._redact(message)}")))
+
+    def page(self, *, limit: int, before: tuple[datetime, uuid.UUID] | None = None, kind: str | None = None,
+             status: str | None = None) -> list[BackupRun]:
+        """Newest first, keyset-paginated on (created_at, id): the index serves every page equally fast."""
+        query = select(BackupRun).order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(tuple_(_TABLE.c.created_at, _TABLE.c.id) < tuple_(before[0], before[1]))
+        if kind:
+            query = query.where(_TABLE.c.kind == kind)
+        if status:
+            query = query.where(_TABLE.c.status == status)
+        with catalog_errors(self._database), Session(self._engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
 
     def status_by_prefix(self, hex_prefix: str) -> str | None:
         """The status of the one run whose id (as 32 hex digits) starts with hex_prefix; None if none or several."""
