@@ -126,8 +126,42 @@ def db_downgrade(revision: Annotated[str, typer.Option(help="Target revision; ba
 
 @app.command()
 def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path("var"),
-         size_mib: Annotated[float, typer.Option(help="Size of the sample database when seeded.")] = 20.0) -> None:
-    """Run the embedded default: local PostgreSQL with sample data, one backup into VAR/backups."""
+         size_mib: Annotated[float, typer.Option(help="Size of the sample database when seeded.")] = 20.0,
+         port: Annotated[int, typer.Option(help="Port of the API and the admin page (0: any free one).")] = 8765,
+         once: Annotated[bool, typer.Option(help="Take one backup, print the catalog and stop (no worker).")] = False,
+         ) -> None:
+    """The embedded default: PostgreSQL with sample data, Redis, worker, beat and the admin page until Ctrl-C."""
+    if once:
+        _demo_once(var, size_mib)
+        return
+    import signal
+
+    from openwatch_backup.devstack.stack import EmbeddedStack
+
+    stack = EmbeddedStack(var.resolve(), size_mib=size_mib, port=port)
+    stopping = {"now": False}
+
+    def stop(_signum: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        with stack:
+            out.print(f"[bold]admin page[/]: {stack.url}", soft_wrap=True)
+            out.print(f"[bold]API token[/]:  {stack.token}  (paste it into the page; Bearer token for the API)",
+                      soft_wrap=True)
+            out.print(f"database {stack.database}, backups in {var / 'backups'}, logs in {var / 'logs'}; "
+                      "Ctrl-C stops everything", soft_wrap=True)
+            while not stopping["now"]:
+                signal.pause()  # until Ctrl-C (KeyboardInterrupt) or SIGTERM (the flag)
+    except KeyboardInterrupt:
+        pass
+    except BackupError as exc:
+        raise fail(exc) from None
+    out.print("stopped: worker, beat, API (and any server the demo started)")
+
+
+def _demo_once(var: Path, size_mib: float) -> None:
     from openwatch_backup.demo import run_demo
 
     try:
@@ -140,4 +174,3 @@ def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.
     out.print(f"[green]backup {result.backup.id} succeeded[/]: {result.backup.artifact_location} "
               f"({human_bytes(result.backup.size_bytes or 0)})", soft_wrap=True)
     out.print(runs_table(result.runs))
-

@@ -1,0 +1,118 @@
+"""Admin endpoints: status (health and checklist), settings (schedule, retention, allow restore), prune."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.context import ApiContext
+from openwatch_backup.api.errors import translated
+from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, _out
+from openwatch_backup.api.schemas import (
+    CheckItemOut,
+    PruneIn,
+    RunOut,
+    ScheduleSettings,
+    SettingsIn,
+    SettingsOut,
+    StatusOut,
+)
+from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS, effective_values
+from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, next_run, parse_cron
+from openwatch_backup.service import BackupService
+
+
+def _settings_out(service: BackupService) -> SettingsOut:
+    schedules = current_schedules(service.settings, service.settings_store)
+    values, _ = effective_values(service.settings, service.settings_store.all("retention."))
+    retention = {key.removeprefix("retention."): values[field] for key, field in OVERRIDE_KEYS.items()}
+    return SettingsOut(schedule=ScheduleSettings(backup=schedules.backup, drill=schedules.drill),
+                       schedule_source={"backup": schedules.backup_source, "drill": schedules.drill_source},
+                       next_runs={"backup": next_run(schedules.backup), "drill": next_run(schedules.drill)},
+                       retention=retention, allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)))
+
+
+def admin_router(api: ApiContext) -> APIRouter:
+    # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
+    user = Depends(api.principal)
+    router = APIRouter(tags=["Backups"], dependencies=[user])
+
+    @router.get("/status", response_model=StatusOut, summary="Health: newest verified backup, schedule, checklist")
+    def get_status() -> StatusOut:
+        with translated():
+            service = api.service()
+            now = datetime.now(UTC)
+            verified = service.recorder.list(limit=1, kind="verify", status=RunStatus.SUCCEEDED.value)
+            newest_at = verified[0].finished_at if verified else None
+            age = (now - newest_at).total_seconds() / 3600 if newest_at else None
+            running = service.recorder.list(limit=1, status=RunStatus.RUNNING.value)
+            schedules = current_schedules(service.settings, service.settings_store)
+            used = sum(obj.size for obj in service.storage.list())
+            checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
+        threshold = service.settings.alert_after_hours
+        return StatusOut(newest_verified_at=newest_at, newest_verified_age_hours=round(age, 2) if age else age,
+                         threshold_hours=threshold, healthy=age is not None and age <= threshold,
+                         running=_out(running[0]) if running else None,
+                         next_runs={"backup": next_run(schedules.backup), "drill": next_run(schedules.drill)},
+                         storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),
+                         checklist=checklist)
+
+    @router.get("/settings", response_model=SettingsOut, summary="Schedule, retention and restore settings")
+    def get_settings() -> SettingsOut:
+        with translated():
+            return _settings_out(api.service())
+
+    @router.put("/settings", response_model=SettingsOut,
+                summary="Change settings (stored in the database; beat picks them up without a restart)")
+    def put_settings(body: SettingsIn, request: Request, principal: Principal = user) -> SettingsOut:
+        with translated():
+            service = api.service()
+            store = service.settings_store
+            changes: dict[str, Any] = {}
+            if body.schedule is not None:
+                parse_cron(body.schedule.backup, "schedule.backup")
+                parse_cron(body.schedule.drill, "schedule.drill")
+                changes[BACKUP_KEY], changes[DRILL_KEY] = body.schedule.backup, body.schedule.drill
+            for name, value in (body.retention or {}).items():
+                changes[f"retention.{name}"] = value
+            # Every value is checked before any is stored: a bad one changes nothing.
+            effective_values(service.settings, {**store.all("retention."),
+                                                **{k: v for k, v in changes.items() if k.startswith("retention.")}})
+            unknown = [k for k in changes if k.startswith("retention.") and k not in OVERRIDE_KEYS]
+            if unknown:
+                from openwatch_backup.errors import ConfigError
+
+                known = ", ".join(k.removeprefix("retention.") for k in OVERRIDE_KEYS)
+                raise ConfigError(f"unknown retention setting {unknown[0].removeprefix('retention.')}; known: {known}")
+            if body.allow_restore is not None:
+                changes[ALLOW_RESTORE_KEY] = body.allow_restore
+            for key, value in changes.items():
+                store.set(key, value, updated_by=principal.name)
+            api.auth.audit(request, principal, "settings_changed", changes)
+            return _settings_out(service)
+
+    @router.post("/prune/plan", response_model=RunOut, summary="Plan retention now (nothing is deleted)")
+    def prune_plan(request: Request, principal: Principal = user) -> RunOut:
+        with translated():
+            run = api.service().prune(apply=False, trigger=Trigger.API, requested_by=principal.name)
+            api.auth.audit(request, principal, "prune_planned", {"run_id": str(run.id)})
+            return _out(run)
+
+    @router.post("/prune", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+                 summary="Apply retention (deletes what the plan says)")
+    def prune_apply(body: PruneIn, request: Request, principal: Principal = user) -> RunOut:
+        with translated():
+            service = api.service()
+            run_id = service.request_prune(apply=body.apply, trigger=Trigger.API, requested_by=principal.name)
+            if run_id is None:
+                running = service.recorder.list(limit=1, kind="prune")
+                return _out(running[0])
+            api.auth.audit(request, principal, "prune_requested", {"run_id": str(run_id)})
+            api.submit("prune", run_id)
+            return _out(service.get_run(str(run_id)))
+
+    return router

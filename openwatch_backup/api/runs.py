@@ -1,0 +1,150 @@
+"""Run endpoints: list, one run, its log, start a backup, verify, download, restore."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.context import ApiContext
+from openwatch_backup.api.errors import translated
+from openwatch_backup.api.schemas import BackupIn, ErrorOut, LogOut, RestoreIn, RunOut, RunPage, VerifyIn
+from openwatch_backup.catalog.serialize import run_to_dict
+from openwatch_backup.core.kinds import Trigger
+from openwatch_backup.core.naming import is_safe_name
+from openwatch_backup.operations.restore import RestoreRequest
+from openwatch_backup.operations.verify import backup_manifest_key
+
+RunId = Annotated[uuid.UUID, Path(description="A run's id")]
+ALLOW_RESTORE_KEY = "api.allow_restore"
+_CHUNK = 1 << 20
+
+
+def _out(run: Any) -> RunOut:
+    return RunOut.model_validate(run_to_dict(run))
+
+
+def _encode_cursor(created_at: datetime, run_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(run_id)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(422, detail="invalid cursor; pass next_cursor as it was given") from None
+
+
+def runs_router(api: ApiContext) -> APIRouter:
+    # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
+    user = Depends(api.principal)
+    router = APIRouter(tags=["Backups"], dependencies=[user])
+
+    @router.get("/runs", response_model=RunPage, summary="List runs, newest first")
+    def list_runs(limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                  cursor: Annotated[str | None, Query(max_length=200)] = None,
+                  kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")] = None,
+                  run_status: Annotated[str | None, Query(alias="status", max_length=16, pattern=r"^[a-z]+$")] = None,
+                  ) -> RunPage:
+        before = _decode_cursor(cursor) if cursor else None
+        with translated():
+            runs = api.service().recorder.page(limit=limit + 1, before=before, kind=kind, status=run_status)
+        more = len(runs) > limit
+        runs = runs[:limit]
+        following = _encode_cursor(runs[-1].created_at, runs[-1].id) if more and runs else None
+        return RunPage(items=[_out(r) for r in runs], next_cursor=following)
+
+    @router.get("/runs/{run_id}", response_model=RunOut, summary="One run with its details")
+    def get_run(run_id: RunId) -> RunOut:
+        with translated():
+            return _out(api.service().get_run(str(run_id)))
+
+    @router.get("/runs/{run_id}/log", response_model=LogOut, summary="The tail of a run's log")
+    def run_log(run_id: RunId, lines: Annotated[int, Query(ge=1, le=200)] = 50) -> LogOut:
+        with translated():
+            run = api.service().get_run(str(run_id))
+        return LogOut(run_id=str(run.id), lines=[str(line) for line in run.details.get("log", [])][-lines:])
+
+    @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+                 responses={409: {"model": ErrorOut, "description": "A backup is already queued or running"}},
+                 summary="Back up now")
+    def start_backup(body: BackupIn, request: Request, principal: Principal = user) -> Any:
+        with translated():
+            service = api.service()
+            if body.tables:
+                service.settings.model_validate({**service.settings.model_dump(), "tables": body.tables})
+            backup_request = service.build_request(body.kind, body.compression, body.tables)
+            run, created = service.request_backup_once(backup_request, Trigger.API, requested_by=principal.name)
+            api.auth.audit(request, principal, "backup_requested", {"run_id": str(run.id), "created": created})
+            if not created:
+                conflict = ErrorOut(detail=f"a backup is already {run.status} (run {run.id})", code="busy",
+                                    run=_out(run))
+                return JSONResponse(conflict.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
+            api.submit(run.kind, run.id)
+            return _out(run)
+
+    @router.post("/runs/{run_id}/verify", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+                 summary="Verify a backup (quick, or deep: restore into a scratch database)")
+    def start_verify(run_id: RunId, body: VerifyIn, request: Request, principal: Principal = user) -> RunOut:
+        with translated():
+            service = api.service()
+            verify_id = service.request_verify(service.get_run(str(run_id)), deep=body.deep, trigger=Trigger.API,
+                                               requested_by=principal.name)
+            api.auth.audit(request, principal, "verify_requested", {"run_id": str(verify_id), "backup": str(run_id)})
+            api.submit("verify", verify_id)
+            return _out(service.get_run(str(verify_id)))
+
+    @router.get("/runs/{run_id}/download", summary="Download a backup's artifact (streamed)",
+                response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+    def download(run_id: RunId, request: Request, principal: Principal = user) -> StreamingResponse:
+        with translated():
+            service = api.service()
+            run = service.get_run(str(run_id))
+            key, _ = backup_manifest_key(run)
+        name = key.rsplit("/", 1)[-1]
+        if not is_safe_name(name) or run.pruned_at is not None or not service.storage.exists(key):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"the artifact of run {run_id} is not in storage")
+        api.auth.audit(request, principal, "download", {"run_id": str(run_id), "artifact": name})
+
+        def chunks() -> Iterator[bytes]:
+            with service.storage.open_reader(key) as reader:
+                while chunk := reader.read(_CHUNK):
+                    yield chunk
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(service.storage.size(key)),
+            "X-Checksum-SHA256": str(run.sha256)})
+
+    @router.post("/runs/{run_id}/restore", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+                 responses={403: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+                 summary="Restore a backup (only when restores are allowed in the settings)")
+    def start_restore(run_id: RunId, body: RestoreIn, request: Request,
+                      principal: Principal = user) -> RunOut:
+        with translated():
+            service = api.service()
+            if not service.settings_store.get(ALLOW_RESTORE_KEY, False):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, detail="restores through the API are off; turn on "
+                                    "\"allow restore\" in the backup settings first")
+            live = service.target.dbname
+            if body.into is None and body.confirm != live:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=f"type the database name ({live}) to confirm")
+            restore = RestoreRequest(into=body.into, confirm=body.confirm, safety_backup=body.safety_backup,
+                                     terminate_connections=body.terminate_connections)
+            restore_id = service.request_restore(str(run_id), restore, trigger=Trigger.API,
+                                                 requested_by=principal.name)
+            api.auth.audit(request, principal, "restore_requested", {"run_id": str(restore_id),
+                                                                     "backup": str(run_id), "into": body.into})
+            api.submit("restore", restore_id)
+            return _out(service.get_run(str(restore_id)))
+
+    return router
+
+
+__all__ = ["ALLOW_RESTORE_KEY", "runs_router"]
