@@ -1,0 +1,110 @@
+"""Verify, restore, drill, checklist, sweep."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import BackupKind, Trigger
+from openwatch_backup.core.verify_result import VerifyResult
+from openwatch_backup.operations.backup import Observer
+from openwatch_backup.operations.checklist import CheckItem, run_checklist
+from openwatch_backup.operations.drill import newest_restorable, run_drill
+from openwatch_backup.operations.post_restore import check_health, run_migrations
+from openwatch_backup.operations.restore import RestoreRequest, run_restore
+from openwatch_backup.operations.sweep import SweepReport, sweep_leftovers
+from openwatch_backup.operations.verify import backup_manifest_key
+from openwatch_backup.operations.verify_run import run_verify
+from openwatch_backup.service.backups import BackupsService
+
+
+class RecoveryService(BackupsService):
+    def verify(self, ref: str, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
+               requested_by: str | None = None) -> tuple[BackupRun, VerifyResult | None]:
+        """Verify a backup as a recorded run linked to it. The run's status says whether it passed."""
+        run_id = self.request_verify(self.recorder.get(ref), deep=deep, trigger=trigger, requested_by=requested_by)
+        result = self.execute_verify(run_id)
+        return self.recorder.get(str(run_id)), result
+
+    def request_verify(self, backup: BackupRun, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
+                       requested_by: str | None = None) -> uuid.UUID:
+        backup_manifest_key(backup)  # refuses a run that is not a successful backup, before recording anything
+        return self.recorder.create("verify", trigger.value, requested_by, parent_id=backup.id,
+                                    details={"request": {"deep": deep}})
+
+    def execute_verify(self, run_id: uuid.UUID) -> VerifyResult | None:
+        run = self.recorder.get(str(run_id))
+        backup = self.recorder.get(str(run.parent_id))
+        with self._operation(run_id, exclusive=False):
+            return run_verify(self.context, run_id, backup, bool(run.details.get("request", {}).get("deep")))
+
+    def restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
+                requested_by: str | None = None, migrate: bool = False, health_check: bool = False,
+                observer: Observer | None = None) -> BackupRun:
+        run_id = self.request_restore(ref, request, trigger=trigger, requested_by=requested_by, migrate=migrate,
+                                      health_check=health_check)
+        return self.execute_restore(run_id, observer)
+
+    def request_restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
+                        requested_by: str | None = None, migrate: bool = False,
+                        health_check: bool = False) -> uuid.UUID:
+        backup = self.recorder.get(ref)
+        backup_manifest_key(backup)
+        return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
+                                    details={"request": {**request.as_details(), "confirm": request.confirm,
+                                                         "migrate": migrate, "health_check": health_check}})
+
+    def execute_restore(self, run_id: uuid.UUID, observer: Observer | None = None) -> BackupRun:
+        run = self.recorder.get(str(run_id))
+        backup = self.recorder.get(str(run.parent_id))
+        asked = dict(run.details.get("request", {}))
+        migrate, health_check = bool(asked.pop("migrate", False)), bool(asked.pop("health_check", False))
+        request = RestoreRequest(into=asked.get("into"), tables=tuple(asked.get("tables") or ()),
+                                 data_only=bool(asked.get("data_only")), confirm=asked.get("confirm"),
+                                 terminate_connections=bool(asked.get("terminate_connections")),
+                                 safety_backup=bool(asked.get("safety_backup", True)),
+                                 allow_newer_server=bool(asked.get("allow_newer_server")),
+                                 allow_newer_migrations=bool(asked.get("allow_newer_migrations")))
+
+        def safety_backup() -> BackupRun:
+            return self.backup(self.build_request(BackupKind.FULL), trigger=Trigger(run.trigger),
+                               requested_by=f"safety backup before restore {str(run_id)[:8]}", observer=observer)
+
+        def post_steps() -> dict[str, Any]:
+            steps: dict[str, Any] = {}
+            if migrate:
+                steps["migrate"] = run_migrations(self.settings, self.redact)
+            if health_check:
+                steps["health"] = check_health(self.settings.health_url)
+            return steps
+
+        with self._operation(run_id, exclusive=True):
+            run_restore(self.context, run_id, backup, request, safety_backup,
+                        post_steps if (migrate or health_check) else None)
+        return self.recorder.get(str(run_id))
+
+    def drill(self, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> BackupRun:
+        backup = newest_restorable(self.context)
+        run_id = self.recorder.create("drill", trigger.value, requested_by, parent_id=backup.id)
+        return self.execute_drill(run_id)
+
+    def request_drill(self, trigger: Trigger, requested_by: str | None = None) -> uuid.UUID | None:
+        """Queue a drill of the newest backup unless one is queued or running (then None)."""
+        backup = newest_restorable(self.context)
+        run_id, created = self.recorder.create_unless_active("drill", ("drill",), trigger.value, requested_by,
+                                                             parent_id=backup.id)
+        return run_id if created else None
+
+    def execute_drill(self, run_id: uuid.UUID) -> BackupRun:
+        run = self.recorder.get(str(run_id))
+        backup = self.recorder.get(str(run.parent_id))
+        with self._operation(run_id, exclusive=False):
+            run_drill(self.context, run_id, backup)
+        return self.recorder.get(str(run_id))
+
+    def checklist(self) -> list[CheckItem]:
+        return run_checklist(self.context)
+
+    def sweep(self) -> SweepReport:
+        return sweep_leftovers(self.context)

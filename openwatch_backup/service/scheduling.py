@@ -1,0 +1,77 @@
+"""Scheduled work for Celery: the dispatcher, failure alerts, the sweeper's watchdog."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.catalog.serialize import run_to_dict
+from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.errors import RunNotFound
+from openwatch_backup.notify import notify
+from openwatch_backup.operations.sweep import sweep_leftovers
+from openwatch_backup.service.base import BACKUP_KINDS, STALE_ALERT_EVERY, STALE_ALERT_KEY
+from openwatch_backup.service.retention import RetentionService
+
+
+class BackupService(RetentionService):
+    def dispatch_due(self) -> list[tuple[str, uuid.UUID]]:
+        """Queue the scheduled backup and drill if their cron expressions say so. Returns what was queued."""
+        from openwatch_backup.scheduling import current_schedules, is_due  # imports celery: tasks and CLI only
+
+        schedules = current_schedules(self.settings, self.settings_store)
+        queued: list[tuple[str, uuid.UUID]] = []
+        last = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=BACKUP_KINDS)
+        if is_due(schedules.backup, last[0].created_at if last else None):
+            run, created = self.request_backup_once(self.build_request(), Trigger.SCHEDULE, "celery-beat")
+            if created:
+                queued.append(("backup", run.id))
+        last = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind="drill")
+        backup_active = self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.QUEUED.value) or \
+            self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.RUNNING.value)
+        # A drill waits for a backup in flight, so it drills the newest backup rather than the one before.
+        if not backup_active and is_due(schedules.drill, last[0].created_at if last else None):
+            try:
+                drill = self.request_drill(Trigger.SCHEDULE, "celery-beat")
+            except RunNotFound:
+                drill = None  # nothing to drill with yet; the backup queued above will make one
+            if drill is not None:
+                queued.append(("drill", drill))
+        return queued
+
+    def alert_failure(self, run: BackupRun) -> None:
+        """Log and post a failed or abandoned run once; the delivery is stored beside it, not instead of it."""
+        if run.details.get("notification"):
+            return
+        delivery = notify("run_failed", f"{run.kind} run {run.id} {run.status}: {run.error}",
+                          {"run": run_to_dict(run)}, webhook_url=self.settings.webhook_url, redact=self.redact)
+        self.recorder.add_details(run.id, {"notification": delivery})
+
+    def watchdog(self) -> dict[str, Any]:
+        """The sweeper: abandoned runs, their leftovers, and the "no verified backup for N hours" alert."""
+        abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds)
+        for run_id in abandoned:
+            self.alert_failure(self.recorder.get(str(run_id)))
+        report = sweep_leftovers(self.context)
+        return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
+                "partial_files": report.partial_files, "stale_alert": self._stale_backup_alert()}
+
+    def _stale_backup_alert(self, now: datetime | None = None) -> dict[str, Any] | None:
+        now = now or datetime.now(UTC)
+        verified = self.recorder.list(limit=1, kind="verify", status=RunStatus.SUCCEEDED.value)
+        first = self.recorder.list(limit=1, oldest_first=True)
+        since = verified[0].finished_at if verified else (first[0].created_at if first else None)
+        if since is None or (now - since).total_seconds() <= self.settings.alert_after_hours * 3600:
+            return None
+        last_alert = self.settings_store.get(STALE_ALERT_KEY)
+        if last_alert and (now - datetime.fromisoformat(last_alert)).total_seconds() < STALE_ALERT_EVERY:
+            return None  # said already; repeat every few hours, not every sweep
+        hours = (now - since).total_seconds() / 3600
+        what = "no backup has verified" if verified else "no backup has ever verified"
+        delivery = notify("no_verified_backup", f"{what} for {hours:.1f} h (OPENWATCH_BACKUP_ALERT_AFTER_HOURS is "
+                          f"{self.settings.alert_after_hours:g})", {"hours": round(hours, 1)},
+                          webhook_url=self.settings.webhook_url, redact=self.redact)
+        self.settings_store.set(STALE_ALERT_KEY, now.isoformat(), updated_by="sweeper")
+        return delivery
