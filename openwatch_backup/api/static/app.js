@@ -1,1 +1,311 @@
-// admin page
+// The backups admin page: token, "Back up now", the runs table, live progress, logs and downloads.
+// Health, prune and settings live in panels.js; API calls and formatting in common.js.
+import {
+  ACTIVE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
+  onAuthFailure, report, shortId, showAlert, token,
+} from "./common.js";
+import { initPanels, loadSettings, loadStatus } from "./panels.js";
+
+const $ = (id) => document.getElementById(id);
+const FAST_MS = 2000;
+const SLOW_MS = 15000;
+
+const rows = new Map(); // run id -> {run, tr}
+let highlighted = null;
+let nextCursor = null;
+let olderLoaded = false;
+let latestStatus = null;
+let timer = null;
+let ticking = null;
+let logRun = null; // {id, status, opener}
+
+// --- token -------------------------------------------------------------------------------------------
+
+function askForToken(message) {
+  token.clear();
+  clearTimeout(timer);
+  timer = null;
+  showAlert(message);
+  $("token-state").textContent = "No token in use: enter the API token.";
+  $("token").focus();
+}
+
+onAuthFailure((detail) => askForToken(detail === "Enter the API token first." ? detail
+  : `The backup API refused the token: ${detail}. Enter the API token again.`));
+
+function useToken(event) {
+  event.preventDefault();
+  const value = $("token").value.trim();
+  if (!value) {
+    askForToken("Enter the API token first.");
+    return;
+  }
+  token.set(value);
+  $("token").value = "";
+  $("token-state").textContent = "Token in use for this browser tab.";
+  clearAlert();
+  loadSettings().catch(report);
+  tick();
+}
+
+// --- runs table --------------------------------------------------------------------------------------
+
+const isBackup = (run) => BACKUP_KINDS.has(run.kind);
+
+function kindCell(run) {
+  const deep = run.kind === "verify" && run.details && run.details.request && run.details.request.deep;
+  return h("td", {}, h("span", { class: "kind" }, deep ? "verify (deep)" : run.kind),
+    h("span", { class: "run-id" }, shortId(run.id)));
+}
+
+function statusCell(run) {
+  return h("td", {}, badge(run.status),
+    run.error ? h("span", { class: "run-error", title: run.error }, run.error_code || run.error) : null);
+}
+
+function duration(run) {
+  if (run.duration_seconds !== null) return humanSeconds(run.duration_seconds);
+  if (run.status === "running" && run.started_at) return humanSeconds((Date.now() - Date.parse(run.started_at)) / 1000);
+  return "-";
+}
+
+function actionsOf(run) {
+  const label = (verb) => `${verb} ${run.kind} run ${shortId(run.id)}`;
+  const actions = [];
+  if (isBackup(run) && run.status === "succeeded" && !run.pruned_at) {
+    actions.push(h("button", { type: "button", "aria-label": label("Verify"), onclick: () => verify(run, false) },
+      "Verify"));
+    actions.push(h("button", { type: "button", "aria-label": label("Deep verify"), onclick: () => verify(run, true) },
+      "Deep verify"));
+    actions.push(h("a", { href: apiUrl(`runs/${run.id}/download`).href, class: "button-link",
+      "aria-label": label("Download"), onclick: (event) => download(event, run) }, "Download"));
+  }
+  actions.push(h("button", { type: "button", "aria-label": label("Log"), onclick: (event) => showLog(run, event.currentTarget) },
+    "Log"));
+  return actions;
+}
+
+function cellsOf(run) {
+  return [
+    kindCell(run), statusCell(run), h("td", {}, run.trigger), h("td", {}, run.requested_by || "-"),
+    h("td", {}, localTime(run.created_at)), h("td", {}, duration(run)),
+    h("td", { class: "num" }, isBackup(run) ? humanBytes(run.size_bytes) : "-"),
+  ];
+}
+
+// Rows are updated in place, and the action buttons are only rebuilt when they change (keeps keyboard focus).
+function upsert(run) {
+  const known = rows.get(run.id);
+  const signature = JSON.stringify([run.status, run.phase, run.duration_seconds, run.size_bytes, run.error,
+    run.status === "running" ? Math.floor(Date.now() / 1000) : 0]);
+  const actionSignature = `${run.status}|${run.pruned_at}`;
+  if (known && known.signature === signature) return;
+  const tr = known ? known.tr : h("tr", { "data-run-id": run.id, "data-status": run.status });
+  tr.dataset.status = run.status;
+  const cells = cellsOf(run);
+  if (!known || known.actionSignature !== actionSignature) cells.push(h("td", { class: "actions" }, actionsOf(run)));
+  else cells.push(tr.lastElementChild);
+  tr.replaceChildren(...cells);
+  rows.set(run.id, { run, tr, signature, actionSignature });
+  if (!known) placeRow(tr, run);
+  $("runs-empty").hidden = rows.size > 0;
+}
+
+function placeRow(tr, run) {
+  const tbody = $("runs").tBodies[0];
+  const newer = (other) => other.created_at > run.created_at || (other.created_at === run.created_at && other.id > run.id);
+  const before = [...tbody.rows].find((row) => !newer(rows.get(row.dataset.runId).run));
+  tbody.insertBefore(tr, before || null);
+}
+
+function highlight(runId) {
+  if (highlighted && rows.has(highlighted)) {
+    rows.get(highlighted).tr.classList.remove("highlight");
+  }
+  highlighted = runId;
+  const entry = rows.get(runId);
+  if (entry) {
+    entry.tr.classList.add("highlight");
+    entry.tr.scrollIntoView({ block: "nearest" });
+  }
+}
+
+async function refreshRuns() {
+  try {
+    const { data } = await api("GET", "runs", { params: { limit: 50 } });
+    data.items.forEach(upsert);
+    if (!olderLoaded) nextCursor = data.next_cursor;
+    $("older").hidden = !nextCursor;
+    $("runs-error").hidden = true;
+  } catch (error) {
+    if (error.handled) return;
+    $("runs-error").textContent = `The runs could not be loaded: ${error.message}`;
+    $("runs-error").hidden = false;
+  }
+}
+
+async function olderRuns() {
+  try {
+    const { data } = await api("GET", "runs", { params: { limit: 50, cursor: nextCursor } });
+    data.items.forEach(upsert);
+    olderLoaded = true;
+    nextCursor = data.next_cursor;
+    $("older").hidden = !nextCursor;
+    if (!nextCursor) notice("These are all the runs.");
+  } catch (error) {
+    report(error);
+  }
+}
+
+// --- actions -----------------------------------------------------------------------------------------
+
+async function backupNow() {
+  clearAlert();
+  try {
+    const { data } = await api("POST", "runs", { body: {} });
+    upsert(data);
+    highlight(data.id);
+    notice(`Backup queued: ${data.kind} run ${shortId(data.id)}.`);
+  } catch (error) {
+    const running = error.status === 409 && error.body && error.body.run;
+    if (!running) {
+      report(error);
+      return;
+    }
+    upsert(running);
+    highlight(running.id);
+    showAlert(`${error.message}. It is highlighted in the runs table.`, "warn");
+  }
+  tick();
+}
+
+async function verify(run, deep) {
+  clearAlert();
+  try {
+    const { data } = await api("POST", `runs/${run.id}/verify`, { body: { deep } });
+    upsert(data);
+    highlight(data.id);
+    notice(`${deep ? "Deep verify" : "Verify"} of ${run.kind} run ${shortId(run.id)} queued: run ${shortId(data.id)}.`);
+    tick();
+  } catch (error) {
+    report(error);
+  }
+}
+
+// The token goes in a header, never in the address: fetch the file, then save it from a blob.
+async function download(event, run) {
+  event.preventDefault();
+  clearAlert();
+  try {
+    const response = await api("GET", `runs/${run.id}/download`, { raw: true });
+    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    notice(`Downloading ${match ? match[1] : "the backup"}...`);
+    const url = URL.createObjectURL(await response.blob());
+    const link = h("a", { href: url, download: match ? match[1] : `backup-${shortId(run.id)}` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    notice(`Downloaded ${match ? match[1] : "the backup"} (${humanBytes(response.headers.get("Content-Length"))}).`);
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function showLog(run, opener) {
+  try {
+    const { data } = await api("GET", `runs/${run.id}/log`, { params: { lines: 200 } });
+    $("log-title").textContent = `Log of ${run.kind} run ${shortId(run.id)}`;
+    $("log-lines").textContent = data.lines.length ? data.lines.join("\n") : "(this run has no log lines)";
+    const reopened = logRun && logRun.id === run.id && !$("log-panel").hidden;
+    logRun = { id: run.id, status: run.status, opener: opener || (logRun && logRun.opener) };
+    $("log-panel").hidden = false;
+    if (opener && !reopened) $("log-title").focus();
+  } catch (error) {
+    report(error);
+  }
+}
+
+function closeLog() {
+  $("log-panel").hidden = true;
+  const opener = logRun && logRun.opener;
+  logRun = null;
+  if (opener && opener.isConnected) opener.focus();
+}
+
+// --- live progress -----------------------------------------------------------------------------------
+
+function renderLive() {
+  const running = latestStatus && latestStatus.running;
+  const queued = [...rows.values()].map((entry) => entry.run).find((run) => run.status === "queued");
+  const run = running || queued;
+  $("live-bar").hidden = !run;
+  $("live-facts").hidden = !running;
+  if (!run) {
+    $("live-text").textContent = "No run in progress.";
+    return;
+  }
+  if (!running) {
+    $("live-text").textContent = `${run.kind} run ${shortId(run.id)} is queued, waiting for a worker.`;
+    return;
+  }
+  const rate = running.details && running.details.rate_bytes_per_s;
+  $("live-text").textContent = `${running.kind} run ${shortId(running.id)} is running.`;
+  $("live-phase").textContent = running.phase || "starting";
+  $("live-bytes").textContent = humanBytes(running.bytes_done);
+  $("live-rate").textContent = rate ? `${humanBytes(rate)}/s` : "-";
+  $("live-elapsed").textContent = running.started_at
+    ? humanSeconds((Date.now() - Date.parse(running.started_at)) / 1000) : "-";
+}
+
+// --- polling: every 2 s while a run is queued or running, every 15 s otherwise ---------------------
+
+async function poll() {
+  const [status] = await Promise.all([loadStatus(), refreshRuns()]);
+  if (status) latestStatus = status;
+  renderLive();
+  if (highlighted) highlight(highlighted);
+  const shown = logRun && rows.get(logRun.id);
+  if (shown && (ACTIVE.has(shown.run.status) || shown.run.status !== logRun.status)) {
+    await showLog(shown.run, null);
+  }
+  return (latestStatus && latestStatus.running) || [...rows.values()].some((entry) => ACTIVE.has(entry.run.status));
+}
+
+function tick() {
+  clearTimeout(timer);
+  if (!token.get()) return Promise.resolve();
+  if (ticking) {
+    ticking.again = true;
+    return ticking.promise;
+  }
+  const state = { again: false };
+  state.promise = poll().catch((error) => {
+    showAlert(`The page failed to refresh: ${error.message}`);
+    return false;
+  }).then((active) => {
+    ticking = null;
+    if (!token.get()) return;
+    if (state.again) tick();
+    else timer = setTimeout(tick, active ? FAST_MS : SLOW_MS);
+  });
+  ticking = state;
+  return state.promise;
+}
+
+// --- start -------------------------------------------------------------------------------------------
+
+$("token-form").addEventListener("submit", useToken);
+$("backup-now").addEventListener("click", backupNow);
+$("refresh").addEventListener("click", () => { clearAlert(); tick(); });
+$("older").addEventListener("click", olderRuns);
+$("log-close").addEventListener("click", closeLog);
+initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
+
+if (token.get()) {
+  $("token-state").textContent = "Token in use for this browser tab.";
+  loadSettings().catch(report);
+  tick();
+} else {
+  $("token").focus();
+}

@@ -1,0 +1,214 @@
+// The admin page's side panels: health (GET status), prune (plan, then apply after a confirmation dialog)
+// and the schedule/retention form (GET/PUT settings).
+import { api, badge, clearAlert, h, humanBytes, localTime, notice, report, shortId } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+let hooks = { refresh: () => {}, onRun: () => {} };
+
+// --- health ------------------------------------------------------------------------------------------
+
+function age(hours) {
+  return hours < 48 ? `${hours.toFixed(1)} h ago` : `${Math.round(hours / 24)} days ago`;
+}
+
+function renderHealth(status) {
+  const verdict = badge(status.healthy ? "healthy" : "unhealthy");
+  const limit = `(alert after ${status.threshold_hours} h)`;
+  $("health-verified").replaceChildren(verdict, " ", status.newest_verified_at
+    ? h("span", {}, age(status.newest_verified_age_hours || 0), " ", limit)
+    : `no verified backup yet ${limit}`);
+  $("health-next-backup").replaceChildren(localTime(status.next_runs.backup));
+  $("health-next-drill").replaceChildren(localTime(status.next_runs.drill));
+  $("health-used").textContent = humanBytes(status.storage_used_bytes);
+  $("health-free").textContent = status.storage_free_bytes === null ? "unknown" : humanBytes(status.storage_free_bytes);
+  $("checklist").tBodies[0].replaceChildren(...status.checklist.map((item) => h("tr", { "data-check": item.key },
+    h("td", {}, item.title, h("span", { class: "cadence" }, item.cadence)),
+    h("td", {}, badge(item.status)),
+    h("td", {}, item.detail, item.fix ? h("span", { class: "fix" }, "What to do: ", item.fix) : null))));
+}
+
+// The health panel says itself when status fails: polling must not fill the alert region every 2 s.
+export async function loadStatus() {
+  try {
+    const { data } = await api("GET", "status");
+    renderHealth(data);
+    $("health-error").hidden = true;
+    return data;
+  } catch (error) {
+    if (!error.handled) {
+      $("health-error").textContent = `The status could not be loaded: ${error.message}`;
+      $("health-error").hidden = false;
+    }
+    return null;
+  }
+}
+
+// --- prune -------------------------------------------------------------------------------------------
+
+let plan = null;
+
+function renderPlan(run) {
+  const details = run.details || {};
+  const decisions = details.plan || [];
+  const summary = details.summary || {};
+  const warnings = details.warnings || [];
+  $("prune-summary").replaceChildren(`Planned ${new Date(details.planned_at || run.created_at).toLocaleString()}: `,
+    `keeps ${summary.backups_kept ?? 0}, deletes ${summary.backups_to_delete ?? 0} backup(s) `,
+    `and ${summary.leftovers ?? 0} leftover file(s), freeing ${humanBytes(summary.bytes_to_free ?? 0)}.`,
+    ...warnings.map((text) => h("span", { class: "warning" }, `Warning: ${text}`)));
+  $("prune-plan").tBodies[0].replaceChildren(...decisions.map((item) => h("tr", { "data-action": item.action },
+    h("td", {}, `${item.kind} `, h("span", { class: "run-id" }, shortId(item.run)), item.pinned ? badge("pinned") : null),
+    h("td", {}, localTime(item.created_at)),
+    h("td", { class: "num" }, humanBytes(item.size_bytes)),
+    h("td", {}, item.verified ? "yes" : "no"),
+    h("td", {}, badge(item.action)),
+    h("td", {}, item.reason, item.protected ? " (protected)" : ""))));
+  $("prune-plan").hidden = decisions.length === 0;
+}
+
+async function planPrune() {
+  clearAlert();
+  try {
+    const { data } = await api("POST", "prune/plan");
+    plan = data;
+    renderPlan(data);
+    $("apply-prune").disabled = false;
+    notice(`Prune planned (run ${shortId(data.id)}); nothing was deleted.`);
+    hooks.refresh();
+  } catch (error) {
+    report(error);
+  }
+}
+
+function confirmApply() {
+  const summary = (plan && plan.details.summary) || {};
+  $("confirm-text").textContent = `The plan deletes ${summary.backups_to_delete ?? 0} backup(s) and `
+    + `${summary.leftovers ?? 0} leftover file(s), ${humanBytes(summary.bytes_to_free ?? 0)} in all. `
+    + "Retention is planned again when the prune runs, and deleted backups cannot be brought back.";
+  $("confirm-prune").showModal();
+}
+
+async function applyPrune() {
+  $("confirm-prune").close();
+  clearAlert();
+  try {
+    const { data } = await api("POST", "prune", { body: { apply: true } });
+    hooks.onRun(data);
+    plan = null;
+    $("apply-prune").disabled = true;
+    notice(`Prune queued: run ${shortId(data.id)}.`);
+    hooks.refresh();
+  } catch (error) {
+    report(error);
+  }
+}
+
+// --- schedule and retention --------------------------------------------------------------------------
+
+const RETENTION_LABELS = {
+  days: "Keep database backups (days)", keep_last: "Keep last (verified)", keep_daily: "Keep daily",
+  keep_weekly: "Keep weekly", keep_monthly: "Keep monthly", size_budget_gib: "Size budget (GiB, 0: none)",
+  verified_floor: "Verified floor", config_versions: "Config versions", volume_weeks: "Volume snapshots (weeks)",
+};
+const retentionLabel = (key) => RETENTION_LABELS[key] || key.replace(/_/g, " ");
+let loaded = null;
+
+function retentionInput(key) {
+  let input = $(`ret-${key}`);
+  if (!input) {
+    input = h("input", { id: `ret-${key}`, name: key, type: "number", min: 0, inputmode: "decimal",
+      step: key === "size_budget_gib" ? "any" : "1", "aria-describedby": "settings-msg" });
+    $("retention-fields").append(h("div", { class: "field" }, h("label", { for: input.id }, retentionLabel(key)),
+      input));
+  }
+  return input;
+}
+
+function fillSettings(settings) {
+  loaded = settings;
+  $("cron-backup").value = settings.schedule.backup;
+  $("cron-drill").value = settings.schedule.drill;
+  for (const [name, hint] of [["backup", "cron-backup-hint"], ["drill", "cron-drill-hint"]]) {
+    $(hint).replaceChildren("Next: ", localTime(settings.next_runs[name]),
+      ` (set in the ${settings.schedule_source[name] || "defaults"})`);
+  }
+  for (const [key, value] of Object.entries(settings.retention)) retentionInput(key).value = value;
+  $("allow-restore").checked = settings.allow_restore;
+}
+
+export async function loadSettings() {
+  const { data } = await api("GET", "settings");
+  fillSettings(data);
+}
+
+function settingsMessage(text, tone) {
+  $("settings-msg").textContent = text;
+  $("settings-msg").className = `form-msg ${tone}`;
+}
+
+// Only the groups that changed are sent: a schedule (both crons), the changed retention values, allow restore.
+function changes() {
+  const body = {};
+  const schedule = { backup: $("cron-backup").value.trim(), drill: $("cron-drill").value.trim() };
+  if (schedule.backup !== loaded.schedule.backup || schedule.drill !== loaded.schedule.drill) body.schedule = schedule;
+  const retention = {};
+  for (const [key, before] of Object.entries(loaded.retention)) {
+    const input = retentionInput(key);
+    const text = input.value.trim();
+    if (text === "" || !Number.isFinite(Number(text))) {
+      input.setAttribute("aria-invalid", "true");
+      throw new Error(`${retentionLabel(key)}: enter a number`);
+    }
+    if (Number(text) !== Number(before)) retention[key] = Number(text);
+  }
+  if (Object.keys(retention).length) body.retention = retention;
+  if ($("allow-restore").checked !== loaded.allow_restore) body.allow_restore = $("allow-restore").checked;
+  return body;
+}
+
+// The API names the setting it refused ("schedule.backup ...", "retention.days: ..."): mark that input.
+function markInvalid(message) {
+  const match = /\b(schedule|retention)\.(\w+)/.exec(message);
+  if (!match) return;
+  const input = match[1] === "schedule" ? $(`cron-${match[2]}`) : $(`ret-${match[2]}`);
+  if (input) input.setAttribute("aria-invalid", "true");
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  document.querySelectorAll("#settings-form [aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
+  if (!loaded) {
+    settingsMessage("The settings are not loaded yet: enter the API token first.", "error");
+    return;
+  }
+  try {
+    const body = changes();
+    if (!Object.keys(body).length) {
+      settingsMessage("No changes to save.", "");
+      return;
+    }
+    settingsMessage("Saving...", "");
+    const { data } = await api("PUT", "settings", { body });
+    fillSettings(data);
+    settingsMessage("Saved", "ok");
+    hooks.refresh();
+  } catch (error) {
+    if (error.handled) {
+      settingsMessage("Not saved: the API token was refused.", "error");
+      return;
+    }
+    markInvalid(error.message);
+    settingsMessage(error.message, "error");
+  }
+}
+
+export function initPanels(pageHooks) {
+  hooks = pageHooks;
+  $("plan-prune").addEventListener("click", planPrune);
+  $("apply-prune").addEventListener("click", confirmApply);
+  $("confirm-cancel").addEventListener("click", () => $("confirm-prune").close());
+  $("confirm-apply").addEventListener("click", applyPrune);
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("settings-form").addEventListener("input", () => settingsMessage("", ""));
+}
+
