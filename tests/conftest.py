@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
+from typing import Any
 
 import psycopg
 import pytest
@@ -214,3 +215,22 @@ def bulky_template(pg) -> Iterator[str]:
 @pytest.fixture
 def bulky_db(make_database, bulky_template: str) -> str:
     return make_database("bulky", template=bulky_template)
+
+
+@pytest.fixture
+def restore_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OPENWATCH_*/PG* variable of the calling shell leaks into the restore tests."""
+    from tests.support.restore_helpers import clean_environment
+
+    clean_environment(monkeypatch)
+
+
+@pytest.fixture
+def lab(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseMaker,
+        make_service: Callable[..., BackupService], tmp_path: Path) -> Iterator[Any]:
+    """The restore tests' bench: a sample database, its service and backup dir; leftovers dropped after."""
+    from tests.support.restore_helpers import open_lab, track_leftovers
+
+    bench = open_lab(pg, openwatch_db, tmp_path / "backups", make_service)
+    yield bench
+    track_leftovers(bench, make_database)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from tests.support.restore_helpers import (
     ServiceFactory,
     canary_nonces,
     catalog_rows,
-    clean_environment,
     cli_env,
     content,
     count,
@@ -54,18 +52,8 @@ from tests.support.restore_helpers import (
     track_leftovers,
 )
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    clean_environment(monkeypatch)
-
-
-@pytest.fixture
-def lab(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseFactory, make_service: ServiceFactory,
-        tmp_path: Path) -> Iterator[Lab]:
-    lab = open_lab(pg, openwatch_db, tmp_path / "backups", make_service)
-    yield lab
-    track_leftovers(lab, make_database)
+# `lab` (tests/conftest.py) is the restore tests' shared fixture; each test starts from a clean environment.
+pytestmark = pytest.mark.usefixtures("restore_env")
 
 
 def _kept_time(kept: str, live: str) -> datetime:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from openwatch_backup.core.kinds import BackupKind, Compression
-from openwatch_backup.devstack import PostgresHandle
 from openwatch_backup.errors import RestoreFailed, RestoreRefused
 from openwatch_backup.operations.backup import ProgressEvent
 from openwatch_backup.operations.restore import RestoreRequest
@@ -25,7 +23,6 @@ from tests.support.restore_helpers import (
     Lab,
     ServiceFactory,
     backend_dir,
-    clean_environment,
     cli_env,
     content,
     count,
@@ -33,25 +30,13 @@ from tests.support.restore_helpers import (
     databases_named_after,
     flip_byte,
     forge_manifest,
-    open_lab,
     release_hung_children,
     run_cli,
     server_major,
-    track_leftovers,
 )
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    clean_environment(monkeypatch)
-
-
-@pytest.fixture
-def lab(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseFactory, make_service: ServiceFactory,
-        tmp_path: Path) -> Iterator[Lab]:
-    lab = open_lab(pg, openwatch_db, tmp_path / "backups", make_service)
-    yield lab
-    track_leftovers(lab, make_database)
+# `lab` (tests/conftest.py) is the restore tests' shared fixture; each test starts from a clean environment.
+pytestmark = pytest.mark.usefixtures("restore_env")
 
 
 def assert_untouched(lab: Lab, before: Content, *, skip: tuple[str, ...] = (CATALOG,)) -> None:

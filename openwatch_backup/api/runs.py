@@ -55,7 +55,7 @@ def runs_router(api: ApiContext) -> APIRouter:
                   ) -> RunPage:
         before = _decode_cursor(cursor) if cursor else None
         with translated():
-            runs = api.service().recorder.page(limit=limit + 1, before=before, kind=kind, status=run_status)
+            runs = api.service().recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
         more = len(runs) > limit
         runs = runs[:limit]
         following = _encode_cursor(runs[-1].created_at, runs[-1].id) if more and runs else None

@@ -177,19 +177,6 @@ class RunRecorder:
                 details=_append_log(_TABLE.c.details.op("||")(cast(details or {}, JSONB)),
                                     f"{status.value}: {self._redact(message)}")))
 
-    def page(self, *, limit: int, before: tuple[datetime, uuid.UUID] | None = None, kind: str | None = None,
-             status: str | None = None) -> list[BackupRun]:
-        """Newest first, keyset-paginated on (created_at, id): the index serves every page equally fast."""
-        query = select(BackupRun).order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc()).limit(limit)
-        if before is not None:
-            query = query.where(tuple_(_TABLE.c.created_at, _TABLE.c.id) < tuple_(before[0], before[1]))
-        if kind:
-            query = query.where(_TABLE.c.kind == kind)
-        if status:
-            query = query.where(_TABLE.c.status == status)
-        with catalog_errors(self._database), Session(self._engine, expire_on_commit=False) as session:
-            return list(session.scalars(query))
-
     def status_by_prefix(self, hex_prefix: str) -> str | None:
         """The status of the one run whose id (as 32 hex digits) starts with hex_prefix; None if none or several."""
         pattern = "-".join(filter(None, (hex_prefix[:8], hex_prefix[8:12])))  # the uuid's text form
@@ -218,11 +205,15 @@ class RunRecorder:
 
     def list(self, *, limit: int = 50, kind: str | None = None, status: str | None = None,
              parent_id: uuid.UUID | None = None, finished_only: bool = False, trigger: str | None = None,
-             kinds: tuple[str, ...] | None = None, oldest_first: bool = False) -> list[BackupRun]:
-        """Runs newest first (by the recorded creation time, never by name)."""
+             kinds: tuple[str, ...] | None = None, oldest_first: bool = False,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[BackupRun]:
+        """Runs newest first (by the recorded creation time, never by name). `before` pages through them by
+        (created_at, id), which the index serves equally fast on every page."""
         order = (_TABLE.c.created_at.asc(), _TABLE.c.id.asc()) if oldest_first else \
             (_TABLE.c.created_at.desc(), _TABLE.c.id.desc())
         query = select(BackupRun).order_by(*order).limit(limit)
+        if before is not None:
+            query = query.where(tuple_(_TABLE.c.created_at, _TABLE.c.id) < tuple_(before[0], before[1]))
         if trigger is not None:
             query = query.where(_TABLE.c.trigger == trigger)
         if kinds is not None:

@@ -125,11 +125,13 @@ export function humanSeconds(seconds) {
   return minutes ? `${minutes} min ${String(secs).padStart(2, "0")} s` : `${secs} s`;
 }
 
-const DATE_FORMAT = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  second: "2-digit" };
+// Local time, compact: the year only when it is not this year.
 export function localTime(iso) {
   if (!iso) return "-";
-  return h("time", { datetime: iso }, new Date(iso).toLocaleString(undefined, DATE_FORMAT));
+  const when = new Date(iso);
+  const format = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  if (when.getFullYear() !== new Date().getFullYear()) format.year = "numeric";
+  return h("time", { datetime: iso, title: when.toString() }, when.toLocaleString(undefined, format));
 }
 
 export const shortId = (id) => String(id).slice(0, 8);
