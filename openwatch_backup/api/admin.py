@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse
 
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
@@ -13,6 +14,7 @@ from openwatch_backup.api.errors import translated
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, _out
 from openwatch_backup.api.schemas import (
     CheckItemOut,
+    ErrorOut,
     PruneIn,
     RunOut,
     ScheduleSettings,
@@ -103,14 +105,19 @@ def admin_router(api: ApiContext) -> APIRouter:
             return _out(run)
 
     @router.post("/prune", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+                 responses={409: {"model": ErrorOut, "description": "A prune is already queued or running"}},
                  summary="Apply retention (deletes what the plan says)")
-    def prune_apply(body: PruneIn, request: Request, principal: Principal = user) -> RunOut:
+    def prune_apply(body: PruneIn, request: Request, principal: Principal = user) -> Any:
         with translated():
             service = api.service()
             run_id = service.request_prune(apply=body.apply, trigger=Trigger.API, requested_by=principal.name)
             if run_id is None:
-                running = service.recorder.list(limit=1, kind="prune")
-                return _out(running[0])
+                active = (service.recorder.list(limit=1, kind="prune", status=RunStatus.RUNNING.value)
+                          or service.recorder.list(limit=1, kind="prune", status=RunStatus.QUEUED.value))
+                conflict = ErrorOut(detail=f"a prune is already {active[0].status} (run {active[0].id})" if active
+                                    else "a prune is already under way", code="busy",
+                                    run=_out(active[0]) if active else None)
+                return JSONResponse(conflict.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
             api.auth.audit(request, principal, "prune_requested", {"run_id": str(run_id)})
             api.submit("prune", run_id)
             return _out(service.get_run(str(run_id)))

@@ -123,7 +123,11 @@ class LocalStorage:
             raise StorageError(_describe_os_error(exc, probe)) from exc
 
     def free_bytes(self) -> int | None:
-        return shutil.disk_usage(self.root).free
+        # Before the first backup the folder may not exist yet: the free space is its nearest parent's.
+        path = self.root
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return shutil.disk_usage(path).free
 
     def open_writer(self, key: str) -> LocalWriter:
         final = self._path(key)

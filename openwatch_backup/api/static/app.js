@@ -80,8 +80,8 @@ function actionsOf(run) {
     actions.push(h("a", { href: apiUrl(`runs/${run.id}/download`).href, class: "button-link",
       "aria-label": label("Download"), onclick: (event) => download(event, run) }, "Download"));
   }
-  actions.push(h("button", { type: "button", "aria-label": label("Log"), onclick: (event) => showLog(run, event.currentTarget) },
-    "Log"));
+  actions.push(h("button", { type: "button", "aria-label": label("Log"),
+    onclick: (event) => showLog(run, event.currentTarget) }, "Log"));
   return actions;
 }
 
@@ -113,10 +113,14 @@ function upsert(run) {
 
 function placeRow(tr, run) {
   const tbody = $("runs").tBodies[0];
-  const newer = (other) => other.created_at > run.created_at || (other.created_at === run.created_at && other.id > run.id);
+  const newer = (other) => other.created_at > run.created_at
+    || (other.created_at === run.created_at && other.id > run.id);
   const before = [...tbody.rows].find((row) => !newer(rows.get(row.dataset.runId).run));
   tbody.insertBefore(tr, before || null);
 }
+
+// The runs as the table shows them: newest first.
+const shownRuns = () => [...$("runs").tBodies[0].rows].map((tr) => rows.get(tr.dataset.runId).run);
 
 function highlight(runId) {
   if (highlighted && rows.has(highlighted)) {
@@ -237,12 +241,19 @@ function closeLog() {
 
 function renderLive() {
   const running = latestStatus && latestStatus.running;
-  const queued = [...rows.values()].map((entry) => entry.run).find((run) => run.status === "queued");
+  const queued = shownRuns().find((run) => run.status === "queued");
   const run = running || queued;
   $("live-bar").hidden = !run;
   $("live-facts").hidden = !running;
+  $("live-last").hidden = true;
   if (!run) {
+    const last = shownRuns().find(isBackup);
     $("live-text").textContent = "No run in progress.";
+    $("live-last").hidden = !last;
+    if (last) {
+      $("live-last").replaceChildren(`Last backup: ${last.kind} run ${shortId(last.id)}, ${last.status}, `,
+        localTime(last.created_at), last.size_bytes ? `, ${humanBytes(last.size_bytes)}.` : ".");
+    }
     return;
   }
   if (!running) {
@@ -264,7 +275,6 @@ async function poll() {
   const [status] = await Promise.all([loadStatus(), refreshRuns()]);
   if (status) latestStatus = status;
   renderLive();
-  if (highlighted) highlight(highlighted);
   const shown = logRun && rows.get(logRun.id);
   if (shown && (ACTIVE.has(shown.run.status) || shown.run.status !== logRun.status)) {
     await showLog(shown.run, null);

@@ -52,12 +52,13 @@ function renderPlan(run) {
   const decisions = details.plan || [];
   const summary = details.summary || {};
   const warnings = details.warnings || [];
-  $("prune-summary").replaceChildren(`Planned ${new Date(details.planned_at || run.created_at).toLocaleString()}: `,
+  $("prune-summary").replaceChildren("Planned ", localTime(details.planned_at || run.created_at), ": ",
     `keeps ${summary.backups_kept ?? 0}, deletes ${summary.backups_to_delete ?? 0} backup(s) `,
     `and ${summary.leftovers ?? 0} leftover file(s), freeing ${humanBytes(summary.bytes_to_free ?? 0)}.`,
     ...warnings.map((text) => h("span", { class: "warning" }, `Warning: ${text}`)));
   $("prune-plan").tBodies[0].replaceChildren(...decisions.map((item) => h("tr", { "data-action": item.action },
-    h("td", {}, `${item.kind} `, h("span", { class: "run-id" }, shortId(item.run)), item.pinned ? badge("pinned") : null),
+    h("td", {}, `${item.kind} `, h("span", { class: "run-id" }, shortId(item.run)),
+      item.pinned ? badge("pinned") : null),
     h("td", {}, localTime(item.created_at)),
     h("td", { class: "num" }, humanBytes(item.size_bytes)),
     h("td", {}, item.verified ? "yes" : "no"),
