@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import translated
-from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, _out
+from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out
 from openwatch_backup.api.schemas import (
     CheckItemOut,
     ErrorOut,
@@ -41,7 +41,7 @@ def _settings_out(service: BackupService) -> SettingsOut:
 def admin_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
-    router = APIRouter(tags=["Backups"], dependencies=[user])
+    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES)
 
     @router.get("/status", response_model=StatusOut, summary="Health: newest verified backup, schedule, checklist")
     def get_status() -> StatusOut:

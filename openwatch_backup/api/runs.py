@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import translated
-from openwatch_backup.api.schemas import BackupIn, ErrorOut, LogOut, RestoreIn, RunOut, RunPage, VerifyIn
+from openwatch_backup.api.schemas import (
+    BackupIn,
+    ErrorOut,
+    LogOut,
+    RestoreIn,
+    RunOut,
+    RunPage,
+    ValidationErrorOut,
+    VerifyIn,
+)
 from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.core.kinds import Trigger
 from openwatch_backup.core.naming import is_safe_name
@@ -22,6 +31,13 @@ from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.operations.verify import backup_manifest_key
 
 RunId = Annotated[uuid.UUID, Path(description="A run's id")]
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No or bad credentials"},
+    403: {"model": ErrorOut, "description": "Not allowed"},
+    404: {"model": ErrorOut, "description": "No such run (or its artifact is gone)"},
+    422: {"model": ValidationErrorOut, "description": "A bad value"},
+    503: {"model": ErrorOut, "description": "The database or the catalog is unavailable"},
+}
 ALLOW_RESTORE_KEY = "api.allow_restore"
 _CHUNK = 1 << 20
 
@@ -45,7 +61,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 def runs_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
-    router = APIRouter(tags=["Backups"], dependencies=[user])
+    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES)
 
     @router.get("/runs", response_model=RunPage, summary="List runs, newest first")
     def list_runs(limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -78,8 +94,6 @@ def runs_router(api: ApiContext) -> APIRouter:
     def start_backup(body: BackupIn, request: Request, principal: Principal = user) -> Any:
         with translated():
             service = api.service()
-            if body.tables:
-                service.settings.model_validate({**service.settings.model_dump(), "tables": body.tables})
             backup_request = service.build_request(body.kind, body.compression, body.tables)
             run, created = service.request_backup_once(backup_request, Trigger.API, requested_by=principal.name)
             api.auth.audit(request, principal, "backup_requested", {"run_id": str(run.id), "created": created})
@@ -108,7 +122,8 @@ def runs_router(api: ApiContext) -> APIRouter:
             service = api.service()
             run = service.get_run(str(run_id))
             key, _ = backup_manifest_key(run)
-        name = key.rsplit("/", 1)[-1]
+        name = str(run.details.get("artifact", ""))
+        # The whole recorded name must be a plain file name: a catalog row is not trusted to build a path.
         if not is_safe_name(name) or run.pruned_at is not None or not service.storage.exists(key):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"the artifact of run {run_id} is not in storage")
         api.auth.audit(request, principal, "download", {"run_id": str(run_id), "artifact": name})

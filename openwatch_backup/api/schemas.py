@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +47,11 @@ class LogOut(BaseModel):
     lines: list[str]
 
 
+class ValidationErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(description="One line naming the bad value, or FastAPI's list of "
+                                                           "field errors for a malformed request")
+
+
 class ErrorOut(BaseModel):
     detail: str
     code: str | None = None
@@ -57,7 +62,7 @@ class BackupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: BackupKind | None = None
     compression: Compression | None = None
-    tables: list[str] | None = Field(default=None, max_length=100)
+    tables: list[Annotated[str, Field(pattern=IDENTIFIER)]] | None = Field(default=None, min_length=1, max_length=100)
 
 
 class VerifyIn(BaseModel):

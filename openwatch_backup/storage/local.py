@@ -145,20 +145,29 @@ class LocalStorage:
             raise
         writer.commit()
 
+    def _existing(self, key: str) -> Path:
+        """The path of a key to read, refused when a link leads it outside the backup folder."""
+        path = self._path(key)
+        resolved = path.resolve()
+        if self.root.resolve() not in resolved.parents:
+            raise StorageError(f"refusing {path}: it leads outside {self.root} (a symbolic link?)")
+        return path
+
     def read_bytes(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            return self._existing(key).read_bytes()
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)} ({exc.strerror or exc})") from exc
 
     def open_reader(self, key: str) -> BinaryIO:
         try:
-            return self._path(key).open("rb")
+            return self._existing(key).open("rb")
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)} ({exc.strerror or exc})") from exc
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        path = self._path(key)
+        return path.is_file() and not path.is_symlink()
 
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
