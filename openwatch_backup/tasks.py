@@ -108,7 +108,22 @@ def _run(service: BackupService, run_id: uuid.UUID, work: Any) -> dict[str, Any]
             work()
     except BackupError:
         pass  # recorded on the run; _outcome raises RunFailed with it
+    except BaseException:
+        # A soft time limit or an unexpected error: recorded on the run by the operation; alert before re-raising.
+        run = service.get_run(str(run_id))
+        if run.status in (RunStatus.FAILED.value, RunStatus.ABANDONED.value):
+            service.alert_failure(run)
+        raise
     return _outcome(service, run_id)
+
+
+def _send(app: Celery, task: str, run_id: uuid.UUID, service: BackupService) -> None:
+    """Send a follow-up task; if the broker is away, the sweeper re-sends the queued run later."""
+    try:
+        app.send_task(task, args=[str(run_id)], **_limits(service))
+    except Exception as exc:
+        log.warning("could not send %s for run %s (%s); the sweeper will re-send it", task, run_id,
+                    type(exc).__name__)
 
 
 def submit_backup(app: Celery, service: BackupService, run_id: uuid.UUID) -> None:
@@ -121,10 +136,12 @@ def backup_task(self: Any, run_id: str) -> dict[str, Any]:
         rid = uuid.UUID(run_id)
         result = _run(service, rid, lambda: service.execute_backup(rid))
         run = service.get_run(run_id)
-        if result["success"] and service.settings.verify_after_backup:
+        # Once per backup: a redelivered task finds its verify already there.
+        if result["success"] and service.settings.verify_after_backup and \
+                not service.recorder.list(limit=1, kind="verify", parent_id=run.id):
             verify = service.request_verify(run, trigger=Trigger(run.trigger),
                                             requested_by=f"after backup {run_id[:8]}")
-            self.app.send_task(VERIFY, args=[str(verify)], **_limits(service))
+            _send(self.app, VERIFY, verify, service)
         return result
 
 
@@ -138,7 +155,7 @@ def verify_task(self: Any, run_id: str) -> dict[str, Any]:
         if result["success"] and run.trigger == Trigger.SCHEDULE.value and service.settings.prune_after_verify:
             prune = service.request_prune(trigger=Trigger.SCHEDULE, requested_by=f"after verify {run_id[:8]}")
             if prune is not None:
-                self.app.send_task(PRUNE, args=[str(prune)], **_limits(service))
+                _send(self.app, PRUNE, prune, service)
         return result
 
 
@@ -181,12 +198,17 @@ def dispatch_task(self: Any) -> dict[str, Any]:
         return {"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]}
 
 
-@shared_task(name=SWEEP)
-def sweep_task() -> dict[str, Any]:
-    """Abandoned runs (worker died), their leftovers, and the "no verified backup" alert."""
+@shared_task(name=SWEEP, bind=True)
+def sweep_task(self: Any) -> dict[str, Any]:
+    """Abandoned runs (worker died), their leftovers, the "no verified backup" alert, and queued runs whose
+    task message was lost (Redis keeps nothing on disk): those are sent again; a claimed run ignores it."""
     with _service() as service:
         report = service.watchdog()
-        return {"success": True, **report}
+        resent = []
+        for run in service.stale_queued_runs():
+            submit(self.app, run.kind, run.id, service)
+            resent.append(str(run.id))
+        return {"success": True, **report, "resent": resent}
 
 
 __all__ = ["TASK_NAMES", "install", "submit", "submit_backup"]

@@ -169,10 +169,16 @@ class RunRecorder:
                 details=_TABLE.c.details.op("||")(cast(details, JSONB))))
 
     def finish_unsuccessfully(self, run_id: uuid.UUID, status: RunStatus, code: str, message: str,
-                              details: dict[str, Any] | None = None) -> None:
-        """failed / cancelled / abandoned, with a redacted reason. The phase is kept: it says where."""
+                              details: dict[str, Any] | None = None, *, only_if: RunStatus | None = None) -> None:
+        """failed / cancelled / abandoned, with a redacted reason. The phase is kept: it says where.
+
+        only_if: change the run only while it has that status (a second delivery must not fail the first's run).
+        """
+        condition = _TABLE.c.id == run_id
+        if only_if is not None:
+            condition = condition & (_TABLE.c.status == only_if.value)
         with self._begin() as conn:
-            conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
+            conn.execute(update(_TABLE).where(condition).values(
                 status=status.value, finished_at=func.now(), error_code=code, error=self._redact(message),
                 details=_append_log(_TABLE.c.details.op("||")(cast(details or {}, JSONB)),
                                     f"{status.value}: {self._redact(message)}")))

@@ -69,12 +69,16 @@ class ServiceBase:
         """Heartbeat while the operation runs; backup, restore and prune also hold the exclusive lock."""
         with ExitStack() as stack:
             stack.enter_context(heartbeat(self.recorder, run_id, self.settings.heartbeat_seconds))
-            if exclusive and not self._holding_lock:
+            # A run no longer queued belongs to another delivery of the same task: no lock to wait for, and the
+            # operation's own claim will decline it.
+            queued = self.recorder.get(str(run_id)).status == RunStatus.QUEUED.value
+            if exclusive and queued and not self._holding_lock:
                 try:
                     stack.enter_context(exclusive_operation(self.target, self.redact, self.settings.lock_wait_seconds,
                                                             lambda: self._lock_holder(run_id)))
                 except OperationBusy as exc:
-                    self.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, exc.code, exc.message)
+                    self.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, exc.code, exc.message,
+                                                        only_if=RunStatus.QUEUED)
                     raise
                 self._holding_lock = True
                 stack.callback(setattr, self, "_holding_lock", False)

@@ -75,3 +75,17 @@ class BackupService(RetentionService):
                           webhook_url=self.settings.webhook_url, redact=self.redact)
         self.settings_store.set(STALE_ALERT_KEY, now.isoformat(), updated_by="sweeper")
         return delivery
+
+    def stale_queued_runs(self) -> list[BackupRun]:
+        """Queued runs waiting longer than OPENWATCH_BACKUP_STALE_AFTER_SECONDS (and not re-sent within that
+        time): their task message was probably lost. Sending it again is safe, a run is claimed once."""
+        threshold = self.settings.stale_after_seconds
+        now = datetime.now(UTC)
+        stale = []
+        for run in self.recorder.list(limit=100, status=RunStatus.QUEUED.value):
+            resent = run.details.get("resent_at")
+            since = datetime.fromisoformat(resent) if resent else run.created_at
+            if (now - since).total_seconds() > threshold:
+                self.recorder.add_details(run.id, {"resent_at": now.isoformat()})
+                stale.append(run)
+        return stale
