@@ -287,7 +287,7 @@ def start_worker(processes: Any, *, database_url: str, backup_dir: Path, broker_
     node = f"owbapi-{uuid.uuid4().hex[:8]}@%h"
     argv = [sys.executable, "-m", "celery", "-A", CELERY_APP_MODULE, "worker", "--loglevel=info", "-Q",
             WORKER_QUEUES, "--concurrency=2", "-n", node, "--without-gossip", "--without-mingle"]
-    worker = processes.start("worker", argv, **plugin_env(database_url, backup_dir, broker_url, **env))
+    worker = processes.start("worker", argv, plugin_env(database_url, backup_dir, broker_url, **env))
     worker.wait_for_log(r"\bready\.", timeout=45)
     return worker
 
