@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,7 @@ from openwatch_backup.errors import DumpFailed, RunNotFound
 from openwatch_backup.service import BackupService
 from openwatch_backup.source.scratch import scratch_name
 from tests.support.forge import (
-    FEEDER_LEAK_FILTERS,
     artifact_path,
-    collect_leaked_feeders,
     database_exists,
     scratch_databases_of,
     update_catalog,
@@ -45,15 +43,6 @@ SELECTED = ("hosts", "scans", "scan_findings")  # the default tables of the `tab
 NOT_A_BACKUP = "verify takes a backup run from `openwatch-backup list --status succeeded`"
 
 MakeService = Callable[..., BackupService]
-pytestmark = [pytest.mark.filterwarnings(f) for f in FEEDER_LEAK_FILTERS]
-
-
-@pytest.fixture(autouse=True)
-def _feeders_collected() -> Iterator[None]:
-    yield
-    collect_leaked_feeders()
-
-
 @pytest.fixture
 def service(openwatch_db: str, tmp_path: Path, make_service: MakeService) -> BackupService:
     return make_service(openwatch_db, tmp_path / "backups")

@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,7 @@ from openwatch_backup.core.verify_result import VerifyReason, VerifyResult
 from openwatch_backup.service import BackupService
 from openwatch_backup.source.scratch import scratch_name
 from tests.support.forge import (
-    FEEDER_LEAK_FILTERS,
     artifact_path,
-    collect_leaked_feeders,
     database_exists,
     edit_manifest_json,
     forge_manifest,
@@ -42,7 +40,6 @@ from tests.support.forge import (
 
 MakeService = Callable[..., BackupService]
 OPENWATCH_HEAD = "035_merge_alerts"
-pytestmark = [pytest.mark.filterwarnings(f) for f in FEEDER_LEAK_FILTERS]
 
 FULL_ZSTD = (BackupKind.FULL, Compression.ZSTD)
 FULL_PG = (BackupKind.FULL, Compression.PG)
@@ -59,12 +56,6 @@ NO_TRAILER = "pg_dump's plain output lacks its 'dump complete' trailer; the stre
 
 def _mode_id(mode: tuple[BackupKind, Compression]) -> str:
     return f"{mode[0]}-{mode[1]}"
-
-
-@pytest.fixture(autouse=True)
-def _feeders_collected() -> Iterator[None]:
-    yield
-    collect_leaked_feeders()
 
 
 @pytest.fixture

@@ -6,14 +6,8 @@ the service's own database); nothing of the package is patched.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
-import os
-import signal
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +19,6 @@ from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import manifest_name
 from openwatch_backup.service import BackupService
 from openwatch_backup.source.scratch import run_prefix_of
-from tests.support.procs import children_named
 
 
 def artifact_path(service: BackupService, run: BackupRun) -> Path:
@@ -108,18 +101,3 @@ def database_exists(url: str, name: str) -> bool:
 # LocalFeeder is collected: its stdout/stderr pipes are never closed, and quick verify of an artifact that
 # does not decompress never finishes its `pg_restore --list`. Test modules that verify add these filters,
 # or pytest's filterwarnings=error fails them on the leak rather than on what they check.
-FEEDER_LEAK_FILTERS = ("ignore:unclosed file <_io.Buffered:ResourceWarning",
-                       r"ignore:subprocess \d+ is still running:ResourceWarning")
-
-
-def collect_leaked_feeders() -> None:
-    """Kill the pg_restore/psql children a leaked feeder still waits on, let its drain threads end, collect it
-    (so its warnings land in this test, not in some later test of another module)."""
-    for name in ("pg_restore", "psql"):
-        for pid in children_named(os.getpid(), name):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while any(t.name.endswith("(_drain)") for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    gc.collect()
