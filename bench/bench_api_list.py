@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import uvicorn
+from catalog_load import copy_runs  # bench/ is on sys.path when a bench script runs
 from fastapi import FastAPI
 from psycopg import sql
 
@@ -112,15 +113,6 @@ def make_rows(count: int, rng: random.Random) -> list[tuple[object, ...]]:
                          vstart + timedelta(seconds=20), 0, None, None, None, json.dumps(vdetails), False,
                          None if passed else "verify_checksum", None if passed else "checksum differs"))
     return rows
-
-
-def load(url: str, rows: list[tuple[object, ...]]) -> None:
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        copy = sql.SQL("COPY backup_runs ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
-        with cur.copy(copy) as writer:
-            for row in rows:
-                writer.write_row(row)
-        cur.execute("ANALYZE backup_runs")
 
 
 class Server:
@@ -211,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             service.db_upgrade()
             started = time.perf_counter()
             rows = make_rows(args.runs, random.Random(args.seed))
-            load(url, rows)
+            copy_runs(url, COLUMNS, rows, analyze=True)
             print(f"catalog {name}: {len(rows)} runs ({args.runs} backups) loaded in "
                   f"{time.perf_counter() - started:.1f} s")
 

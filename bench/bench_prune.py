@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from catalog_load import copy_runs  # bench/ is on sys.path when a bench script runs
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -73,14 +74,6 @@ def make_history(count: int, root: Path, rng: random.Random) -> list[tuple[objec
     return rows
 
 
-def load(url: str, rows: list[tuple[object, ...]]) -> None:
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        copy = sql.SQL("COPY backup_runs ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
-        with cur.copy(copy) as writer:
-            for row in rows:
-                writer.write_row(row)
-
-
 def timed_prune(service: BackupService, apply: bool) -> tuple[float, dict[str, object]]:
     started = time.perf_counter()
     run = service.prune(apply=apply, requested_by="bench")
@@ -111,7 +104,7 @@ def main() -> int:
                 service.db_upgrade()
                 started = time.perf_counter()
                 rows = make_history(args.runs, root, random.Random(args.seed))
-                load(url, rows)
+                copy_runs(url, COLUMNS, rows)
                 files = sum(1 for _ in (root / "postgres").iterdir())
                 print(f"catalog: {len(rows)} runs ({args.runs} backups + verifies), {files} files; "
                       f"made in {time.perf_counter() - started:.1f} s", flush=True)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import JSONResponse
 
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import translated
-from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out
+from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
 from openwatch_backup.api.schemas import (
     CheckItemOut,
     ErrorOut,
@@ -114,10 +113,7 @@ def admin_router(api: ApiContext) -> APIRouter:
             if run_id is None:
                 active = (service.recorder.list(limit=1, kind="prune", status=RunStatus.RUNNING.value)
                           or service.recorder.list(limit=1, kind="prune", status=RunStatus.QUEUED.value))
-                conflict = ErrorOut(detail=f"a prune is already {active[0].status} (run {active[0].id})" if active
-                                    else "a prune is already under way", code="busy",
-                                    run=_out(active[0]) if active else None)
-                return JSONResponse(conflict.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
+                return conflict("a prune", active[0] if active else None)
             api.auth.audit(request, principal, "prune_requested", {"run_id": str(run_id)})
             api.submit("prune", run_id)
             return _out(service.get_run(str(run_id)))

@@ -46,6 +46,13 @@ def _out(run: Any) -> RunOut:
     return RunOut.model_validate(run_to_dict(run))
 
 
+def conflict(what: str, active: Any | None) -> JSONResponse:
+    """409 with the run already under way, so the caller can follow it instead of starting another."""
+    detail = f"{what} is already {active.status} (run {active.id})" if active else f"{what} is already under way"
+    body = ErrorOut(detail=detail, code="busy", run=_out(active) if active else None)
+    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
+
+
 def _encode_cursor(created_at: datetime, run_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode()
 
@@ -98,9 +105,7 @@ def runs_router(api: ApiContext) -> APIRouter:
             run, created = service.request_backup_once(backup_request, Trigger.API, requested_by=principal.name)
             api.auth.audit(request, principal, "backup_requested", {"run_id": str(run.id), "created": created})
             if not created:
-                conflict = ErrorOut(detail=f"a backup is already {run.status} (run {run.id})", code="busy",
-                                    run=_out(run))
-                return JSONResponse(conflict.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
+                return conflict("a backup", run)
             api.submit(run.kind, run.id)
             return _out(run)
 
