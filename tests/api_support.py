@@ -5,12 +5,15 @@ requests exactly as a client wrote them (no URL normalisation) to a uvicorn on l
 OpenWatch's shapes (shared/reference/openwatch.md, section 4) the stand-ins copy:
 - `current_user(token) -> dict` like OpenWatch's JWT payload (`sub`, `id`, `username`, `email`, `role`,
   `mfa_enabled`, `exp`, `iat`, `jti`), raising `HTTPException(401)` for a missing, forged or expired token;
+  and for an `owk_` API key OpenWatch's API-key dict (`role: "api_key"`, its `permissions`, a UUID string id);
 - `has_permission(role, permission)` over `ROLE_PERMISSIONS` (the six roles and the Permission values the
   reference lists; what it states is kept exactly: `system:config`, `system:credentials` and `system:maintenance`
   belong to super_admin only, security_admin has `system:logs`; the other roles' read/scan/report lists are
-  plausible fillers, none of them grants a `system:*` permission);
-- `log_admin_event(db, action, user_id, ip_address, resource_type="system", details=None)` recorded in a list,
-  with `db_session()` handing out a dummy session whose `close()` is counted.
+  plausible fillers, none of them grants a `system:*` permission); an unknown role raises ValueError, as the
+  README's `UserRole(role)` does;
+- `log_audit_event` and `log_admin_event` with OpenWatch's exact signatures (backend/app/audit_db.py), over a
+  session that refuses what psycopg2 and audit_logs' columns refuse (a dict as `details`, too long a text),
+  and with a database URL really inserts the row.
 
 Fixtures are imported by the test modules that use them under their `*_fixture` names (as in
 tests/celery_support.py).
@@ -27,6 +30,7 @@ import http.client
 import importlib.util
 import itertools
 import json
+import logging
 import os
 import secrets
 import socket
@@ -37,6 +41,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +94,18 @@ assert "system:logs" in ROLE_PERMISSIONS["security_admin"]
 
 
 def has_permission(role: str, permission: str) -> bool:
-    """OpenWatch's RBACManager.has_permission: the role's list holds the permission (unknown role: nothing)."""
-    return permission in ROLE_PERMISSIONS.get(role, [])
+    """README's `Permission(perm) in ROLE_PERMISSIONS.get(UserRole(role), [])`: a role OpenWatch's UserRole enum
+    does not know (such as an API key's "api_key") raises ValueError, as `UserRole(role)` does."""
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"{role!r} is not a valid UserRole")
+    return permission in ROLE_PERMISSIONS[role]
 
 
 # --- tokens: a JWT-like test token (header.payload.signature, HMAC-SHA256 with a per-session key) ----------
 _TOKEN_KEY = secrets.token_bytes(32)
 USER_IDS = {role: number for number, role in enumerate(ROLES, start=1)}
+# OpenWatch's api_keys rows (backend/app/database.py ApiKey: UUID id, name, sha256 key_hash, JSON permissions).
+_API_KEYS: dict[str, dict[str, Any]] = {}
 
 
 def _b64(data: bytes) -> str:
@@ -122,9 +132,26 @@ def make_token(role: str, *, username: str | None = None, user_id: int | None = 
     return f"{head}.{body}.{signature}"
 
 
+def make_api_key(permissions: Any, name: str = "backup-robot") -> tuple[str, str]:
+    """An OpenWatch API key (`owk_` + token_urlsafe(32), stored by its sha256): (the key, its row's id)."""
+    key = f"owk_{secrets.token_urlsafe(32)}"
+    key_id = str(uuid.uuid4())
+    _API_KEYS[hashlib.sha256(key.encode()).hexdigest()] = {"id": key_id, "name": name, "permissions": permissions}
+    return key, key_id
+
+
 def current_user(token: str) -> dict[str, Any]:
-    """OpenWatch's get_current_user, minus FastAPI: the payload dict, or HTTPException(401)."""
+    """OpenWatch's get_current_user (backend/app/auth.py), minus FastAPI: for an `owk_` API key the dict it
+    builds from the api_keys row (role "api_key", the stored permissions, the key's UUID as a string), for a
+    JWT its payload; HTTPException(401) otherwise."""
     invalid = HTTPException(401, detail="Could not validate credentials", headers={"WWW-Authenticate": "Bearer"})
+    if token.startswith("owk_"):
+        row = _API_KEYS.get(hashlib.sha256(token.encode()).hexdigest())
+        if row is None:
+            raise HTTPException(401, detail="Invalid API key")
+        return {"sub": f"api_key_{row['id']}", "id": row["id"], "username": f"API Key: {row['name']}",
+                "email": None, "role": "api_key", "permissions": row["permissions"], "api_key_id": row["id"],
+                "api_key_name": row["name"]}
     try:
         head, body, signature = token.split(".")
         expected = _b64(hmac.new(_TOKEN_KEY, f"{head}.{body}".encode(), hashlib.sha256).digest())
@@ -144,41 +171,127 @@ def bearer(role_or_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-# --- OpenWatch's audit log (app.audit_db.log_admin_event) --------------------------------------------------
+# --- OpenWatch's audit log (backend/app/audit_db.py) --------------------------------------------------------
+# The signatures below are OpenWatch's, copied (a12e8f1e); tests/test_api_rbac.py pins them. audit_logs columns
+# (baseline migration 001): user_id integer, action varchar(50), resource_type varchar(50), resource_id
+# varchar(100), ip_address varchar(45) NOT NULL, user_agent varchar(500), details text, timestamp NOT NULL.
+AUDIT_COLUMN_TYPES: dict[str, tuple[type, int | None]] = {
+    "user_id": (int, None), "action": (str, 50), "resource_type": (str, 50), "resource_id": (str, 100),
+    "ip_address": (str, 45), "user_agent": (str, 500), "details": (str, None)}
+_INSERT_AUDIT = ("INSERT INTO audit_logs (user_id, action, resource_type, resource_id, ip_address, user_agent, "
+                 "details, timestamp) VALUES (%(user_id)s, %(action)s, %(resource_type)s, %(resource_id)s, "
+                 "%(ip_address)s, %(user_agent)s, %(details)s, %(timestamp)s)")
+audit_db_log = logging.getLogger("tests.openwatch.audit_db")
+
+
 @dataclass
 class AuditCall:
-    session: DummySession
+    session: AuditSession
     action: str
     user_id: Any
     ip_address: str
     resource_type: str
-    details: dict[str, Any] | None
+    details: Any  # the stored text, parsed as JSON (None when there is none)
+    resource_id: str | None = None
+    user_agent: str | None = None
 
 
-@dataclass
-class DummySession:
-    number: int
-    closed: bool = False
+class AuditSession:
+    """`SessionLocal()` as OpenWatch's audit helpers use it (execute, commit, rollback, close). Parameters are
+    checked the way the driver and audit_logs' columns check them: a dict, a list or a number where text belongs
+    is refused ("can't adapt type 'dict'"), and so is text longer than its column. With a database URL the row is
+    really inserted into that database's audit_logs."""
+
+    def __init__(self, number: int, url: str | None) -> None:
+        self.number = number
+        self.closed = False
+        self.committed = 0
+        self._conn = psycopg.connect(url) if url else None
+
+    def execute(self, params: dict[str, Any]) -> None:
+        for column, (kind, limit) in AUDIT_COLUMN_TYPES.items():
+            value = params[column]
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                raise psycopg.ProgrammingError(f"can't adapt type '{type(value).__name__}'")
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise psycopg.errors.DatatypeMismatch(f"column {column!r} is {kind.__name__}, got {value!r}")
+            if limit is not None and len(value) > limit:
+                raise psycopg.errors.StringDataRightTruncation(f"value too long for type character varying({limit})")
+        if params["ip_address"] is None:
+            raise psycopg.errors.NotNullViolation('null value in column "ip_address"')
+        if self._conn is not None:
+            self._conn.execute(_INSERT_AUDIT, params)
+
+    def commit(self) -> None:
+        if self._conn is not None:
+            self._conn.commit()
+        self.committed += 1
+
+    def rollback(self) -> None:
+        if self._conn is not None:
+            self._conn.rollback()
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
         self.closed = True
 
 
 @dataclass
 class AuditLog:
-    calls: list[AuditCall] = field(default_factory=list)
-    sessions: list[DummySession] = field(default_factory=list)
+    """OpenWatch's audit_db helpers over `AuditSession`s; `calls` holds the rows written."""
 
-    def db_session(self) -> DummySession:
-        session = DummySession(len(self.sessions) + 1)
+    url: str | None = None
+    calls: list[AuditCall] = field(default_factory=list)
+    sessions: list[AuditSession] = field(default_factory=list)
+
+    def db_session(self) -> AuditSession:
+        session = AuditSession(len(self.sessions) + 1, self.url)
         self.sessions.append(session)
         return session
 
-    def log_admin_event(self, db: DummySession, action: str, user_id: Any, ip_address: str,
-                        resource_type: str = "system", details: dict[str, Any] | None = None) -> bool:
-        json.dumps(details)  # OpenWatch stores details as JSON: they must serialise
-        self.calls.append(AuditCall(db, action, user_id, ip_address, resource_type, details))
+    def log_audit_event(
+        self,
+        db: Any,
+        action: str,
+        resource_type: str,
+        resource_id: str | None = None,
+        user_id: int | None = None,
+        ip_address: str = "0.0.0.0",
+        user_agent: str | None = None,
+        details: str | None = None,
+    ) -> bool:
+        """As OpenWatch's: insert, commit, True; any error is logged and rolled back, and the answer is False."""
+        try:
+            if not isinstance(ip_address, str):
+                audit_db_log.error("Invalid ip_address parameter type: %s", type(ip_address))
+                return False
+            params = {"user_id": user_id, "action": action, "resource_type": resource_type,
+                      "resource_id": resource_id, "ip_address": ip_address, "user_agent": user_agent,
+                      "details": details, "timestamp": datetime.now(UTC).replace(tzinfo=None)}
+            db.execute(params)
+            db.commit()
+        except Exception as exc:
+            audit_db_log.error("Failed to log audit event: %s", exc)
+            db.rollback()
+            return False
+        self.calls.append(AuditCall(db, action, user_id, ip_address, resource_type,
+                                    json.loads(details) if details else None, resource_id, user_agent))
         return True
+
+    def log_admin_event(
+        self,
+        db: Any,
+        action: str,
+        user_id: int,
+        ip_address: str,
+        resource_type: str = "system",
+        details: str | None = None,
+    ) -> bool:
+        return self.log_audit_event(db=db, action=f"ADMIN_{action.upper()}", resource_type=resource_type,
+                                    user_id=user_id, ip_address=ip_address, details=details)
 
     def actions(self) -> list[str]:
         return [c.action for c in self.calls]
@@ -189,8 +302,9 @@ class AuditLog:
 
 
 def openwatch_auth(audit: AuditLog) -> OpenWatchAuth:
+    """The README's OpenWatchAuth line with the stand-ins in place of OpenWatch's functions."""
     return OpenWatchAuth(current_user=current_user, has_permission=has_permission,
-                         log_admin_event=audit.log_admin_event, db_session=audit.db_session)
+                         log_audit_event=audit.log_audit_event, db_session=audit.db_session)
 
 
 # --- the app ------------------------------------------------------------------------------------------------

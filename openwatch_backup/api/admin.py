@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Request, status
 
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import translated
+from openwatch_backup.api.errors import OneLineErrorsRoute, translated
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
 from openwatch_backup.api.schemas import (
+    AuditStatusOut,
     CheckItemOut,
     ErrorOut,
     PruneIn,
@@ -37,10 +38,18 @@ def _settings_out(service: BackupService) -> SettingsOut:
                        retention=retention, allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)))
 
 
+def _audit_status(api: ApiContext) -> AuditStatusOut:
+    failure = getattr(api.auth, "last_audit_error", None)  # OpenWatchAuth keeps it; the token auth has none
+    if failure is None:
+        return AuditStatusOut()
+    return AuditStatusOut(last_error=failure.error, last_error_at=failure.at, last_error_action=failure.action)
+
+
 def admin_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
-    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES)
+    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
+                       route_class=OneLineErrorsRoute)
 
     @router.get("/status", response_model=StatusOut, summary="Health: newest verified backup, schedule, checklist")
     def get_status() -> StatusOut:
@@ -60,7 +69,7 @@ def admin_router(api: ApiContext) -> APIRouter:
                          running=_out(running[0]) if running else None,
                          next_runs={"backup": next_run(schedules.backup), "drill": next_run(schedules.drill)},
                          storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),
-                         checklist=checklist)
+                         checklist=checklist, audit=_audit_status(api))
 
     @router.get("/settings", response_model=SettingsOut, summary="Schedule, retention and restore settings")
     def get_settings() -> SettingsOut:
@@ -78,7 +87,8 @@ def admin_router(api: ApiContext) -> APIRouter:
                 parse_cron(body.schedule.backup, "schedule.backup")
                 parse_cron(body.schedule.drill, "schedule.drill")
                 changes[BACKUP_KEY], changes[DRILL_KEY] = body.schedule.backup, body.schedule.drill
-            for name, value in (body.retention or {}).items():
+            retention = body.retention.model_dump(exclude_none=True) if body.retention is not None else {}
+            for name, value in retention.items():
                 changes[f"retention.{name}"] = value
             # Every value is checked before any is stored: a bad one changes nothing.
             effective_values(service.settings, {**store.all("retention."),

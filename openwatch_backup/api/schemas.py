@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS
+from openwatch_backup.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 CRON = r"^\S+ \S+ \S+ \S+ \S+$"
@@ -48,8 +50,7 @@ class LogOut(BaseModel):
 
 
 class ValidationErrorOut(BaseModel):
-    detail: str | list[dict[str, Any]] = Field(description="One line naming the bad value, or FastAPI's list of "
-                                                           "field errors for a malformed request")
+    detail: str = Field(description="One line naming each bad field and what is wrong (the input is not repeated)")
 
 
 class ErrorOut(BaseModel):
@@ -76,11 +77,24 @@ class PruneIn(BaseModel):
 
 
 class RestoreIn(BaseModel):
+    """Either `confirm` (replace the live database: type its name) or `into` (a new database; nothing is replaced,
+    so nothing to confirm), never both: the same rule as the CLI's --confirm / --into."""
+
     model_config = ConfigDict(extra="forbid")
-    confirm: str = Field(min_length=1, max_length=63, description="The database name, typed.")
-    into: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    confirm: str | None = Field(default=None, min_length=1, max_length=63,
+                                description="The live database's name, typed: restore over it (the old one is kept).")
+    into: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+                             description="Restore into this new database instead (it must not exist yet).")
     terminate_connections: bool = False
     safety_backup: bool = True
+
+    @model_validator(mode="after")
+    def _confirm_or_into(self) -> RestoreIn:
+        if (self.confirm is None) == (self.into is None):
+            raise ValueError("give either confirm (the live database's name, to restore over it) or into (a new "
+                             "database), not both" if self.into else "give confirm (the live database's name, to "
+                             "restore over it) or into (a new database to restore into)")
+        return self
 
 
 class ScheduleSettings(BaseModel):
@@ -97,10 +111,23 @@ class SettingsOut(BaseModel):
     allow_restore: bool
 
 
+def _retention_field(field: str) -> Any:
+    """A retention override, with the type and bounds of its environment variable (finite, a sane maximum)."""
+    info = Settings.model_fields[field]
+    annotated = Annotated.__class_getitem__((info.annotation, *info.metadata))  # type: ignore[attr-defined]
+    return (annotated | None, Field(default=None, description=info.description))
+
+
+# `retention.days` in backup_settings is `days` here: one field per retention.* key, with the same bounds.
+RetentionIn = create_model(
+    "RetentionIn", __config__=ConfigDict(extra="forbid"),
+    **{key.removeprefix("retention."): _retention_field(field) for key, field in OVERRIDE_KEYS.items()})
+
+
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schedule: ScheduleSettings | None = None
-    retention: dict[str, int | float] | None = None
+    retention: RetentionIn | None = None
     allow_restore: bool | None = None
 
 
@@ -113,6 +140,14 @@ class CheckItemOut(BaseModel):
     fix: str
 
 
+class AuditStatusOut(BaseModel):
+    """Whether OpenWatch's audit log takes our records: the last one it did not take (null: none failed)."""
+
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_error_action: str | None = None
+
+
 class StatusOut(BaseModel):
     newest_verified_at: datetime | None
     newest_verified_age_hours: float | None
@@ -123,3 +158,4 @@ class StatusOut(BaseModel):
     storage_used_bytes: int
     storage_free_bytes: int | None
     checklist: list[CheckItemOut]
+    audit: AuditStatusOut = AuditStatusOut()
