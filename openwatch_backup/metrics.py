@@ -1,9 +1,12 @@
 """Prometheus metrics read from the catalog at scrape time, for OpenWatch's existing /metrics.
 
 A collector, not counters in memory: the backend serves /metrics while the worker runs the backups, so
-the numbers must come from the shared catalog. OpenWatch registers it once, next to its own metrics:
+the numbers must come from the shared catalog. OpenWatch registers it once, next to its own metrics, in the
+registry its /metrics serves: its own `CollectorRegistry` (app/services/infrastructure/prometheus.py), not
+prometheus_client's global one, so the registry is a required argument:
 
-    from openwatch_backup.metrics import register; register()
+    from app.services.infrastructure.prometheus import registry
+    from openwatch_backup.metrics import register; register(registry)
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import func, select
 
@@ -77,8 +80,9 @@ class CatalogCollector(Collector):
         yield from (last_success, duration, size, verify, runs)
 
 
-def register(registry: CollectorRegistry = REGISTRY,
+def register(registry: CollectorRegistry,
              service_factory: Callable[[], BackupService] | None = None) -> CatalogCollector:
+    """Add the catalog collector to `registry` (OpenWatch's: the one its /metrics endpoint serves)."""
     collector = CatalogCollector(service_factory or (lambda: BackupService(load_settings())))
     registry.register(collector)
     return collector

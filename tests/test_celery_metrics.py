@@ -100,3 +100,21 @@ def test_scrape_answers_with_the_database_down(tmp_path: Path, make_database) ->
         assert time.monotonic() - started < 15
         assert samples == {("openwatch_backup_catalog_up", ()): 0.0}, url
         assert b"secret" not in generate_latest(registry)
+
+
+def test_register_goes_into_openwatchs_own_registry(openwatch_db: str, tmp_path: Path, make_service) -> None:
+    """OpenWatch's /metrics serves its own CollectorRegistry (app/services/infrastructure/prometheus.py), not
+    prometheus_client's global REGISTRY: the collector lands in the registry it is given, and there is no
+    default that would silently put it where nobody scrapes."""
+    from prometheus_client import REGISTRY, Counter
+
+    make_service(openwatch_db, tmp_path / "b")
+    openwatch_registry = CollectorRegistry()  # as OpenWatch's prometheus.py: registry = CollectorRegistry()
+    Counter("secureops_http_requests_total", "Total HTTP requests", ["method"], registry=openwatch_registry)
+    register(openwatch_registry, _factory(openwatch_db, tmp_path / "b"))
+    served = generate_latest(openwatch_registry).decode()  # what OpenWatch's GET /metrics answers
+    assert "openwatch_backup_catalog_up 1.0" in served
+    assert "secureops_http_requests_total" in served
+    assert "openwatch_backup" not in generate_latest(REGISTRY).decode()
+    with pytest.raises(TypeError):
+        register()  # type: ignore[call-arg]
