@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from openwatch_backup.core.dsn import DatabaseTarget, DsnError, parse_database_url
+from openwatch_backup.core.dsn import SSL_MODES, DatabaseTarget, DsnError, parse_database_url
+from openwatch_backup.core.dump_plan import system_table_problem
 from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.errors import ConfigError
 
@@ -23,6 +24,25 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 DEFAULT_TABLES = ("hosts", "scans", "scan_findings")
 COUNTED_TABLES = ("hosts", "scans", "scan_findings", "users")
 PREFIX = "OPENWATCH_BACKUP_"
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why celery's crontab (what beat's dispatcher evaluates) refuses a 5-field expression, or None.
+
+    Validators run only for values actually given (never for the defaults), so celery, slow to import, is
+    loaded only when a schedule is set in the environment.
+    """
+    fields = expression.split()
+    if len(fields) != 5 or not _CRON_FIELD.match("".join(fields)):
+        return "is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"
+    from celery.schedules import crontab
+
+    try:
+        crontab(minute=fields[0], hour=fields[1], day_of_month=fields[2], month_of_year=fields[3],
+                day_of_week=fields[4])
+    except ValueError as exc:
+        return f"is not a valid cron expression ({str(exc).rstrip('.')}), e.g. '0 2 * * *'"
+    return None
 
 
 def _split_names(value: Any) -> Any:
@@ -64,13 +84,13 @@ class Settings(BaseSettings):
         description="Folder holding pg_dump/pg_restore/psql; unset: the oldest installed client that is at least "
         "the server's major version.")
     free_space_factor: float = Field(
-        default=0.5, ge=0,
+        default=0.5, ge=0, le=10, allow_inf_nan=False,
         description="Preflight needs free space of this share of pg_database_size (at least 1.0 for compression "
         "none); 0 turns the estimate off.")
     free_space_reserve_mib: int = Field(
-        default=64, ge=0, description="Preflight also keeps this much free beyond the estimate, for the rest of "
-        "the machine.")
-    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300,
+        default=64, ge=0, le=1_048_576,
+        description="Preflight also keeps this much free beyond the estimate, for the rest of the machine.")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300, allow_inf_nan=False,
                                      description="How often a running backup records progress.")
     # --- Celery (tasks.py): schedules are read on every dispatcher tick, so changing them needs no restart.
     queue: str = Field(default="maintenance", description="Celery queue of the plugin's tasks (OpenWatch's worker "
@@ -82,16 +102,19 @@ class Settings(BaseSettings):
     verify_after_backup: bool = Field(default=True, description="Queue a verify after every successful backup.")
     prune_after_verify: bool = Field(default=True, description="Apply retention after a scheduled backup verified.")
     stale_after_seconds: float = Field(
-        default=120, gt=0, description="A running run whose heartbeat is older than this is marked abandoned by "
-        "the sweeper (its worker died).")
-    time_limit_seconds: int = Field(default=14400, gt=0, description="Soft time limit of a backup/restore task; "
-                                    "the hard limit is 5 minutes more.")
-    lock_wait_seconds: float = Field(default=30, ge=0, description="How long a backup, restore or prune waits for "
-                                     "another one to finish before it fails.")
+        default=120, gt=0, le=86_400, allow_inf_nan=False,
+        description="A running run whose heartbeat is older than this is marked abandoned by the sweeper (its "
+        "worker died).")
+    time_limit_seconds: int = Field(
+        default=14400, gt=0, le=604_800,
+        description="Soft time limit of a backup/restore task; the hard limit is 5 minutes more.")
+    lock_wait_seconds: float = Field(
+        default=30, ge=0, le=86_400, allow_inf_nan=False,
+        description="How long a backup, restore or prune waits for another one to finish before it fails.")
     webhook_url: str | None = Field(default=None, description="Where failures and \"no verified backup\" alerts "
                                     "are POSTed as JSON; unset: the log only.")
-    alert_after_hours: float = Field(default=26, gt=0, description="Alert when no backup has verified for this "
-                                     "long.")
+    alert_after_hours: float = Field(default=26, gt=0, le=8_760, allow_inf_nan=False,
+                                     description="Alert when no backup has verified for this long.")
     openwatch_backend_dir: Path = Field(
         default=Path("/openwatch/backend"),
         description="OpenWatch's backend folder: its alembic/versions tell which migration heads the installed code "
@@ -101,28 +124,141 @@ class Settings(BaseSettings):
     health_url: str = Field(default="http://localhost:8000/health",
                             description="What `restore --health-check` asks after a restore (expects HTTP 200).")
     rto_minutes: float = Field(
-        default=30, gt=0, description="Recovery time objective for a database restore (the guide's 15-30 min for "
-        "database corruption); a drill slower than this fails.")
-    max_age_hours: float = Field(default=26, gt=0,
+        default=30, gt=0, le=10_080, allow_inf_nan=False,
+        description="Recovery time objective for a database restore (the guide's 15-30 min for database "
+        "corruption); a drill slower than this fails.")
+    max_age_hours: float = Field(default=26, gt=0, le=8_760, allow_inf_nan=False,
                                  description="`check` fails when the newest successful backup is older than this.")
-    drill_max_age_days: float = Field(default=90, gt=0,
+    drill_max_age_days: float = Field(default=90, gt=0, le=3_650, allow_inf_nan=False,
                                       description="`check` fails when the last passed drill is older than this.")
-    # Retention (prune). The backup_settings table's `retention.*` keys override these at run time.
-    retention_days: int = Field(default=30, ge=1, description="Database dumps: keep every backup younger than this "
-                                "many days (the guide's 30).")
-    keep_last: int = Field(default=0, ge=0, description="Also keep the newest N verified backups of each kind; "
-                           "0: off.")
-    keep_daily: int = Field(default=0, ge=0, description="Also keep the newest verified backup of each of the last "
-                            "N days that have one (GFS tier); 0: off.")
-    keep_weekly: int = Field(default=0, ge=0, description="Likewise for the last N ISO weeks; 0: off.")
-    keep_monthly: int = Field(default=0, ge=0, description="Likewise for the last N months; 0: off.")
-    size_budget_gib: float = Field(default=0, ge=0, description="Delete the oldest backups no safety rule protects "
-                                   "until the kept ones fit in this many GiB; 0: off.")
-    verified_floor: int = Field(default=3, ge=1, description="Never keep fewer than this many verified backups of "
-                                "each kind (at least 1; the newest verified one is always kept).")
-    config_versions: int = Field(default=10, ge=1, description="Config bundles: keep the newest N verified versions.")
-    volume_retention_weeks: int = Field(default=4, ge=1, description="Volume snapshots: keep those younger than "
-                                        "this many weeks.")
+    # Retention (prune). The backup_settings table's `retention.*` keys override these at run time, checked
+    # against the same bounds (operations/retention_policy.py). The maxima keep every date computation in range.
+    retention_days: int = Field(default=30, ge=1, le=36_500, description="Database dumps: keep every backup "
+                                "younger than this many days (the guide's 30).")
+    keep_last: int = Field(default=0, ge=0, le=10_000,
+                           description="Also keep the newest N verified backups of each kind; 0: off.")
+    keep_daily: int = Field(default=0, ge=0, le=36_500, description="Also keep the newest verified backup of each "
+                            "of the last N days that have one (GFS tier); 0: off.")
+    keep_weekly: int = Field(default=0, ge=0, le=5_200, description="Likewise for the last N ISO weeks; 0: off.")
+    keep_monthly: int = Field(default=0, ge=0, le=1_200, description="Likewise for the last N months; 0: off.")
+    size_budget_gib: float = Field(default=0, ge=0, le=1_048_576, allow_inf_nan=False,
+                                   description="Delete the oldest backups no safety rule protects until the kept "
+                                   "ones fit in this many GiB; 0: off.")
+    verified_floor: int = Field(default=3, ge=1, le=1_000, description="Never keep fewer than this many verified "
+                                "backups of each kind (at least 1; the newest verified one is always kept).")
+    config_versions: int = Field(default=10, ge=1, le=10_000,
+                                 description="Config bundles: keep the newest N verified versions.")
+    volume_retention_weeks: int = Field(default=4, ge=1, le=5_200, description="Volume snapshots: keep those "
+                                        "younger than this many weeks.")
+
+    # --- Off-site copies on S3 (storage/s3.py, storage/factory.py). Credentials are never settings: boto3's own
+    # chain finds them (AWS_* environment, ~/.aws files, instance or container role).
+    s3_bucket: str | None = Field(default=None, description="S3 bucket for off-site copies; setting it turns "
+                                  "off-site on. Credentials come from boto3's chain (AWS_ACCESS_KEY_ID/"
+                                  "AWS_SECRET_ACCESS_KEY, ~/.aws, or an instance or container role), never from here.")
+    s3_prefix: str = Field(default="openwatch-backup", description="Key prefix in the bucket; the plugin writes, "
+                           "lists and prunes only below it.")
+    s3_region: str | None = Field(default=None, description="The bucket's region; unset: boto3's own (AWS_REGION, "
+                                  "~/.aws/config).")
+    s3_endpoint_url: str | None = Field(default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph, "
+                                        "Wasabi), e.g. https://minio.example.com:9000; unset: AWS.")
+    s3_addressing_style: str = Field(default="auto", description="auto, path (most self-hosted stores) or virtual "
+                                     "(bucket.host).")
+    s3_storage_class: str | None = Field(default=None, description="Storage class of uploaded objects (e.g. "
+                                         "STANDARD_IA); unset: the bucket's default.")
+    s3_sse: str = Field(default="none", description="Server-side encryption of uploaded objects: none, AES256 "
+                        "(SSE-S3) or aws:kms (SSE-KMS, needs OPENWATCH_BACKUP_S3_KMS_KEY_ID).")
+    s3_kms_key_id: str | None = Field(default=None, validate_default=True,
+                                      description="KMS key id or ARN for OPENWATCH_BACKUP_S3_SSE=aws:kms.")
+
+    @field_validator("s3_bucket", "s3_region", "s3_endpoint_url", "s3_storage_class", "s3_kms_key_id", mode="before")
+    @classmethod
+    def _s3_empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _s3_bucket_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        example = "e.g. openwatch-backups"
+        if value.startswith("s3://") or "/" in value:
+            raise ValueError(f"must be the bare bucket name, without s3:// or a path (the prefix is "
+                             f"OPENWATCH_BACKUP_S3_PREFIX), {example}")
+        if (not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value
+                or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", value)):
+            raise ValueError("is not a valid bucket name (3-63 lowercase letters, digits, dots or hyphens, starting "
+                             f"and ending with a letter or digit, not an IP address), {example}")
+        return value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _s3_prefix_path(cls, value: str) -> str:
+        cleaned = value.strip().strip("/")
+        if cleaned and any(part in ("", ".", "..") for part in cleaned.split("/")):
+            raise ValueError("must be a key prefix without empty, '.' or '..' parts, e.g. openwatch-backup/prod")
+        return cleaned
+
+    @field_validator("s3_region")
+    @classmethod
+    def _s3_region_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", value):
+            raise ValueError("is not a region name, e.g. eu-central-1")
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must start with http:// or https:// and name a host, e.g. https://minio.example.com:9000")
+        if parsed.username is not None or parsed.password is not None:
+            raise ValueError("must not carry credentials (boto3's chain provides them: AWS_ACCESS_KEY_ID/"
+                             "AWS_SECRET_ACCESS_KEY), e.g. https://minio.example.com:9000")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must not have a query or fragment, e.g. https://minio.example.com:9000")
+        try:
+            parsed.port  # noqa: B018 - raises for a port that is not a number or out of range
+        except ValueError:
+            raise ValueError("has an invalid port, e.g. https://minio.example.com:9000") from None
+        return value.rstrip("/")
+
+    @field_validator("s3_addressing_style")
+    @classmethod
+    def _s3_addressing(cls, value: str) -> str:
+        if value not in ("auto", "path", "virtual"):
+            raise ValueError("must be auto, path or virtual, e.g. path")
+        return value
+
+    @field_validator("s3_storage_class")
+    @classmethod
+    def _s3_storage_class_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
+            raise ValueError("is not a storage class name (capitals, digits and _), e.g. STANDARD_IA")
+        return value
+
+    @field_validator("s3_sse")
+    @classmethod
+    def _s3_sse_mode(cls, value: str) -> str:
+        if value not in ("none", "AES256", "aws:kms"):
+            raise ValueError("must be none, AES256 or aws:kms, e.g. AES256")
+        return value
+
+    @field_validator("s3_kms_key_id")
+    @classmethod
+    def _s3_kms_needs_mode(cls, value: str | None, info: Any) -> str | None:
+        sse = info.data.get("s3_sse")
+        if sse == "aws:kms" and not value:
+            raise ValueError("is required when OPENWATCH_BACKUP_S3_SSE=aws:kms, e.g. "
+                             "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        if value and sse is not None and sse != "aws:kms":
+            raise ValueError(f"is set but OPENWATCH_BACKUP_S3_SSE is {sse!r}; set OPENWATCH_BACKUP_S3_SSE=aws:kms "
+                             "or unset the key id")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -133,13 +269,19 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("database_ssl_mode")
+    @classmethod
+    def _sslmode_known(cls, value: str | None) -> str | None:
+        if value and value not in SSL_MODES:
+            raise ValueError(f"is not a libpq sslmode; use one of {', '.join(SSL_MODES)}")
+        return value or None
+
     @field_validator("schedule", "drill_schedule")
     @classmethod
-    def _cron_shape(cls, value: str) -> str:
-        # The full check is celery's crontab (tasks.py, `schedule` CLI); this keeps celery out of every import.
-        if len(value.split()) != 5 or not _CRON_FIELD.match(value.replace(" ", "")):
-            raise ValueError("is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
-                             "e.g. '0 2 * * *'")
+    def _cron_parses(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("webhook_url")
@@ -162,6 +304,9 @@ class Settings(BaseSettings):
         for name in value:
             if not _IDENTIFIER.match(name):
                 raise ValueError(f"{name!r} is not a table name (letters, digits, _ and one optional schema.)")
+            problem = system_table_problem(name)  # pg_catalog.pg_authid holds role password hashes
+            if problem:
+                raise ValueError(problem)
         return value
 
     @property
@@ -174,7 +319,7 @@ class Settings(BaseSettings):
 
 
 _OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}
-_SECRET_FIELDS = {"database_url", "webhook_url"}  # a webhook URL often carries a token
+_SECRET_FIELDS = {"database_url", "webhook_url", "s3_endpoint_url"}  # a webhook URL often carries a token
 
 
 def env_name(field: str) -> str:
@@ -203,14 +348,37 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
 
 
+def allowed_range(field: str) -> str:
+    """A numeric setting's bounds as the README shows them (`1 to 19`, `over 0, up to 300`); "" otherwise."""
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in Settings.model_fields[field].metadata
+              if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")}
+    low = f"{bounds['Ge']:,}" if "Ge" in bounds else (f"over {bounds['Gt']:,}" if "Gt" in bounds else "")
+    high = f"{bounds['Le']:,}" if "Le" in bounds else ""
+    if not low and not high:
+        return ""
+    return f"{low} to {high}" if "Ge" in bounds else f"{low}, up to {high}"
+
+
 def settings_table_markdown() -> str:
     """The README's settings table, generated so that it cannot drift from the code (a test compares)."""
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
     for name, info in Settings.model_fields.items():
         default = info.default
         if isinstance(default, list):
             default = ",".join(default)
         value = getattr(default, "value", default)
         shown = "required" if info.is_required() else ("unset" if default is None else f"`{value}`")
-        lines.append(f"| `{env_name(name)}` | {shown} | {info.description} |")
+        allowed = allowed_range(name) or _ALLOWED_TEXT.get(name, "")
+        lines.append(f"| `{env_name(name)}` | {shown} | {allowed} | {info.description} |")
     return "\n".join(lines)
+
+
+_ALLOWED_TEXT = {
+    "database_url": "postgresql:// URL; special characters percent-encoded",
+    "database_ssl_mode": ", ".join(SSL_MODES),
+    "compression": "zstd, pg, none",
+    "kind": "full, plain, schema, tables",
+    "schedule": "5-field cron (celery's crontab)",
+    "drill_schedule": "5-field cron (celery's crontab)",
+    "webhook_url": "http:// or https:// URL",
+}

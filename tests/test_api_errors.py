@@ -230,13 +230,25 @@ BAD_PATH_IDS = ["not-a-uuid", "123", "0000000-0000-0000-0000-000000000000", "g" 
                 "00000000-0000-0000-0000-0000000000000"]
 
 
+NOT_A_UUID = "path parameter run_id: is not a UUID (e.g. 3f2c9a4e-0b1d-4c55-9e0a-7f4b2a1c8d90)"
+
+
+def assert_one_line_422(response: Any, detail: str, *, not_echoed: tuple[str, ...] = ()) -> None:
+    """The documented shape: {"detail": "<one line>"}, naming the field, never repeating what was sent."""
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": detail}
+    assert "\n" not in detail
+    assert response.headers["x-error-code"] == "invalid_request"
+    for given in not_echoed:
+        assert given not in response.text, given
+
+
 @pytest.mark.parametrize("run_id", BAD_PATH_IDS)
 def test_422_bad_uuid_in_path(ow_client, run_id: str) -> None:
     for method, suffix, body in [("GET", "", None), ("GET", "/log", None), ("GET", "/download", None),
                                  ("POST", "/verify", {}), ("POST", "/restore", {"confirm": "x"})]:
         response = ow_client.request(method, f"{PREFIX}/runs/{run_id}{suffix}", headers=ADMIN, json=body)
-        assert response.status_code == 422, (method, suffix, response.text)
-        assert response.json()["detail"][0]["loc"] == ["path", "run_id"]
+        assert_one_line_422(response, NOT_A_UUID, not_echoed=(run_id,))
 
 
 def test_422_needs_a_caller_first(ow_client) -> None:
@@ -247,54 +259,65 @@ def test_422_needs_a_caller_first(ow_client) -> None:
                           headers=bearer("auditor")).status_code == 403
 
 
+RESTORE_ONE = "give confirm (the live database's name, to restore over it) or into (a new database to restore into)"
+INTO_PATTERN = "into: String should match pattern '^[A-Za-z_][A-Za-z0-9_]{0,62}$'"
 BAD_BODIES = [
-    ("POST", "/runs", {"kind": "bogus"}, "kind"),
-    ("POST", "/runs", {"compression": "rar"}, "compression"),
-    ("POST", "/runs", {"tables": "hosts"}, "tables"),
-    ("POST", "/runs", {"tables": ["t"] * 101}, "tables"),
-    ("POST", "/runs", {"extra": 1}, "extra"),
-    ("POST", "/runs", [], None),
-    ("POST", "{run}/verify", {"deep": "maybe"}, "deep"),
-    ("POST", "{run}/verify", {"deep": True, "fast": True}, "fast"),
-    ("POST", "{run}/restore", {}, "confirm"),
-    ("POST", "{run}/restore", {"confirm": ""}, "confirm"),
-    ("POST", "{run}/restore", {"confirm": "x" * 64}, "confirm"),
-    ("POST", "{run}/restore", {"confirm": "x", "into": "bad-name;"}, "into"),
-    ("POST", "{run}/restore", {"confirm": "x", "into": "1abc"}, "into"),
-    ("POST", "{run}/restore", {"confirm": "x", "force": True}, "force"),
-    ("POST", "/prune", {}, "apply"),
-    ("POST", "/prune", {"apply": False}, "apply"),
-    ("POST", "/prune", {"apply": "yes"}, "apply"),
-    ("POST", "/prune", {"apply": True, "dry_run": False}, "dry_run"),
-    ("PUT", "/settings", {"schedule": {"backup": "* *"}}, "schedule"),
-    ("PUT", "/settings", {"schedule": {"backup": "0 2 * * *", "drill": "0 4 * * 0", "x": "y"}}, "schedule"),
-    ("PUT", "/settings", {"retention": {"days": "thirty"}}, "retention"),
-    ("PUT", "/settings", {"allow_restore": "please"}, "allow_restore"),
-    ("PUT", "/settings", {"alert_after_hours": 1}, "alert_after_hours"),
+    ("POST", "/runs", {"kind": "bogus"}, "kind: Input should be 'full', 'plain', 'schema' or 'tables'"),
+    ("POST", "/runs", {"compression": "rar"}, "compression: Input should be 'zstd', 'pg' or 'none'"),
+    ("POST", "/runs", {"tables": "hosts"}, "tables: Input should be a valid list"),
+    ("POST", "/runs", {"tables": ["t"] * 101}, "tables: List should have at most 100 items after validation, not 101"),
+    ("POST", "/runs", {"extra": 1}, "extra: Extra inputs are not permitted"),
+    ("POST", "/runs", [], "the request body: Input should be a valid dictionary or object to extract fields from"),
+    ("POST", "{run}/verify", {"deep": "maybe"}, "deep: Input should be a valid boolean, unable to interpret input"),
+    ("POST", "{run}/verify", {"deep": True, "fast": True}, "fast: Extra inputs are not permitted"),
+    ("POST", "{run}/restore", {}, f"the request body: {RESTORE_ONE}"),
+    ("POST", "{run}/restore", {"confirm": ""}, "confirm: String should have at least 1 character"),
+    ("POST", "{run}/restore", {"confirm": "x" * 64}, "confirm: String should have at most 63 characters"),
+    ("POST", "{run}/restore", {"into": "bad-name;"}, INTO_PATTERN),
+    ("POST", "{run}/restore", {"confirm": "x", "into": "1abc"}, INTO_PATTERN),
+    ("POST", "{run}/restore", {"confirm": "openwatch", "into": "copy"},
+     "the request body: give either confirm (the live database's name, to restore over it) or into (a new "
+     "database), not both"),
+    ("POST", "{run}/restore", {"confirm": "x", "force": True}, "force: Extra inputs are not permitted"),
+    ("POST", "/prune", {}, "apply: Field required"),
+    ("POST", "/prune", {"apply": False}, "apply: Input should be True"),
+    ("POST", "/prune", {"apply": "yes"}, "apply: Input should be True"),
+    ("POST", "/prune", {"apply": True, "dry_run": False}, "dry_run: Extra inputs are not permitted"),
+    ("PUT", "/settings", {"schedule": {"backup": "* *"}},
+     "schedule.backup: String should match pattern '^\\S+ \\S+ \\S+ \\S+ \\S+$'; schedule.drill: Field required"),
+    ("PUT", "/settings", {"schedule": {"backup": "0 2 * * *", "drill": "0 4 * * 0", "x": "y"}},
+     "schedule.x: Extra inputs are not permitted"),
+    ("PUT", "/settings", {"retention": {"days": "thirty"}},
+     "retention.days: Input should be a valid integer, unable to parse string as an integer"),
+    ("PUT", "/settings", {"retention": {"bogus": 1}}, "retention.bogus: Extra inputs are not permitted"),
+    ("PUT", "/settings", {"allow_restore": "please"},
+     "allow_restore: Input should be a valid boolean, unable to interpret input"),
+    ("PUT", "/settings", {"alert_after_hours": 1}, "alert_after_hours: Extra inputs are not permitted"),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "field"), BAD_BODIES,
+@pytest.mark.parametrize(("method", "path", "body", "detail"), BAD_BODIES,
                          ids=[f"{m} {p} {json.dumps(b)[:40]}" for m, p, b, _ in BAD_BODIES])
 def test_422_bad_bodies(ow_client, module_catalog: Catalog, module_audit: AuditLog, method: str, path: str,
-                        body: Any, field: str | None) -> None:
+                        body: Any, detail: str) -> None:
     before_runs, before_audit = len(module_catalog.runs()), len(module_audit.calls)
     target = PREFIX + (path.replace("{run}", f"/runs/{module_catalog.backup.id}") if "{run}" in path else path)
     response = ow_client.request(method, target, headers=ADMIN, json=body)
-    assert response.status_code == 422, response.text
-    errors = response.json()["detail"]
-    assert isinstance(errors, list)
-    if field is not None:
-        assert any(field in e["loc"] for e in errors), errors
+    assert_one_line_422(response, detail, not_echoed=("thirty", "please", "bogus;", "rar", "maybe", "bad-name;"))
     assert len(module_catalog.runs()) == before_runs
     assert len(module_audit.calls) == before_audit
 
 
 def test_422_malformed_json(ow_client) -> None:
     response = ow_client.post(f"{PREFIX}/runs", headers={**ADMIN, "Content-Type": "application/json"},
-                              content=b"{not json")
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["type"] == "json_invalid"
+                              content=b'{not json, "secret-looking": "Hunter2"')
+    assert_one_line_422(response, "the request body: is not valid JSON", not_echoed=("Hunter2", "not json"))
+
+
+def test_422_lists_at_most_three_problems(ow_client) -> None:
+    response = ow_client.post(f"{PREFIX}/runs", headers=ADMIN, json={"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
+    assert_one_line_422(response, "a: Extra inputs are not permitted; b: Extra inputs are not permitted; c: Extra "
+                        "inputs are not permitted (and 2 more)")
 
 
 @pytest.mark.parametrize("tables", [["bad name;"], ["hosts", "x' OR '1"], ["a.b.c"], [""]])
@@ -324,10 +347,21 @@ def test_422_bad_cursor(ow_client, name: str) -> None:
     assert response.status_code == 422, response.text
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"limit": "ten"}, {"kind": "FULL"},
-                                    {"kind": "full;drop"}, {"status": "x" * 17}, {"status": "Queued"}])
-def test_422_bad_list_parameters(ow_client, params: dict[str, Any]) -> None:
-    assert ow_client.get(f"{PREFIX}/runs", params=params, headers=ADMIN).status_code == 422
+BAD_LIST_PARAMETERS = [
+    ({"limit": 0}, "query parameter limit: Input should be greater than or equal to 1"),
+    ({"limit": 201}, "query parameter limit: Input should be less than or equal to 200"),
+    ({"limit": "ten"}, "query parameter limit: Input should be a valid integer, unable to parse string as an integer"),
+    ({"kind": "FULL"}, "query parameter kind: String should match pattern '^[a-z]+$'"),
+    ({"kind": "full;drop"}, "query parameter kind: String should match pattern '^[a-z]+$'"),
+    ({"status": "x" * 17}, "query parameter status: String should have at most 16 characters"),
+    ({"status": "Queued"}, "query parameter status: String should match pattern '^[a-z]+$'"),
+]
+
+
+@pytest.mark.parametrize(("params", "detail"), BAD_LIST_PARAMETERS)
+def test_422_bad_list_parameters(ow_client, params: dict[str, Any], detail: str) -> None:
+    response = ow_client.get(f"{PREFIX}/runs", params=params, headers=ADMIN)
+    assert_one_line_422(response, detail, not_echoed=tuple(str(v) for v in params.values() if len(str(v)) > 3))
 
 
 def test_422_log_lines_bounds(ow_client, module_catalog: Catalog) -> None:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import translated
+from openwatch_backup.api.errors import OneLineErrorsRoute, translated
 from openwatch_backup.api.schemas import (
     BackupIn,
     ErrorOut,
@@ -29,6 +29,9 @@ from openwatch_backup.core.kinds import Trigger
 from openwatch_backup.core.naming import is_safe_name
 from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.operations.verify import backup_manifest_key
+from openwatch_backup.service import BackupService
+from openwatch_backup.source.connection import connect
+from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
 
 RunId = Annotated[uuid.UUID, Path(description="A run's id")]
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -65,10 +68,28 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise HTTPException(422, detail="invalid cursor; pass next_cursor as it was given") from None
 
 
+def _check_new_database(service: BackupService, into: str) -> None:
+    """What the restore would refuse in the background, refused now with 409 (the worker checks again)."""
+    live = service.target.dbname
+    if into == live:
+        detail = f"into names the live database {live}; to restore over it send {{\"confirm\": \"{live}\"}}"
+    elif into.startswith(SCRATCH_PREFIX):
+        detail = f"names starting with {SCRATCH_PREFIX} belong to the backup tool's scratch databases, which the " \
+                 "sweeper drops; choose another name"
+    else:
+        with connect(service.target, service.redact) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (into,)).fetchone()
+        if not exists:
+            return
+        detail = f"database {into} already exists; into restores only into a new database (choose another name)"
+    raise HTTPException(status.HTTP_409_CONFLICT, detail=detail, headers={"X-Error-Code": "restore_refused"})
+
+
 def runs_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
-    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES)
+    router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
+                       route_class=OneLineErrorsRoute)
 
     @router.get("/runs", response_model=RunPage, summary="List runs, newest first")
     def list_runs(limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -155,6 +176,8 @@ def runs_router(api: ApiContext) -> APIRouter:
             live = service.target.dbname
             if body.into is None and body.confirm != live:
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=f"type the database name ({live}) to confirm")
+            if body.into is not None:
+                _check_new_database(service, body.into)
             restore = RestoreRequest(into=body.into, confirm=body.confirm, safety_backup=body.safety_backup,
                                      terminate_connections=body.terminate_connections)
             restore_id = service.request_restore(str(run_id), restore, trigger=Trigger.API,

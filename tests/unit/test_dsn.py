@@ -130,3 +130,109 @@ def test_with_dbname_keeps_everything_else() -> None:
 
     assert target.with_dbname("other") == DatabaseTarget("h", 6432, "ow", "other", "pw", (("sslmode", "require"),))
     assert target.describe() == "ow@h:6432/openwatch"
+
+
+# --- special characters, ports and query parameters: name the part, never the password (issue 9, failure 8) ----
+ENCODE = ("with a character that must be percent-encoded (@ / ? # [ ] or a % that does not start a %XX escape); "
+          "percent-encode it: @ as %40, / as %2F, ? as %3F, # as %23, [ as %5B, ] as %5D, % as %25; " + EXAMPLE)
+
+
+@pytest.mark.parametrize(("userinfo", "part"), [
+    ("u:Hunter2@secret", "password"),  # OpenWatch's SQLAlchemy would take "secret" as part of the host
+    ("u:Hunter2/secret", "password"),
+    ("u:Hunter2?secret", "password"),
+    ("u:Hunter2#secret", "password"),
+    ("u:Hunter2%secret", "password"),  # %se is not an escape
+    ("u:Hunter2%", "password"),
+    ("u:Hunter2[secret", "password"),
+    ("u:p@ss:w/rd%x", "password"),  # the AWKWARD password, unencoded
+    ("us@er:Hunter2secret", "user name"),
+    ("us/er:Hunter2secret", "user name"),
+    ("us%zer:Hunter2secret", "user name"),
+])
+def test_unencoded_special_characters_name_the_part(userinfo: str, part: str) -> None:
+    for port in ("", ":5432"):
+        with pytest.raises(DsnError) as info:
+            parse_database_url(f"postgresql://{userinfo}@database{port}/openwatch")
+
+        assert str(info.value) == f"has a {part} {ENCODE}"
+        assert "Hunter2" not in str(info.value)
+        assert "secret" not in str(info.value)
+
+
+def test_a_colon_in_the_password_is_unambiguous_and_accepted() -> None:
+    """The user name ends at the first colon (libpq, SQLAlchemy and urllib agree), so p:ss is the password."""
+    target = parse_database_url("postgresql://u:p:ss@h:5433/db")
+
+    assert (target.user, target.password, target.port) == ("u", "p:ss", 5433)
+
+
+def test_a_valid_escape_is_decoded_not_refused() -> None:
+    assert parse_database_url("postgresql://u:50%25off@h/db").password == "50%off"
+
+
+def test_a_bad_percent_in_the_database_name() -> None:
+    with pytest.raises(DsnError) as info:
+        parse_database_url("postgresql://u:Hunter2secret@h/open%watch")
+
+    assert str(info.value) == ("has a database name with a % that does not start a %XX escape; percent-encode it: "
+                               f"@ as %40, / as %2F, ? as %3F, # as %23, [ as %5B, ] as %5D, % as %25; {EXAMPLE}")
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "abc", "-1", "5432x"])
+def test_a_bad_port_is_named(port: str) -> None:
+    with pytest.raises(DsnError) as info:
+        parse_database_url(f"postgresql://u:Hunter2secret@h:{port}/db")
+
+    assert str(info.value) == f"has port {port!r}, which is not a number from 1 to 65535; {EXAMPLE}"
+
+
+def test_an_unclosed_ipv6_bracket_is_a_host_problem() -> None:
+    with pytest.raises(DsnError) as info:
+        parse_database_url("postgresql://u:Hunter2secret@[::1/db")
+
+    assert str(info.value) == f"has a malformed host (an IPv6 address goes in brackets: [::1]:5432); {EXAMPLE}"
+
+
+def test_ipv6_host_with_port() -> None:
+    target = parse_database_url("postgresql://u:pw@[::1]:6543/db")
+
+    assert (target.host, target.port) == ("::1", 6543)
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("bogusparam=1", "has an unknown connection parameter 'bogusparam' in its query (after ?); remove it, or use one "
+                     "of libpq's (https://www.postgresql.org/docs/current/libpq-connect.html)"),
+    ("port=5433", "has an unknown connection parameter 'port' in its query (after ?); remove it, or use one of "
+                  "libpq's (https://www.postgresql.org/docs/current/libpq-connect.html)"),
+    ("sslmode=bogus", "has sslmode 'bogus'; use one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("sslmode=", "has sslmode ''; use one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("connect_timeout=soon", "has connect_timeout 'soon'; give whole seconds from 0 to 3600"),
+    ("connect_timeout=99999999999999999999", "has connect_timeout '99999999999999999999'; give whole seconds from 0 "
+                                             "to 3600"),
+])
+def test_bad_query_parameters_are_refused_before_any_connection(query: str, message: str) -> None:
+    with pytest.raises(DsnError) as info:
+        parse_database_url(f"postgresql://u:Hunter2secret@h/db?{query}")
+
+    assert str(info.value) == message
+
+
+def test_a_bad_sslmode_argument_is_refused_too() -> None:
+    with pytest.raises(DsnError, match=r"^has sslmode 'on'; use one of "):
+        parse_database_url("postgresql://u@h/db", sslmode="on")
+
+
+def test_libpq_parameters_are_kept() -> None:
+    target = parse_database_url("postgresql://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem&application_name=ow"
+                                "&target_session_attrs=read-write")
+
+    assert target.options == (("application_name", "ow"), ("sslmode", "verify-full"), ("sslrootcert", "/ca.pem"),
+                              ("target_session_attrs", "read-write"))
+
+
+def test_a_url_without_a_scheme_does_not_echo_anything() -> None:
+    with pytest.raises(DsnError) as info:
+        parse_database_url("openwatch:Hunter2secret@database/openwatch")
+
+    assert str(info.value) == f"must start with postgresql:// (got scheme ''); {EXAMPLE}"

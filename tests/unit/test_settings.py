@@ -9,7 +9,7 @@ import pytest
 
 from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.errors import ConfigError
-from openwatch_backup.settings import Settings, load_settings
+from openwatch_backup.settings import Settings, env_name, load_settings
 
 URL = "postgresql://openwatch:pw@database:5432/openwatch"
 SECRET = "Sup3r-Secret-pw"
@@ -126,3 +126,116 @@ def test_several_problems_are_joined_on_one_line(monkeypatch: pytest.MonkeyPatch
 
     assert message == ("OPENWATCH_BACKUP_COMPRESSION: Input should be 'zstd', 'pg' or 'none' (got 'lz4'); "
                        "OPENWATCH_BACKUP_ZSTD_LEVEL: Input should be less than or equal to 19 (got '20')")
+
+
+# --- bounds: every number a user can set is finite and has a sane maximum (issue 9, failure 7) --------------
+NUMERIC_FIELDS = [name for name, info in Settings.model_fields.items() if info.annotation in (int, float)]
+
+
+def test_every_numeric_setting_has_both_bounds_and_the_readme_shows_them() -> None:
+    """A new numeric setting without a maximum fails here, before it can crash a prune with an overflow."""
+    from openwatch_backup.settings import allowed_range, settings_table_markdown
+
+    assert len(NUMERIC_FIELDS) >= 21  # the walk finds them (a str or Path annotation would hide one)
+    for name in NUMERIC_FIELDS:
+        kinds = {type(m).__name__ for m in Settings.model_fields[name].metadata}
+        assert kinds & {"Ge", "Gt"}, name
+        assert "Le" in kinds, name
+        if Settings.model_fields[name].annotation is float:
+            assert "AllowInfNan" in kinds, name
+        assert f"| `{env_name(name)}` | " in settings_table_markdown()
+        assert allowed_range(name) in settings_table_markdown().split(f"`{env_name(name)}`")[1].split("\n")[0]
+    assert allowed_range("zstd_level") == "1 to 19"
+    assert allowed_range("heartbeat_seconds") == "over 0, up to 300"
+    assert allowed_range("retention_days") == "1 to 36,500"
+
+
+@pytest.mark.parametrize("field", NUMERIC_FIELDS)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "99999999999999999999", "1e308", "-1", "NaN"])
+def test_out_of_range_numbers_are_one_line_errors_naming_the_variable(monkeypatch: pytest.MonkeyPatch, field: str,
+                                                                      value: str) -> None:
+    name = env_name(field)
+    message = config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, **{name: value})
+
+    assert message.startswith(f"{name}: Input should be "), message
+    assert message.endswith(f" (got {value!r})")
+    assert message.count(";") == 0
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("OPENWATCH_BACKUP_RETENTION_DAYS", "99999999999999999999",
+     "Input should be less than or equal to 36500"),
+    ("OPENWATCH_BACKUP_FREE_SPACE_FACTOR", "inf", "Input should be a finite number"),
+    ("OPENWATCH_BACKUP_SIZE_BUDGET_GIB", "Infinity", "Input should be a finite number"),
+    ("OPENWATCH_BACKUP_KEEP_LAST", "1.5", "Input should be a valid integer, unable to parse string as an integer"),
+    ("OPENWATCH_BACKUP_HEARTBEAT_SECONDS", "0", "Input should be greater than 0"),
+])
+def test_the_issues_repros(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
+    message = config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, **{name: value})
+
+    assert message == f"{name}: {expected} (got {value!r})"
+
+
+def test_the_largest_allowed_values_are_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The maxima themselves load, and the retention policy built from them computes without overflow."""
+    from datetime import UTC, datetime
+
+    from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS, retention_config
+
+    monkeypatch.setenv("OPENWATCH_DATABASE_URL", URL)
+    for name in NUMERIC_FIELDS:
+        high = next(m.le for m in Settings.model_fields[name].metadata if type(m).__name__ == "Le")
+        monkeypatch.setenv(env_name(name), str(high))
+    settings = load_settings()
+    config = retention_config({field: getattr(settings, field) for field in OVERRIDE_KEYS.values()})
+    for policy in config.policies.values():
+        if policy.max_age is not None:
+            assert datetime.now(UTC) - policy.max_age < datetime.now(UTC)
+    assert config.size_budget_bytes == 1_048_576 * 1024**3
+
+
+# --- cron: parsed with celery's crontab when the settings are read ---------------------------------------------
+@pytest.mark.parametrize(("expression", "reason"), [
+    ("61 * * * *", "is not a valid cron expression (Invalid end range: 61 > 59), e.g. '0 2 * * *'"),
+    ("* 24 * * *", "is not a valid cron expression (Invalid end range: 24 > 23), e.g. '0 2 * * *'"),
+    ("0 2 31 2 *", "is not a valid cron expression (Invalid crontab: day_of_month '31' never occurs in "
+                   "month_of_year '2'), e.g. '0 2 * * *'"),
+    ("*/0 * * * *", "is not a valid cron expression (slice step cannot be zero), e.g. '0 2 * * *'"),
+    ("0 2 * *", "is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"),
+])
+@pytest.mark.parametrize("field", ["schedule", "drill_schedule"])
+def test_bad_cron_expressions_are_refused_when_read(monkeypatch: pytest.MonkeyPatch, field: str, expression: str,
+                                                    reason: str) -> None:
+    name = env_name(field)
+    assert config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, **{name: expression}) == (
+        f"{name}: {reason} (got {expression!r})")
+
+
+def test_good_cron_expressions_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENWATCH_DATABASE_URL", URL)
+    monkeypatch.setenv("OPENWATCH_BACKUP_SCHEDULE", "*/15 1-5 * * mon-fri")
+    monkeypatch.setenv("OPENWATCH_BACKUP_DRILL_SCHEDULE", "0 4 1 */3 *")
+
+    settings = load_settings()
+
+    assert (settings.schedule, settings.drill_schedule) == ("*/15 1-5 * * mon-fri", "0 4 1 */3 *")
+
+
+# --- the database URL's pieces -----------------------------------------------------------------------------------
+def test_bad_ssl_mode_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, OPENWATCH_DATABASE_SSL_MODE="bogus") == (
+        "OPENWATCH_DATABASE_SSL_MODE: is not a libpq sslmode; use one of disable, allow, prefer, require, verify-ca, "
+        "verify-full (got 'bogus')")
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("sslmode=bogus", "has sslmode 'bogus'; use one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ("bogusparam=1", "has an unknown connection parameter 'bogusparam' in its query (after ?); remove it, or use "
+                     "one of libpq's (https://www.postgresql.org/docs/current/libpq-connect.html)"),
+])
+def test_bad_url_query_is_a_config_error(monkeypatch: pytest.MonkeyPatch, query: str, expected: str) -> None:
+    url = f"postgresql://openwatch:{SECRET}@database:5432/openwatch?{query}"
+    message = config_error(monkeypatch, OPENWATCH_DATABASE_URL=url)
+
+    assert message == f"OPENWATCH_DATABASE_URL {expected}"
+    assert SECRET not in message
