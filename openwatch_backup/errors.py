@@ -63,6 +63,55 @@ class InsufficientSpace(StorageError):
     code = "insufficient_space"
 
 
+# Off-site (S3) failures, one class per cause an operator fixes differently. storage/s3.py raises them.
+class StorageUnreachable(StorageError):
+    """The endpoint cannot be reached: DNS, refused or reset connections, timeouts, 5xx after every retry."""
+
+    code = "storage_unreachable"
+
+
+class StorageTLSError(StorageError):
+    """The TLS handshake with the endpoint failed (certificate, or plain HTTP on an https:// endpoint)."""
+
+    code = "storage_tls"
+
+
+class StorageAccessDenied(StorageError):
+    """The endpoint answered 403 AccessDenied (policy, Object Lock, or KMS permission)."""
+
+    code = "storage_access_denied"
+
+
+class StorageCredentialsError(StorageError):
+    """No credentials were found, or the endpoint refused them (InvalidAccessKeyId, SignatureDoesNotMatch)."""
+
+    code = "storage_credentials"
+
+
+class StorageBucketMissing(StorageError):
+    """The configured bucket does not exist (NoSuchBucket)."""
+
+    code = "storage_no_bucket"
+
+
+class StorageClockSkew(StorageError):
+    """The endpoint refused the request because this host's clock is off (RequestTimeTooSkewed)."""
+
+    code = "storage_clock_skew"
+
+
+class StorageObjectMissing(StorageError):
+    """The object to read does not exist."""
+
+    code = "storage_object_missing"
+
+
+class StorageIntegrityError(StorageError):
+    """An object's size or sha256 differs from what was written or recorded (truncated or altered)."""
+
+    code = "storage_integrity"
+
+
 class DumpFailed(BackupError):
     """pg_dump (or psql/pg_restore) exited non-zero, was killed, or its stream broke."""
 

@@ -25,7 +25,7 @@ from openwatch_backup.cli.common import (
     service_from_env,
 )
 from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
-from openwatch_backup.errors import BackupError
+from openwatch_backup.errors import BackupError, ManifestError
 from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.settings import load_settings
 
@@ -95,18 +95,29 @@ def show(run: Annotated[str, typer.Argument(help="Run id or its first characters
 
 
 @catalog_app.command("rebuild")
-def catalog_rebuild(as_json: JsonOption = False) -> None:
-    """Recreate catalog rows from the manifests in the backup directory."""
+def catalog_rebuild(
+    any_database: Annotated[bool, typer.Option("--any-database", help="Also add backups of another database "
+                                                                      "than OPENWATCH_DATABASE_URL's.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Recreate catalog rows from the manifests in the backup directory.
+
+    A manifest that cannot be added (unreadable, forged, of another database, its artifact missing or claimed by
+    another run) is listed with the reason; the others are still added, and the exit status is then 7."""
     with service_from_env() as service:
-        report = service.rebuild_catalog()
+        report = service.rebuild_catalog(any_database=any_database)
         if as_json:
             print_json({"inserted": report.inserted, "already_present": report.already_present,
-                         "skipped": report.skipped})
-            return
-        out.print(f"{len(report.inserted)} run(s) recreated, {len(report.already_present)} already present, "
-                  f"{len(report.skipped)} manifest(s) skipped")
-        for key, reason in report.skipped.items():
-            out.print(f"  skipped {key}: {reason}", soft_wrap=True)
+                        "pruned": report.pruned, "skipped": report.skipped})
+        else:
+            out.print(f"{len(report.inserted)} run(s) recreated, {len(report.already_present)} already present, "
+                      f"{len(report.pruned)} of pruned backups left for the next prune, "
+                      f"{len(report.skipped)} manifest(s) skipped")
+            for key, reason in report.skipped.items():
+                out.print(f"  skipped {key}: {reason}", soft_wrap=True, highlight=False, markup=False)
+        if report.skipped:
+            raise ManifestError(f"{len(report.skipped)} manifest(s) skipped, each listed with its reason; "
+                                "the others were added")
 
 
 @db_app.command("upgrade")

@@ -7,9 +7,12 @@ because a restore replaces the very database that holds the catalog.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from openwatch_backup.core.naming import is_safe_name
 from openwatch_backup.errors import ManifestError
 
 MANIFEST_VERSION = 1
@@ -40,6 +43,41 @@ class Manifest(BaseModel):
     tables: list[str]
     excluded_table_data: list[str]
     package_version: str
+
+    # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
+    # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
+    @field_validator("manifest_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != MANIFEST_VERSION:
+            raise ValueError(f"manifest_version {value} is not one this openwatch-backup knows ({MANIFEST_VERSION})")
+        return value
+
+    @field_validator("artifact")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if not is_safe_name(value):
+            raise ValueError(f"{value!r} is not a plain file name (no '/', no '..', no leading dot)")
+        return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a run id (a UUID)") from None
+
+    @field_validator("created_at", "finished_at")
+    @classmethod
+    def _timestamp(cls, value: str) -> str:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone")
+        return value
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode()

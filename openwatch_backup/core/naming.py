@@ -15,6 +15,8 @@ from openwatch_backup.core.kinds import BackupKind
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
+# Where the postgres family's artifacts and manifests live in storage (a folder locally, a key prefix in S3).
+POSTGRES_PREFIX = "postgres"
 
 _PREFIX = {
     BackupKind.FULL: "openwatch",
@@ -37,6 +39,16 @@ def artifact_name(kind: BackupKind, extension: str, when: datetime, attempt: int
 
 def manifest_name(artifact: str) -> str:
     return artifact + MANIFEST_SUFFIX
+
+
+def artifact_key(artifact: str) -> str:
+    """The storage key of a postgres-family artifact named `artifact`."""
+    return f"{POSTGRES_PREFIX}/{artifact}"
+
+
+def manifest_key(artifact: str) -> str:
+    """The storage key of the manifest written beside the artifact named `artifact`."""
+    return f"{POSTGRES_PREFIX}/{manifest_name(artifact)}"
 
 
 def is_safe_name(name: str) -> bool:

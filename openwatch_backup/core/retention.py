@@ -12,7 +12,8 @@ Rules no policy can override, per kind:
   - only verified backups count: keep-last, versions and the daily/weekly/monthly tiers pick among verified
     backups; a backup that is not verified is kept by the age window only, or because it is newer than every
     verified backup (it may be about to verify);
-  - only successful backups are planned. Failed runs' files are leftovers (core/prune_files.py).
+  - only successful backups are planned. Failed runs' files are leftovers (core/prune_files.py);
+  - a backup that names a file a kept backup also names is kept (checked last, after the size budget).
 The size budget then deletes the oldest backups that no safety rule protects until what is kept fits.
 """
 
@@ -236,6 +237,27 @@ def _apply_budget(decisions: list[Decision], budget: int) -> tuple[list[Decision
     return [changed.get(d.run_id, d) for d in decisions], max(0, total - budget)
 
 
+def _keep_shared_files(decisions: list[Decision]) -> tuple[list[Decision], list[str]]:
+    """A delete that names a file a kept backup also names becomes a keep: deleting it would take the kept
+    backup's file (two runs naming one file come from a copied or forged manifest added by a rebuild)."""
+    warnings: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        kept = {key: d.run_id for d in decisions if d.action == KEEP for key in d.keys}
+        for position, decision in enumerate(decisions):
+            shared = [key for key in decision.keys if key in kept] if decision.action == DELETE else []
+            if shared:
+                owner = kept[shared[0]]
+                decisions[position] = replace(decision, action=KEEP, protected=True,
+                                              reason=f"shares {shared[0]} with kept backup {owner[:8]}")
+                warnings.append(f"{decision.kind} backup {decision.run_id[:8]} names {shared[0]}, a file of kept "
+                                f"backup {owner[:8]}: kept, so that file stays; one of the two manifests is not "
+                                "the backup's own")
+                changed = True
+    return decisions, warnings
+
+
 def plan_retention(records: Iterable[ArtifactRecord], config: RetentionConfig, now: datetime) -> PrunePlan:
     """Keep or delete, with a reason, for every successful backup; failed runs are not planned."""
     by_kind: dict[str, list[ArtifactRecord]] = defaultdict(list)
@@ -246,7 +268,7 @@ def plan_retention(records: Iterable[ArtifactRecord], config: RetentionConfig, n
     for kind in sorted(by_kind):
         decisions.extend(_plan_kind(kind, by_kind[kind], config, now))
     decisions, over = _apply_budget(decisions, config.size_budget_bytes)
-    warnings = []
+    decisions, warnings = _keep_shared_files(decisions)
     if over:
         warnings.append(f"backups that no rule may delete (pinned, newest verified, floor) hold {over} bytes more "
                         f"than the size budget of {config.size_budget_bytes / GIB:g} GiB")

@@ -8,6 +8,8 @@
 4. Apply: mark the planned backups (details.pruning), delete artifact then manifest, stamp pruned_at,
    in batches; then the leftovers. Finally the storage is listed again: a deleted key still listed fails
    the run (retention that silently does nothing is how disks fill).
+Whatever the plan says, no key that a backup not being pruned (kept, running) names is ever deleted: a
+planned backup that names one is left out (and planned again next time), and such a leftover is not deleted.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from openwatch_backup.catalog.prune_store import BackupRow, PruneStore
+from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_key
 from openwatch_backup.core.prune_files import FileReport, Repair, RunFiles, StoredFile, classify_files, plan_repairs
 from openwatch_backup.core.retention import FAMILY_OF_KIND, ArtifactRecord, PrunePlan, plan_retention
 from openwatch_backup.errors import StorageError
-from openwatch_backup.operations.backup import POSTGRES_PREFIX
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.operations.retention_policy import effective_values, retention_config
@@ -42,7 +44,14 @@ class _State:
 
 
 def _artifact_key(row: BackupRow) -> str | None:
-    return f"{POSTGRES_PREFIX}/{row.artifact}" if row.artifact else None
+    return artifact_key(row.artifact) if row.artifact else None
+
+
+def _named_elsewhere(runs: list[RunFiles], leaving: set[str]) -> set[str]:
+    """Keys that runs staying in storage name: successful unpruned backups and runs under way, except `leaving`
+    (the backups this prune takes). Nothing in this set is deleted, whatever the plan says."""
+    return {key for run in runs if run.run_id not in leaving and not run.pruned
+            and (run.status in ("succeeded", "queued", "running")) for key in run.keys}
 
 
 def _load(ctx: OperationContext, store: PruneStore) -> _State:
@@ -79,45 +88,50 @@ def _manifest_run(ctx: OperationContext) -> Any:
     return read
 
 
-def _delete(ctx: OperationContext, key: str) -> None:
+def _delete(ctx: OperationContext, key: str, deleted: list[str]) -> None:
     try:
         ctx.storage.delete(key)
     except OSError as exc:
         raise StorageError(f"cannot delete {ctx.storage.location(key)} ({exc.strerror or exc}); fix its "
                            "permissions, then run `openwatch-backup prune --apply` again") from exc
+    deleted.append(key)
 
 
 def _repair(ctx: OperationContext, store: PruneStore, repairs: list[Repair], report: FileReport,
-            deleted: list[str]) -> None:
+            deleted: list[str], named: set[str]) -> None:
     for repair in repairs:
         if repair.action == "release":
             store.release([repair.run_id])
             continue
         for key in repair.delete_keys:
-            _delete(ctx, key)
-            deleted.append(key)
+            if key not in named:
+                _delete(ctx, key, deleted)
         store.mark_pruned([repair.run_id])
     for note in report.stale:
-        _delete(ctx, note.key)
-        deleted.append(note.key)
+        if note.key not in named:
+            _delete(ctx, note.key, deleted)
 
 
 def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: PrunePlan, report: FileReport,
-           deleted: list[str]) -> list[str]:
-    """Delete what the plan says; returns the backups actually pruned (a backup pinned meanwhile is skipped)."""
-    marked = set(store.mark_pruning([d.run_id for d in plan.deletes], run_id))
-    chosen = [d for d in plan.deletes if d.run_id in marked]
+           runs: list[RunFiles], deleted: list[str]) -> tuple[list[str], list[str]]:
+    """Delete what the plan says; returns the backups actually pruned (a backup pinned meanwhile is skipped) and
+    warnings about planned deletes left out because another run names their files."""
+    named = _named_elsewhere(runs, {d.run_id for d in plan.deletes})
+    deletes = [d for d in plan.deletes if not set(d.keys) & named]
+    warnings = [f"{d.kind} backup {d.run_id[:8]} was planned for deletion but {sorted(set(d.keys) & named)[0]} is "
+                "named by a backup that stays: not deleted" for d in plan.deletes if d not in deletes]
+    marked = set(store.mark_pruning([d.run_id for d in deletes], run_id))
+    chosen = [d for d in deletes if d.run_id in marked]
     for start in range(0, len(chosen), BATCH):
         batch = chosen[start:start + BATCH]
         for decision in batch:
             for key in decision.keys:  # the artifact first: a crash leaves a marked row with its manifest
-                _delete(ctx, key)
-                deleted.append(key)
+                _delete(ctx, key, deleted)
         store.mark_pruned([d.run_id for d in batch])
     for note in report.leftovers:
-        _delete(ctx, note.key)
-        deleted.append(note.key)
-    return [d.run_id for d in chosen]
+        if note.key not in named:
+            _delete(ctx, note.key, deleted)
+    return [d.run_id for d in chosen], warnings
 
 
 def _check_gone(ctx: OperationContext, deleted: list[str]) -> None:
@@ -155,7 +169,8 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         repaired: list[Repair] = []
         if apply and (repairs or report.stale):
             ctx.recorder.progress(run_id, "repairing", details={"repairs": [r.as_dict() for r in repairs]})
-            _repair(ctx, store, repairs, report, deleted)
+            repairing = {r.run_id for r in repairs}
+            _repair(ctx, store, repairs, report, deleted, _named_elsewhere(state.runs, repairing))
             state = _load(ctx, store)
             sizes.update((f.key, f.size) for f in state.files)
             report = classify_files(state.files, state.runs, _manifest_run(ctx))
@@ -167,9 +182,10 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         pruned: list[str] = []
         if apply:
             ctx.recorder.progress(run_id, "deleting", details=details)  # the intent, stored before any delete
-            pruned = _apply(ctx, store, run_id, plan, report, deleted)
+            pruned, skipped = _apply(ctx, store, run_id, plan, report, state.runs, deleted)
             _check_gone(ctx, deleted)
-            details = {}  # stored already: a multi-megabyte plan is written once
+            # The plan is stored already (a multi-megabyte plan is written once); add what the apply left out.
+            details = {"warnings": [*details["warnings"], *skipped]} if skipped else {}
         summary = {
             "apply": apply, "backups_kept": len(plan.keeps), "backups_to_delete": len(plan.deletes),
             "backups_deleted": len(pruned), "bytes_to_free": plan.bytes_to_free + sum(n.size for n in report.leftovers),

@@ -44,8 +44,10 @@ class BackupsService(ServiceBase):
                observer: Observer | None = None) -> BackupRun:
         return self.execute_backup(self.request_backup(request, trigger, requested_by), observer)
 
-    def rebuild_catalog(self) -> RebuildReport:
-        return rebuild_catalog(self.storage, self.engine, self.target.describe())
+    def rebuild_catalog(self, *, any_database: bool = False) -> RebuildReport:
+        """Rows from the manifests in storage; those of another database than ours only with any_database."""
+        return rebuild_catalog(self.storage, self.engine, self.target.describe(), self.target.dbname,
+                               any_database=any_database)
 
     def db_upgrade(self, revision: str = "head") -> str | None:
         from openwatch_backup.catalog import migrate  # alembic costs 70 ms to import; only these two need it

@@ -101,3 +101,13 @@ def database_exists(url: str, name: str) -> bool:
 # LocalFeeder is collected: its stdout/stderr pipes are never closed, and quick verify of an artifact that
 # does not decompress never finishes its `pg_restore --list`. Test modules that verify add these filters,
 # or pytest's filterwarnings=error fails them on the leak rather than on what they check.
+
+
+def plant_manifest(service: BackupService, run: BackupRun, file_name: str, **changes: Any) -> Path:
+    """Write a copy of the run's manifest JSON, with `changes`, as postgres/<file_name> (beside, or in place of,
+    the real one), the way an attacker or a careless `cp` would. Its artifact is still the run's file."""
+    data = json.loads(manifest_path(service, run).read_bytes())
+    data.update(changes)
+    path = service.settings.dir / "postgres" / file_name
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
