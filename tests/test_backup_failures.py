@@ -55,8 +55,9 @@ def test_pg_dump_error_exit_names_the_reason(openwatch_db: str, tmp_path: Path, 
     request = service.build_request(BackupKind.TABLES, Compression.ZSTD, ["hosts", "no_such_table"])
     with pytest.raises(DumpFailed) as caught:
         service.backup(request)
-    assert caught.value.message == ('pg_dump exited with status 1: pg_dump: error: no matching tables were found '
-                                    'for pattern "no_such_table"')
+    database = openwatch_db.rsplit("/", 1)[1]
+    assert caught.value.message == (f"no table no_such_table in database {database}; the tables kind backs up "
+                                    "tables named by --tables or OPENWATCH_BACKUP_TABLES, and each must exist")
     run = _only_run(service)
     assert (run.status, run.error_code, run.error) == ("failed", "dump_failed", caught.value.message)
     assert _files(tmp_path / "b") == []

@@ -182,7 +182,10 @@ def test_into_restores_a_tables_backup(lab: Lab, make_database: DatabaseFactory)
     assert (manifest.tables, manifest.canary_included) == (["hosts", "scans", "scan_findings"], True)
     restored = table_fingerprints(lab.pg.url_for(target))
     held = ("public.hosts", "public.scans", "public.scan_findings", CANARY)
-    assert restored == {t: source.tables[t] for t in held}
+    assert {t: restored[t] for t in held} == {t: source.tables[t] for t in held}
+    # The whole schema comes along (enum types, extensions, sequences the tables need), without other rows.
+    assert set(restored) == {*source.tables, CATALOG}
+    assert {t: n for t, (n, _) in restored.items() if t not in held} == {t: 0 for t in restored if t not in held}
 
 
 @pytest.mark.parametrize("which", ["existing", "live", "not-a-name"])

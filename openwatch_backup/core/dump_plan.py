@@ -2,6 +2,12 @@
 
 The argv is a list (never a shell string) and never holds a secret: the connection comes from the
 child's environment (PGHOST, PGUSER, PGPASSWORD...), see core/dsn.py.
+
+The `tables` kind is not `pg_dump -t`: that dumps no types, extensions or sequences the tables need, so
+its archive cannot be restored into an empty database (OpenWatch's hosts.os_family is an enum). It dumps
+the whole schema, like a full backup, and the data of the selected tables only: every other table's data
+is left out by name (`--exclude-table-data`), from a list taken inside the dump's snapshot. Restoring
+`--table T --data-only` still touches only T; restoring into a new database gets every definition.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from openwatch_backup.core.kinds import BackupKind, Compression
 
 CANARY_TABLE = "backup_canary"
 CATALOG_TABLE = "backup_runs"
+# pg_catalog holds pg_authid (role password hashes); pg_toast, pg_temp_N likewise are no OpenWatch tables.
+# PostgreSQL reserves schema names starting with pg_ for the system.
+_INFORMATION_SCHEMA = "information_schema"
 # pg_dump writes zstd inside a custom archive from PostgreSQL 16 on; before that -Z means gzip only.
 NATIVE_ZSTD_MAJOR = 16
 
@@ -27,6 +36,31 @@ class DumpPlan:
     canary_included: bool
 
 
+def is_system_schema(schema: str) -> bool:
+    schema = schema.lower()
+    return schema == _INFORMATION_SCHEMA or schema.startswith("pg_")
+
+
+def system_table_problem(name: str, found_as: str | None = None) -> str | None:
+    """Why table `name` (as given: `table` or `schema.table`, unquoted) may not be backed up, or None.
+
+    `found_as` is the `schema.table` the database resolved it to: an unqualified `pg_authid` is found in
+    pg_catalog through the search path, which only the database can tell.
+    """
+    schema = (found_as or name).rpartition(".")[0]
+    if schema and is_system_schema(schema):
+        where = f" ({found_as})" if found_as and found_as != name else ""
+        return (f"{name}{where} is a PostgreSQL system catalog, not an OpenWatch table; the tables kind backs "
+                "up OpenWatch's own tables, e.g. hosts,scans,scan_findings")
+    return None
+
+
+def name_pattern(qualified: str) -> str:
+    """A pg_dump pattern matching exactly `schema.table` (quoted: no wildcard, case kept)."""
+    schema, _, table = qualified.partition(".")
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
+
+
 def plan_dump(
     pg_dump: str,
     pg_dump_major: int,
@@ -35,10 +69,15 @@ def plan_dump(
     *,
     zstd_level: int = 3,
     tables: list[str] | None = None,
+    leave_out: list[str] | None = None,
     snapshot: str | None = None,
     canary_table: bool = True,
 ) -> DumpPlan:
-    """The command that writes the dump to stdout, and how its bytes are to be stored."""
+    """The command that writes the dump to stdout, and how its bytes are to be stored.
+
+    `leave_out` (kind tables): `schema.table` of every table whose data stays out, i.e. all but the selected
+    ones and the canary; source/facts.py's `tables_left_out` lists them inside the dump's snapshot.
+    """
     archive = kind.is_archive
     argv = [pg_dump, "--no-password", "--format=custom" if archive else "--format=plain"]
     if snapshot:
@@ -63,11 +102,9 @@ def plan_dump(
     canary = canary_table and kind is not BackupKind.SCHEMA
     if kind is BackupKind.TABLES:
         selected = list(tables or [])
-        # strict-names: a table that does not exist fails the dump instead of silently dumping less.
-        argv.append("--strict-names")
-        argv += [f"--table={name}" for name in selected]
-        if canary_table:  # absent before `db upgrade`; strict-names would then fail the whole dump
-            argv.append(f"--table={CANARY_TABLE}")
+        # Every definition, and the data of the selected tables (and the canary) only; see the docstring.
+        excluded = list(leave_out or [])
+        argv += [f"--exclude-table-data={name_pattern(name)}" for name in excluded]
     elif kind is BackupKind.SCHEMA:
         argv.append("--schema-only")
     else:

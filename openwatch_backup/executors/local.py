@@ -1,7 +1,9 @@
 """Run a PostgreSQL client as a local subprocess, its stdout a pipe we stream from.
 
 stderr is drained by a thread into a bounded tail (a chatty child must never block on a full pipe,
-and the tail goes through the redactor before anyone sees it).
+and the tail goes through the redactor before anyone sees it). The first error line is kept apart from
+the tail: pg_restore echoes the failed statement after it ("Command was: CREATE TABLE ..." over one line
+per column), which would push the line that says what went wrong out of any tail.
 """
 
 from __future__ import annotations
@@ -14,10 +16,39 @@ import signal
 import subprocess
 import threading
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 _PIPE_SIZE = 1 << 20  # fewer, larger reads than the default 64 KiB pipe
 _TAIL_LINES = 40
+_LINE_CHARS = 2000  # one stored line at most; a statement echoed on one line can be megabytes
+# What PostgreSQL's clients print on the line that says what went wrong ("pg_dump: error: ...",
+# "ERROR:  type ... does not exist", "FATAL:  password authentication failed ...").
+_ERROR_MARKS = ("ERROR:", "FATAL:", "PANIC:", "error:")
+
+
+def is_error_line(line: str) -> bool:
+    return any(mark in line for mark in _ERROR_MARKS)
+
+
+class StderrLog:
+    """The last lines of a child's stderr, and its first error line, which no later output can push out."""
+
+    def __init__(self) -> None:
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self.first_error: str | None = None
+
+    def add(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip()[:_LINE_CHARS]
+        if self.first_error is None and is_error_line(line):
+            self.first_error = line
+        self._tail.append(line)
+
+    def text(self) -> str:
+        """The tail, led by the first error line when the tail no longer holds it."""
+        lines = list(self._tail)
+        if self.first_error is not None and self.first_error not in lines:
+            lines.insert(0, self.first_error)
+        return "\n".join(lines)
 
 
 def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -38,7 +69,7 @@ class LocalProcess:
         with contextlib.suppress(OSError):
             fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         self._stdout_fd = self._proc.stdout.fileno()
-        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._stderr = StderrLog()
         self._drain = threading.Thread(target=self._read_stderr, name="pg-stderr", daemon=True)
         self._drain.start()
 
@@ -53,7 +84,7 @@ class LocalProcess:
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
         for raw in self._proc.stderr:
-            self._tail.append(raw.decode("utf-8", "replace").rstrip())
+            self._stderr.add(raw)
 
     def wait(self, timeout: float | None = None) -> int:
         code = self._proc.wait(timeout=timeout)
@@ -75,7 +106,7 @@ class LocalProcess:
                 stream.close()
 
     def stderr_tail(self) -> str:
-        return "\n".join(self._tail)
+        return self._stderr.text()
 
 
 def describe_exit(program: str, code: int, stderr_tail: str) -> str:
@@ -88,11 +119,16 @@ def describe_exit(program: str, code: int, stderr_tail: str) -> str:
         what = f"{program} was killed by {name}"
     else:
         what = f"{program} exited with status {code}"
-    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
-    # The line that says what went wrong, not a trailing CONTEXT: or caret line.
-    errors = [line for line in lines if any(mark in line for mark in ("ERROR:", "FATAL:", "PANIC:", "error:"))]
-    chosen = errors[-1] if errors else (lines[-1] if lines else "")
+    chosen = error_line(stderr_tail)
     return f"{what}: {chosen}" if chosen else what
+
+
+def error_line(stderr_tail: str) -> str:
+    """The line that says what went wrong: the first error line (the clients stop at the first error; what
+    follows is its echo: DETAIL, CONTEXT, the statement, a caret), else the last non-empty line."""
+    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+    errors = [line for line in lines if is_error_line(line)]
+    return errors[0] if errors else (lines[-1] if lines else "")
 
 
 class LocalFeeder:
@@ -105,19 +141,21 @@ class LocalFeeder:
                                       stderr=subprocess.PIPE, env=child_environment(env), close_fds=True)
         self.stdout_lines = 0
         self._out: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self._err: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self._threads = [threading.Thread(target=self._drain, args=(self._proc.stdout, self._out, True), daemon=True),
-                         threading.Thread(target=self._drain, args=(self._proc.stderr, self._err, False),
-                                          daemon=True)]
+        self._err = StderrLog()
+        self._threads = [threading.Thread(target=self._drain, args=(self._proc.stdout, self._add_stdout), daemon=True),
+                         threading.Thread(target=self._drain, args=(self._proc.stderr, self._err.add), daemon=True)]
         for thread in self._threads:
             thread.start()
 
-    def _drain(self, stream: typing.IO[bytes] | None, tail: collections.deque[str], count: bool) -> None:
+    def _add_stdout(self, raw: bytes) -> None:
+        self.stdout_lines += 1
+        self._out.append(raw.decode("utf-8", "replace").rstrip()[:_LINE_CHARS])
+
+    @staticmethod
+    def _drain(stream: typing.IO[bytes] | None, add: Callable[[bytes], None]) -> None:
         assert stream is not None
         for raw in stream:
-            if count:
-                self.stdout_lines += 1
-            tail.append(raw.decode("utf-8", "replace").rstrip())
+            add(raw)
 
     def write(self, data: bytes) -> bool:
         """Send data; False when the child stopped reading (it exited: its status tells why)."""
@@ -152,7 +190,7 @@ class LocalFeeder:
         return "\n".join(self._out)
 
     def stderr_tail(self) -> str:
-        return "\n".join(self._err)
+        return self._err.text()
 
 
 class LocalExecutor:

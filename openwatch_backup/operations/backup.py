@@ -29,7 +29,7 @@ from openwatch_backup.operations.lifecycle import peak_rss_bytes, record_failure
 from openwatch_backup.operations.preflight import preflight
 from openwatch_backup.settings import COUNTED_TABLES
 from openwatch_backup.source.connection import connect
-from openwatch_backup.source.facts import alembic_head, row_counts, write_canary
+from openwatch_backup.source.facts import alembic_head, row_counts, tables_left_out, write_canary
 from openwatch_backup.source.snapshot import ExportedSnapshot
 from openwatch_backup.storage.base import ArtifactWriter
 
@@ -137,8 +137,11 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
             with ExportedSnapshot(conn) as snapshot:
                 counts = row_counts(conn, COUNTED_TABLES)
                 head = alembic_head(conn)
+                # The tables kind dumps every definition and leaves the other tables' data out by name.
+                leave_out = (tables_left_out(conn, request.tables, canary=nonce is not None)
+                             if request.kind is BackupKind.TABLES else None)
                 plan = plan_dump(checked.pg_dump.path, checked.pg_dump.major, request.kind, request.compression,
-                                 zstd_level=ctx.settings.zstd_level, tables=request.tables,
+                                 zstd_level=ctx.settings.zstd_level, tables=request.tables, leave_out=leave_out,
                                  snapshot=snapshot.snapshot_id, canary_table=nonce is not None)
                 started = datetime.now(UTC)
                 name, writer = _open_new_artifact(ctx, plan, request.kind, started)

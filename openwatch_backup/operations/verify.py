@@ -19,6 +19,7 @@ from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import manifest_name
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
 from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed, RunNotFound
+from openwatch_backup.executors.local import error_line
 from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.restore_checks import check_restored
@@ -117,8 +118,7 @@ def _archive_lists(ctx: OperationContext, manifest: Manifest, chunks: Any) -> st
         raise
     code = feeder.finish()
     if code != 0 or feeder.stdout_lines == 0:
-        last = [line for line in feeder.stderr_tail().splitlines() if line.strip()]
-        return f"pg_restore --list cannot read it ({last[-1] if last else f'exit status {code}'})"
+        return f"pg_restore --list cannot read it ({error_line(feeder.stderr_tail()) or f'exit status {code}'})"
     return None
 
 

@@ -42,6 +42,7 @@ _SCAN_ERRORS = (
     "oscap exited with status 1: OpenSCAP Error: Unable to open file ssg-rhel9-ds.xml",
     "Host {ip} refused connection: sudo requires a tty",
 )
+_REMEDIATIONS = ("pending", "running", "completed", "failed", "rolled_back")  # the enum's values
 _ACTIONS = (  # action, resource type, API path
     ("LOGIN_SUCCESS", "auth", "/api/auth/login"), ("LOGIN_FAILED", "auth", "/api/auth/login"),
     ("SCAN_STARTED", "scan", "/api/scans"), ("SCAN_COMPLETED", "scan", "/api/scans"),
@@ -164,6 +165,12 @@ class SampleData:
             for key, (kind, value) in values.items()
         ]
 
+    def security_config(self) -> list[Row]:
+        return [
+            ("global", "required", "fips_140_2", 14, self._time(30)),
+            ("service_accounts", "disabled", "fips_140_3", 24, self._time(30)),
+        ]
+
     def scan_batch(self, findings_wanted: int) -> tuple[list[Row], list[str]]:
         """Scans (rows) and their findings (COPY lines) until at least `findings_wanted` findings exist."""
         scans: list[Row] = []
@@ -197,7 +204,9 @@ class SampleData:
                 "failed" if failed else "completed", self.rng.randint(5, 90) if failed else 100,
                 None if failed else f"/openwatch/data/results/{scan_id}.xml",
                 self.rng.choice(_SCAN_ERRORS).format(ip=host.ip) if failed else None, json.dumps(options),
-                self.rng.choice(self.user_ids), started, done, str(self._uuid()), json.dumps(meta),
+                self.rng.choice(self.user_ids), started, done, str(self._uuid()),
+                # Every other scan carries a remediation, so even the smallest sample has the enum set.
+                self.rng.choice(_REMEDIATIONS) if len(scans) % 2 == 0 else None, json.dumps(meta),
             ))
         return scans, lines
 

@@ -30,6 +30,7 @@ TABLES = (
     "scan_findings",
     "unified_credentials",
     "system_settings",
+    "security_config",
     "audit_logs",
     "alembic_version",
 )
@@ -43,8 +44,9 @@ _COLUMNS = {
     "encrypted_private_key, encrypted_passphrase, is_default, is_active, created_by, created_at, updated_at",
     "system_settings": "setting_key, setting_value, setting_type, description, created_by, created_at, "
     "modified_by, modified_at, is_secure",
+    "security_config": "config_key, mfa_policy, fips_level, min_password_length, updated_at",
     "scans": "id, name, host_id, profile_id, status, progress, result_file, error_message, scan_options, "
-    "started_by, started_at, completed_at, celery_task_id, scan_metadata",
+    "started_by, started_at, completed_at, celery_task_id, remediation_status, scan_metadata",
     "scan_findings": "scan_id, rule_id, title, severity, status, detail, framework_section, created_at",
     "audit_logs": "user_id, action, resource_type, resource_id, ip_address, user_agent, details, timestamp",
 }
@@ -85,6 +87,7 @@ def seed(conn: psycopg.Connection[Any], *, target_mib: float = 5.0, rng_seed: in
         _copy_rows(conn, "hosts", data.host_rows(n_hosts))
         _copy_rows(conn, "unified_credentials", data.credentials())
         _copy_rows(conn, "system_settings", data.settings())
+        _copy_rows(conn, "security_config", data.security_config())
 
     def findings(n: int) -> int:
         scans, lines = data.scan_batch(n)

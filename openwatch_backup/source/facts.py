@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from openwatch_backup.core.dump_plan import CANARY_TABLE
+from openwatch_backup.core.dump_plan import CANARY_TABLE, system_table_problem
+from openwatch_backup.errors import ConfigError, DumpFailed
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,41 @@ def write_canary(conn: psycopg.Connection, run_id: uuid.UUID) -> str | None:
         conn.execute(sql.SQL("INSERT INTO {} (run_id, nonce) VALUES (%s, %s)").format(sql.Identifier(CANARY_TABLE)),
                      (run_id, nonce))
     return nonce
+
+
+_DATA_TABLES = """
+    SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+    ORDER BY 1
+"""
+_RESOLVE = """
+    SELECT n.nspname || '.' || c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = to_regclass(%s)
+"""
+
+
+def resolve_table(conn: psycopg.Connection, name: str) -> str:
+    """`schema.table` of a table named as OpenWatch's settings name it (`hosts`: through the search path, as
+    pg_dump -t would). A missing table fails the dump (DumpFailed); a system catalog is refused (ConfigError)."""
+    row = conn.execute(_RESOLVE, (name,)).fetchone()
+    found = str(row[0]) if row else None
+    problem = system_table_problem(name, found)
+    if problem:
+        raise ConfigError(problem)
+    if row is None or found is None:
+        database = conn.info.dbname
+        raise DumpFailed(f"no table {name} in database {database}; the tables kind backs up tables named by "
+                         "--tables or OPENWATCH_BACKUP_TABLES, and each must exist")
+    if row[1] not in ("r", "p"):
+        raise DumpFailed(f"{name} is not a table (a view or sequence); name tables in --tables or "
+                         "OPENWATCH_BACKUP_TABLES")
+    return found
+
+
+def tables_left_out(conn: psycopg.Connection, names: list[str], *, canary: bool) -> list[str]:
+    """`schema.table` of every table whose data a `tables` backup of `names` leaves out (see dump_plan.py).
+    Run inside the dump's snapshot, so the list matches what pg_dump sees."""
+    kept = {resolve_table(conn, name) for name in names}
+    if canary and table_exists(conn, CANARY_TABLE):
+        kept.add(resolve_table(conn, CANARY_TABLE))
+    return [str(r[0]) for r in conn.execute(_DATA_TABLES) if str(r[0]) not in kept]

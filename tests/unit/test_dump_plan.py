@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from openwatch_backup.core.dsn import parse_database_url
-from openwatch_backup.core.dump_plan import plan_dump
+from openwatch_backup.core.dump_plan import name_pattern, plan_dump, system_table_problem
 from openwatch_backup.core.kinds import BackupKind, Compression
 
 PG_DUMP = "/usr/lib/postgresql/16/bin/pg_dump"
@@ -15,7 +15,10 @@ CUSTOM = [*BASE, "--format=custom"]
 PLAIN = [*BASE, "--format=plain"]
 NO_RUNS = ["--exclude-table-data=backup_runs"]
 CLEAN = ["--clean", "--if-exists"]
-PICKED = ["--strict-names", "--table=hosts", "--table=public.scans", "--table=backup_canary"]
+# The tables kind: every definition, and the data of all but the selected tables (and canary) left out.
+LEAVE_OUT = ["public.backup_runs", "public.users", 'reports.Mixed Case "Table"']
+PICKED = ['--exclude-table-data="public"."backup_runs"', '--exclude-table-data="public"."users"',
+          '--exclude-table-data="reports"."Mixed Case ""Table"""']
 F, P, S, T = BackupKind.FULL, BackupKind.PLAIN, BackupKind.SCHEMA, BackupKind.TABLES
 Z, G, N = Compression.ZSTD, Compression.PG, Compression.NONE
 
@@ -57,7 +60,7 @@ def test_every_kind_and_compression_is_covered() -> None:
 def test_argv_wrapper_and_extension(major: int, kind: BackupKind, compression: Compression) -> None:
     argv, wrapper, extension = CASES[(major, kind, compression)]
 
-    plan = plan_dump(PG_DUMP, major, kind, compression, tables=TABLES)
+    plan = plan_dump(PG_DUMP, major, kind, compression, tables=TABLES, leave_out=LEAVE_OUT)
 
     assert (plan.argv, plan.wrapper, plan.extension) == (argv, wrapper, extension)
     assert plan.format == ("custom" if kind in (F, T) else "plain")
@@ -67,10 +70,10 @@ def test_argv_wrapper_and_extension(major: int, kind: BackupKind, compression: C
     (F, [], ["backup_runs"], True),
     (P, [], ["backup_runs"], True),
     (S, [], [], False),
-    (T, TABLES, [], True),
+    (T, TABLES, LEAVE_OUT, True),
 ])
 def test_recorded_selection(kind: BackupKind, tables: list[str], excluded: list[str], canary: bool) -> None:
-    plan = plan_dump(PG_DUMP, 15, kind, Z, tables=TABLES)
+    plan = plan_dump(PG_DUMP, 15, kind, Z, tables=TABLES, leave_out=LEAVE_OUT)
 
     assert (plan.tables, plan.excluded_table_data, plan.canary_included) == (tables, excluded, canary)
 
@@ -80,22 +83,56 @@ def test_zstd_level_reaches_native_compression() -> None:
 
 
 def test_snapshot_is_passed_through_right_after_the_format() -> None:
-    plan = plan_dump(PG_DUMP, 15, T, N, tables=["hosts"], snapshot="00000003-0000001B-1")
+    plan = plan_dump(PG_DUMP, 15, T, N, tables=["hosts"], leave_out=["public.users"],
+                     snapshot="00000003-0000001B-1")
 
-    assert plan.argv == [*CUSTOM, "--snapshot=00000003-0000001B-1", "--compress=0", "--strict-names",
-                         "--table=hosts", "--table=backup_canary"]
+    assert plan.argv == [*CUSTOM, "--snapshot=00000003-0000001B-1", "--compress=0",
+                         '--exclude-table-data="public"."users"']
 
 
-def test_tables_kind_without_tables_still_dumps_the_canary_strictly() -> None:
-    assert plan_dump(PG_DUMP, 15, T, N).argv == [*CUSTOM, "--compress=0", "--strict-names",
-                                                 "--table=backup_canary"]
+def test_tables_kind_never_restricts_the_schema() -> None:
+    """`--table`/`-t` would dump no types, extensions or sequences: the archive could not be restored alone."""
+    plan = plan_dump(PG_DUMP, 15, T, N, tables=["hosts"], leave_out=[])
+
+    assert [arg for arg in plan.argv if arg.startswith(("-t", "--table", "--schema", "-n"))] == []
+    assert plan.tables == ["hosts"]
+
+
+def test_name_pattern_matches_exactly() -> None:
+    # Quoted parts: no wildcard (`*`, `?`, `.`), case kept, embedded quotes doubled.
+    assert name_pattern("public.scan_*") == '"public"."scan_*"'
+    assert name_pattern('s.A "b"') == '"s"."A ""b"""'
+
+
+@pytest.mark.parametrize(("name", "found_as"), [
+    ("pg_catalog.pg_authid", None),
+    ("PG_CATALOG.pg_authid", None),
+    ("information_schema.sql_features", None),
+    ("pg_toast.pg_toast_1260", None),
+    ("pg_authid", "pg_catalog.pg_authid"),  # unqualified, found through the search path
+])
+def test_system_catalogs_are_refused_by_name(name: str, found_as: str | None) -> None:
+    problem = system_table_problem(name, found_as)
+
+    assert problem is not None
+    assert problem.startswith(f"{name}{f' ({found_as})' if found_as else ''} is a PostgreSQL system catalog, "
+                              "not an OpenWatch table")
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize(("name", "found_as"), [
+    ("hosts", None), ("hosts", "public.hosts"), ("reports.awkward", None), ("pg_like_but_public", "public.pg_x"),
+])
+def test_openwatch_tables_pass(name: str, found_as: str | None) -> None:
+    assert system_table_problem(name, found_as) is None
 
 
 @pytest.mark.parametrize(("major", "kind", "compression"), list(CASES), ids=lambda v: str(v))
 def test_no_argv_holds_the_password_or_the_connection(major: int, kind: BackupKind, compression: Compression) -> None:
     target = parse_database_url("postgresql://openwatch:Pa55word-xyz@db.internal:5432/openwatch")
 
-    plan = plan_dump(PG_DUMP, major, kind, compression, tables=TABLES, snapshot="00000003-0000001B-1")
+    plan = plan_dump(PG_DUMP, major, kind, compression, tables=TABLES, leave_out=LEAVE_OUT,
+                     snapshot="00000003-0000001B-1")
 
     assert target.password is not None
     assert [arg for arg in plan.argv if target.password in arg or "db.internal" in arg or "://" in arg] == []
