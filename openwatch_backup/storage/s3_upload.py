@@ -1,0 +1,280 @@
+"""A streamed upload to S3: bytes pushed by write() leave in parts, never staged whole.
+
+Small streams (under one part) become one PutObject at commit. Larger ones become a multipart upload
+created when the first part is full. At most `inflight` parts are held in memory at once (the producer
+waits for a free slot), so memory stays near (inflight + 1) x part size whatever the object size.
+Every part carries its SHA256 checksum, which S3 checks on arrival. The object's metadata holds the
+whole-stream sha256 (known up front when the caller passes it, as an off-site copy of a verified file does;
+otherwise set by a server-side copy after completion). After completion a HEAD must show that size and that
+sha256, or the object is deleted and the commit fails. Any failure, and abort(), abort the multipart upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from openwatch_backup.errors import StorageError, StorageIntegrityError
+
+MIB = 1 << 20
+MIN_PART = 5 * MIB  # S3's smallest non-final part
+MAX_PART = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+PLANNED_PARTS = 9_000  # headroom: a stream somewhat larger than its size hint still fits
+SHA256_META = "sha256"
+
+
+def part_size_for(size_hint: int | None, minimum: int) -> int:
+    """The part size for a stream of about size_hint bytes: whole MiB, at least `minimum`, <= 9,000 parts."""
+    base = max(minimum, MIN_PART)
+    if not size_hint or size_hint <= 0:
+        return base
+    needed = -(-size_hint // PLANNED_PARTS)
+    return min(MAX_PART, max(base, -(-needed // MIB) * MIB))
+
+
+def grown_part_size(part_number: int, base: int) -> int:
+    """Part size for part `part_number` when a stream outgrows its hint: doubled each time the parts left halve.
+
+    Parts 1-5,000 use base, the next 2,500 twice that, and so on, so a stream never needs part 10,001 before
+    reaching hundreds of times its planned size. (S3 allows parts of different sizes.)
+    """
+    remaining, threshold, size = MAX_PARTS - part_number + 1, MAX_PARTS // 2, base
+    while remaining <= threshold and threshold > 1:
+        size, threshold = size * 2, threshold // 2
+    return min(size, MAX_PART)
+
+
+def b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where and how the object is written; `extra` holds SSE and storage-class arguments."""
+
+    bucket: str
+    object_key: str
+    location: str
+    extra: dict[str, str]
+    part_size: int
+    inflight: int
+    checksums: bool = True
+
+
+class S3Writer:
+    """ArtifactWriter for S3. `translate(exc, action)` turns any client exception into a StorageError."""
+
+    def __init__(self, client: Any, target: UploadTarget, translate: Callable[[BaseException, str], StorageError],
+                 *, key: str, sha256: str | None = None) -> None:
+        self.key = key
+        self._client = client
+        self._target = target
+        self._translate = translate
+        self._expected_sha256 = sha256
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._chunks: deque[bytes | memoryview] = deque()
+        self._buffered = 0
+        self._part_number = 0
+        self._parts: dict[int, dict[str, Any]] = {}
+        self._futures: list[Future[None]] = []
+        self._slots = threading.BoundedSemaphore(target.inflight)
+        self._pool: ThreadPoolExecutor | None = None
+        self.upload_id: str | None = None
+        self._done = False
+        self.abort_error: StorageError | None = None
+
+    # --- the producer side
+    def write(self, data: bytes) -> int:
+        if self._done:
+            raise StorageError(f"write to {self._target.location} after commit or abort")
+        self._raise_part_failure()
+        if data:
+            self._hash.update(data)
+            self._size += len(data)
+            self._chunks.append(bytes(data))
+            self._buffered += len(data)
+            while self._buffered >= self._current_part_size():
+                self._send_part(self._take(self._current_part_size()))
+        return len(data)
+
+    def _current_part_size(self) -> int:
+        return grown_part_size(self._part_number + 1, self._target.part_size)
+
+    def _take(self, size: int) -> bytes:
+        """The first `size` buffered bytes as one part (at most one copy), keeping the rest buffered."""
+        taken: list[bytes | memoryview] = []
+        need = size
+        while need and self._chunks:
+            chunk = self._chunks[0]
+            if len(chunk) <= need:
+                taken.append(self._chunks.popleft())
+                need -= len(chunk)
+            else:  # a view, so a large write is cut into parts without copying its tail again and again
+                view = memoryview(chunk)
+                taken.append(view[:need])
+                self._chunks[0] = view[need:]
+                need = 0
+        self._buffered -= size - need
+        if len(taken) == 1 and isinstance(taken[0], bytes):
+            return taken[0]
+        return b"".join(taken)
+
+    def _send_part(self, part: bytes) -> None:
+        if self.upload_id is None:
+            self._create()
+        if self._part_number >= MAX_PARTS:
+            self._fail(StorageError(f"{self._target.location} needs more than {MAX_PARTS} parts; give the upload a "
+                                    "size hint near the real size"))
+        self._part_number += 1
+        self._slots.acquire()  # bounded memory: wait until a part in flight has left
+        try:
+            self._raise_part_failure()
+        except BaseException:
+            self._slots.release()
+            raise
+        assert self._pool is not None
+        self._futures.append(self._pool.submit(self._upload_part, self._part_number, part))
+
+    def _create(self) -> None:
+        args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, **self._target.extra}
+        if self._expected_sha256:
+            args["Metadata"] = {SHA256_META: self._expected_sha256}
+        if self._target.checksums:
+            args["ChecksumAlgorithm"] = "SHA256"
+        try:
+            self.upload_id = self._client.create_multipart_upload(**args)["UploadId"]
+        except Exception as exc:
+            self._done = True
+            raise self._translate(exc, f"start the upload of {self._target.location}") from None
+        self._pool = ThreadPoolExecutor(max_workers=self._target.inflight, thread_name_prefix="s3-part")
+
+    def _upload_part(self, number: int, data: bytes) -> None:
+        try:
+            args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key,
+                                    "UploadId": self.upload_id, "PartNumber": number, "Body": data,
+                                    "ContentLength": len(data)}
+            checksum = b64_sha256(data) if self._target.checksums else None
+            if checksum:
+                args["ChecksumSHA256"] = checksum
+            answer = self._client.upload_part(**args)
+            if checksum and answer.get("ChecksumSHA256") not in (None, checksum):
+                raise StorageIntegrityError(f"part {number} of {self._target.location} arrived with another sha256 "
+                                            "than was sent")
+            part: dict[str, Any] = {"PartNumber": number, "ETag": answer["ETag"]}
+            if checksum:
+                part["ChecksumSHA256"] = checksum
+            self._parts[number] = part
+        finally:
+            self._slots.release()
+
+    def _raise_part_failure(self) -> None:
+        for future in self._futures:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                exc = future.exception()
+                assert exc is not None
+                self._fail(self._translate(exc, f"upload a part of {self._target.location}"))
+
+    def _fail(self, error: StorageError) -> None:
+        self.abort()
+        if self.abort_error is not None:
+            raise StorageError(f"{error.message}; {self.abort_error.message}") from None
+        raise error
+
+    # --- the end
+    def commit(self) -> None:
+        if self._done:
+            raise StorageError(f"commit of {self._target.location} after commit or abort")
+        sha256 = self._hash.hexdigest()
+        if self._expected_sha256 and sha256 != self._expected_sha256:
+            self._fail(StorageIntegrityError(
+                f"the bytes sent to {self._target.location} have sha256 {sha256}, not the expected "
+                f"{self._expected_sha256} (did the source change while it was read?); nothing was stored"))
+        try:
+            if self.upload_id is None:
+                self._put_whole(sha256)
+            else:
+                if self._buffered:
+                    self._send_part(self._take(self._buffered))
+                self._complete(sha256)
+        except StorageError as exc:
+            if self._done:  # a part failure already aborted the upload
+                raise
+            self._fail(exc)
+        except Exception as exc:
+            self._fail(self._translate(exc, f"upload {self._target.location}"))
+        self._done = True
+        self._shutdown()
+        self._check_head(sha256)
+
+    def _put_whole(self, sha256: str) -> None:
+        data = b"".join(self._chunks)
+        self._chunks, self._buffered = deque(), 0
+        args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, "Body": data,
+                                "Metadata": {SHA256_META: sha256}, **self._target.extra}
+        if self._target.checksums:
+            args["ChecksumSHA256"] = b64_sha256(data)
+        self._client.put_object(**args)
+
+    def _complete(self, sha256: str) -> None:
+        for future in self._futures:
+            if not future.cancelled():
+                future.exception()  # wait for every part
+        self._raise_part_failure()
+        parts = [self._parts[n] for n in sorted(self._parts)]
+        if len(parts) != self._part_number:
+            raise StorageError(f"{self._target.location}: {self._part_number - len(parts)} part(s) never arrived")
+        self._client.complete_multipart_upload(Bucket=self._target.bucket, Key=self._target.object_key,
+                                               UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+        self.upload_id = None  # complete: nothing left to abort
+        if not self._expected_sha256:
+            # The sha256 was unknown when the upload began: a server-side copy onto itself sets the metadata.
+            self._client.copy({"Bucket": self._target.bucket, "Key": self._target.object_key}, self._target.bucket,
+                              self._target.object_key,
+                              ExtraArgs={"Metadata": {SHA256_META: sha256}, "MetadataDirective": "REPLACE",
+                                         **self._target.extra})
+
+    def _check_head(self, sha256: str) -> None:
+        try:
+            head = self._client.head_object(Bucket=self._target.bucket, Key=self._target.object_key)
+        except Exception as exc:
+            raise self._translate(exc, f"check {self._target.location} after its upload") from None
+        size, recorded = int(head["ContentLength"]), (head.get("Metadata") or {}).get(SHA256_META)
+        if size == self._size and recorded == sha256:
+            return
+        try:
+            self._client.delete_object(Bucket=self._target.bucket, Key=self._target.object_key)
+        except Exception as exc:
+            raise self._translate(exc, f"delete the bad upload {self._target.location}") from None
+        raise StorageIntegrityError(f"{self._target.location} was stored as {size} bytes with sha256 {recorded}, "
+                                    f"not {self._size} bytes with sha256 {sha256}; the object was deleted")
+
+    def abort(self) -> None:
+        """Drop the buffered bytes and the multipart upload. Never raises: a failed abort is kept in abort_error."""
+        self._done = True
+        self._chunks, self._buffered = deque(), 0
+        for future in self._futures:
+            future.cancel()
+        self._shutdown()
+        if self.upload_id is None:
+            return
+        try:
+            self._client.abort_multipart_upload(Bucket=self._target.bucket, Key=self._target.object_key,
+                                                UploadId=self.upload_id)
+            self.upload_id = None
+        except Exception as exc:
+            error = self._translate(exc, "abort the incomplete upload")
+            self.abort_error = StorageError(f"{error.message} (upload id {self.upload_id} is left for the sweeper "
+                                            "or the bucket's abort-incomplete-multipart lifecycle rule)")
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
