@@ -8,7 +8,7 @@ later the admin page) or the environment, and queues what is due. Changing a sch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from celery.schedules import crontab
 
@@ -18,6 +18,8 @@ from openwatch_backup.settings import Settings
 
 BACKUP_KEY = "schedule.backup"
 DRILL_KEY = "schedule.drill"
+# Per schedule, the expression the dispatcher last saw and since when: {"expression": ..., "since": iso}.
+SEEN_KEYS = {"backup": "scheduler.seen.backup", "drill": "scheduler.seen.drill"}
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,22 @@ def current_schedules(settings: Settings, store: SettingsStore) -> Schedules:
                      drill_source="database" if drill else "environment")
 
 
-def is_due(expression: str, last_run_at: datetime | None) -> bool:
-    """Due when a fire time has passed since the last scheduled run; never run before: due now."""
-    if last_run_at is None:
-        return True
-    return bool(parse_cron(expression).is_due(last_run_at).is_due)
+def next_fire(expression: str, after: datetime) -> datetime:
+    """The first time strictly after `after` that the cron expression names (UTC)."""
+    start, delta, _ = parse_cron(expression).remaining_delta(after)
+    fire: datetime = start + delta
+    return fire.astimezone(UTC)
 
 
-def next_run(expression: str, now: datetime | None = None) -> datetime:
+def is_due(expression: str, reference: datetime, now: datetime | None = None) -> bool:
+    """Due once a fire time after `reference` has come. `reference` is the last scheduled run or, for a schedule
+    that has not run since it was first seen (installed or changed), the time it was first seen: a new schedule
+    waits for its next fire time instead of running at the first tick."""
+    return next_fire(expression, reference) <= (now or datetime.now(UTC))
+
+
+def next_run(expression: str, now: datetime | None = None, reference: datetime | None = None) -> datetime:
+    """When the dispatcher will queue it: the first fire time after `reference` (default: now), or now when that
+    time has already come (beat queues it at its next tick)."""
     now = now or datetime.now(UTC)
-    schedule = parse_cron(expression)
-    exact: datetime = now + schedule.remaining_estimate(now)
-    return (exact + timedelta(microseconds=500_000)).replace(microsecond=0)  # crontab lands a hair early
+    return max(next_fire(expression, reference or now), now)

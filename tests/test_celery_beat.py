@@ -1,15 +1,17 @@
 """Beat drives the plugin: the dispatcher queues the scheduled backup, the backup queues its verify (and the
-verify its prune), all recorded with trigger 'schedule'; a schedule changed in the database applies at the
-next tick, without restarting beat."""
+verify its prune), all recorded with trigger 'schedule'; a schedule changed in the database applies from its
+next fire time, without restarting beat; and a fresh install queues nothing before its schedule's first time."""
 
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.scheduling import SEEN_KEYS, next_fire
 from openwatch_backup.service import BackupService
 from openwatch_backup.tasks import TASK_NAMES
 from tests.celery_support import (  # noqa: F401 - fixtures
@@ -41,9 +43,10 @@ def _settled(service: BackupService) -> bool:
     return all(r.status not in ("queued", "running") for r in all_runs(service))
 
 
-def _start(processes: Processes, url: str, backup_dir: Path, broker_url: str) -> None:
-    env = plugin_env(url, backup_dir, broker_url, schedule="* * * * *", heartbeat_seconds=1,
-                     OWB_TEST_DISPATCH_SECONDS=2)
+def _start(processes: Processes, url: str, backup_dir: Path, broker_url: str, schedule: str = "* * * * *",
+           **settings: object) -> None:
+    env = plugin_env(url, backup_dir, broker_url, schedule=schedule, heartbeat_seconds=1,
+                     OWB_TEST_DISPATCH_SECONDS=2, **settings)
     processes.worker(env)
     processes.beat(env)
 
@@ -53,12 +56,15 @@ def test_beat_backs_up_verifies_and_follows_schedule_changes(private_db: str, tm
     # A private server: the scheduled drill that follows the first backup sweeps scratch databases server-wide.
     backup_dir = tmp_path / "backups"
     service = make_service(private_db, backup_dir)
+    # Installed two minutes ago: "* * * * *" has had a fire time since, so the first tick queues the backup.
+    installed = datetime.now(UTC) - timedelta(minutes=2)
+    service.settings_store.set(SEEN_KEYS["backup"], {"expression": "* * * * *", "since": installed.isoformat()})
     _start(processes, private_db, backup_dir, broker_url)
 
     def context() -> str:
         return describe_runs(service) + "\n" + processes.tails()
 
-    # The first tick finds no scheduled backup yet: due now.
+    # The first tick finds the fire time since the install passed: due now.
     worker = processes.started[0]
     for name in TASK_NAMES:  # the worker knows every task (the app both includes the module and installs it)
         assert f"  . {name}\n" in worker.log()
@@ -92,14 +98,17 @@ def test_beat_backs_up_verifies_and_follows_schedule_changes(private_db: str, tm
     worker.wait_for_log(DISPATCHED, timeout=20, count=ticks + 3)
     assert [r.id for r in all_runs(service) if r.kind == "full"] == [first.id], describe_runs(service)
 
-    # The operator's CLI stores another schedule; beat (never restarted) follows it at the next tick.
+    # The operator's CLI stores another schedule; beat (never restarted) follows it from its next fire time (the
+    # next minute), which the CLI names.
     env = {"OPENWATCH_DATABASE_URL": private_db, "OPENWATCH_BACKUP_DIR": str(backup_dir)}
     done = subprocess.run([str(CLI), "schedule", "--backup", "*/1 * * * *", "--json"], env=process_env(**env),
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert '"source": "database"' in done.stdout
-    second = wait_for(lambda: [r for r in _scheduled(service, "full") if r.id != first.id], timeout=30,
+    changed_at = datetime.now(UTC)
+    second = wait_for(lambda: [r for r in _scheduled(service, "full") if r.id != first.id], timeout=90,
                       what="beat to queue a backup under the new schedule", context=context)[0]
+    assert second.created_at >= next_fire("*/1 * * * *", changed_at - timedelta(seconds=1))
     second = wait_for_run(service, second.id, "succeeded", timeout=60, context=processes.tails)
     second_verify = wait_for(lambda: [r for r in _scheduled(service, "verify") if r.parent_id == second.id],
                              timeout=30, what="the verify of the second backup", context=context)[0]
@@ -115,3 +124,26 @@ def test_beat_backs_up_verifies_and_follows_schedule_changes(private_db: str, tm
     assert sorted(r.kind for r in runs if r.kind != "drill") == ["full", "full", "prune", "prune", "verify", "verify"]
     assert files(backup_dir) == sorted(artifact_files(first) + artifact_files(second))
     assert processes.started[1].running(), "beat was restarted or died"
+
+
+def test_the_first_minute_after_install_queues_nothing(private_db: str, tmp_path: Path, make_service,
+                                                       broker_url: str, processes: Processes) -> None:
+    """Beat's first ticks after an install: no "scheduled" backup (nor its verify and prune), no drill, although a
+    backup exists to drill; the status's next runs are the schedules' first times after the install."""
+    backup_dir = tmp_path / "backups"
+    soon = datetime.now(UTC) + timedelta(minutes=30)  # far enough that no fire time falls inside the test
+    schedule, drill = f"{soon.minute} {soon.hour} * * *", f"{soon.minute} {soon.hour} * * {soon.isoweekday() % 7}"
+    service = make_service(private_db, backup_dir, schedule=schedule, drill_schedule=drill)
+    manual = service.backup(service.build_request())
+    assert manual.status == "succeeded"
+    before = datetime.now(UTC)
+    _start(processes, private_db, backup_dir, broker_url, schedule=schedule, drill_schedule=drill)
+    worker = processes.started[0]
+    worker.wait_for_log(DISPATCHED, timeout=60, count=4)  # ticks every 2 s here; OpenWatch's beat every minute
+    assert [(r.kind, r.trigger) for r in all_runs(service)] == [("full", "cli")], describe_runs(service)
+    seen = {name: service.settings_store.get(key) for name, key in SEEN_KEYS.items()}
+    assert {name: value["expression"] for name, value in seen.items()} == {"backup": schedule, "drill": drill}
+    since = datetime.fromisoformat(seen["backup"]["since"])
+    assert before <= since <= datetime.now(UTC)
+    assert service.next_scheduled() == {"backup": next_fire(schedule, since), "drill": next_fire(drill, since)}
+    assert service.next_scheduled()["backup"] > datetime.now(UTC) + timedelta(minutes=25)

@@ -24,7 +24,7 @@ from openwatch_backup.api.schemas import (
 )
 from openwatch_backup.core.kinds import RunStatus, Trigger
 from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS, effective_values
-from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, next_run, parse_cron
+from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
 from openwatch_backup.service import BackupService
 
 
@@ -34,8 +34,8 @@ def _settings_out(service: BackupService) -> SettingsOut:
     retention = {key.removeprefix("retention."): values[field] for key, field in OVERRIDE_KEYS.items()}
     return SettingsOut(schedule=ScheduleSettings(backup=schedules.backup, drill=schedules.drill),
                        schedule_source={"backup": schedules.backup_source, "drill": schedules.drill_source},
-                       next_runs={"backup": next_run(schedules.backup), "drill": next_run(schedules.drill)},
-                       retention=retention, allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)))
+                       next_runs=service.next_scheduled(), retention=retention,
+                       allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)))
 
 
 def _audit_status(api: ApiContext) -> AuditStatusOut:
@@ -60,14 +60,14 @@ def admin_router(api: ApiContext) -> APIRouter:
             newest_at = verified[0].finished_at if verified else None
             age = (now - newest_at).total_seconds() / 3600 if newest_at else None
             running = service.recorder.list(limit=1, status=RunStatus.RUNNING.value)
-            schedules = current_schedules(service.settings, service.settings_store)
+            next_runs = service.next_scheduled()
             used = sum(obj.size for obj in service.storage.list())
             checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
         threshold = service.settings.alert_after_hours
         return StatusOut(newest_verified_at=newest_at, newest_verified_age_hours=round(age, 2) if age else age,
                          threshold_hours=threshold, healthy=age is not None and age <= threshold,
                          running=_out(running[0]) if running else None,
-                         next_runs={"backup": next_run(schedules.backup), "drill": next_run(schedules.drill)},
+                         next_runs=next_runs,
                          storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),
                          checklist=checklist, audit=_audit_status(api))
 

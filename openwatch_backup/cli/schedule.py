@@ -17,7 +17,7 @@ def schedule(
     as_json: JsonOption = False,
 ) -> None:
     """Show the schedules and the next runs; --backup/--drill store new ones that beat picks up at its next tick."""
-    from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, next_run, parse_cron
+    from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
 
     with service_from_env() as service:
         store = service.settings_store
@@ -31,10 +31,11 @@ def schedule(
             if value is not None:
                 store.set(key, value, updated_by=operator())
         current = current_schedules(service.settings, store)
+        upcoming = service.next_scheduled()  # what beat's dispatcher will do, by the rule it applies
     data = {"backup": {"cron": current.backup, "source": current.backup_source,
-                       "next_run": next_run(current.backup).isoformat()},
+                       "next_run": upcoming["backup"].isoformat()},
             "drill": {"cron": current.drill, "source": current.drill_source,
-                      "next_run": next_run(current.drill).isoformat()}}
+                      "next_run": upcoming["drill"].isoformat()}}
     if as_json:
         print_json(data)
         return

@@ -11,28 +11,34 @@ from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.core.kinds import RunStatus, Trigger
 from openwatch_backup.errors import RunNotFound
 from openwatch_backup.notify import notify
+from openwatch_backup.operations.heartbeat import abandon_dead_cli_runs
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.service.base import BACKUP_KINDS, STALE_ALERT_EVERY, STALE_ALERT_KEY
 from openwatch_backup.service.retention import RetentionService
 
 
 class BackupService(RetentionService):
-    def dispatch_due(self) -> list[tuple[str, uuid.UUID]]:
-        """Queue the scheduled backup and drill if their cron expressions say so. Returns what was queued."""
+    def dispatch_due(self, now: datetime | None = None) -> list[tuple[str, uuid.UUID]]:
+        """Queue the scheduled backup and drill if their cron expressions say so. Returns what was queued.
+
+        A schedule that never ran is due at its first fire time after the dispatcher first saw it (installed,
+        or changed), never at once: the status's "next backup" is what happens, and a fresh install does not
+        back up and drill in its first minute."""
         from openwatch_backup.scheduling import current_schedules, is_due  # imports celery: tasks and CLI only
 
+        now = now or datetime.now(UTC)
         schedules = current_schedules(self.settings, self.settings_store)
         queued: list[tuple[str, uuid.UUID]] = []
-        last = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=BACKUP_KINDS)
-        if is_due(schedules.backup, last[0].created_at if last else None):
+        backup_ref = self._schedule_reference("backup", schedules.backup, now, record=True)
+        drill_ref = self._schedule_reference("drill", schedules.drill, now, record=True)
+        if is_due(schedules.backup, backup_ref, now):
             run, created = self.request_backup_once(self.build_request(), Trigger.SCHEDULE, "celery-beat")
             if created:
                 queued.append(("backup", run.id))
-        last = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind="drill")
         backup_active = self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.QUEUED.value) or \
             self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.RUNNING.value)
         # A drill waits for a backup in flight, so it drills the newest backup rather than the one before.
-        if not backup_active and is_due(schedules.drill, last[0].created_at if last else None):
+        if not backup_active and is_due(schedules.drill, drill_ref, now):
             try:
                 drill = self.request_drill(Trigger.SCHEDULE, "celery-beat")
             except RunNotFound:
@@ -40,6 +46,37 @@ class BackupService(RetentionService):
             if drill is not None:
                 queued.append(("drill", drill))
         return queued
+
+    def next_scheduled(self, now: datetime | None = None) -> dict[str, datetime]:
+        """When the dispatcher will queue the scheduled backup and drill: the same rule it applies itself."""
+        from openwatch_backup.scheduling import current_schedules, next_run
+
+        now = now or datetime.now(UTC)
+        schedules = current_schedules(self.settings, self.settings_store)
+        return {name: next_run(expression, now, self._schedule_reference(name, expression, now, record=False))
+                for name, expression in (("backup", schedules.backup), ("drill", schedules.drill))}
+
+    def _schedule_reference(self, name: str, expression: str, now: datetime, *, record: bool) -> datetime:
+        """What the next fire time counts from: the last scheduled run, or when this expression was first seen.
+
+        First sight of a schedule on an install that has scheduled runs already (an upgrade) counts from the last
+        of them, so a missed night is still caught up; a changed expression counts from the change."""
+        from openwatch_backup.scheduling import SEEN_KEYS
+
+        if name == "drill":
+            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind="drill")
+        else:
+            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=BACKUP_KINDS)
+        last = runs[0].created_at if runs else None
+        seen = self.settings_store.get(SEEN_KEYS[name])
+        if isinstance(seen, dict) and seen.get("expression") == expression and seen.get("since"):
+            since = datetime.fromisoformat(str(seen["since"]))
+        else:
+            since = last if seen is None and last is not None else now
+            if record:
+                self.settings_store.set(SEEN_KEYS[name], {"expression": expression, "since": since.isoformat()},
+                                        updated_by="celery-beat")
+        return max(since, last) if last is not None else since
 
     def alert_failure(self, run: BackupRun) -> None:
         """Log and post a failed or abandoned run once; the delivery is stored beside it, not instead of it."""
@@ -50,8 +87,10 @@ class BackupService(RetentionService):
         self.recorder.add_details(run.id, {"notification": delivery})
 
     def watchdog(self) -> dict[str, Any]:
-        """The sweeper: abandoned runs, their leftovers, and the "no verified backup for N hours" alert."""
-        abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds)
+        """The sweeper (Celery's, and the CLI's `sweep`): abandoned runs (a stale heartbeat; a CLI run whose
+        process is gone), their leftovers, and the "no verified backup for N hours" alert."""
+        abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds) + \
+            abandon_dead_cli_runs(self.recorder)
         for run_id in abandoned:
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
