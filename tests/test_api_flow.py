@@ -201,7 +201,7 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     assert live in response.json()["detail"]
     into = make_database.track(make_database.new_name("into"))
     response = client.post(f"{PREFIX}/runs/{backup['id']}/restore", headers=ADMIN,
-                           json={"confirm": "new copy", "into": into})
+                           json={"into": into})
     assert response.status_code == 202, response.text
     restore = response.json()
     assert (restore["kind"], restore["status"], restore["parent_id"]) == ("restore", "queued", backup["id"])

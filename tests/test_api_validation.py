@@ -1,0 +1,185 @@
+"""Values the API used to accept and fail on later (issue 9, failures 7 and 8): retention numbers out of bounds,
+and restores into a database that cannot be created. Each is refused at once with one line; nothing is stored,
+queued or audited.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS
+from openwatch_backup.settings import Settings
+from tests.api_support import (  # noqa: F401 - fixtures
+    PREFIX,
+    AuditLog,
+    Catalog,
+    Services,
+    Submitted,
+    audit_fixture,
+    bearer,
+    build_app,
+    catalog_fixture,
+    client_for,
+    module_catalog_fixture,
+    openwatch_auth,
+)
+
+ADMIN = bearer("super_admin")
+JSON = {**ADMIN, "Content-Type": "application/json"}
+RETENTION_NAMES = [key.removeprefix("retention.") for key in OVERRIDE_KEYS]
+
+
+@pytest.fixture(scope="module")
+def module_audit() -> AuditLog:
+    return AuditLog()
+
+
+@pytest.fixture(scope="module")
+def submitted() -> Submitted:
+    return Submitted()
+
+
+@pytest.fixture(scope="module")
+def client(module_catalog: Catalog, module_audit: AuditLog, submitted: Submitted) -> Iterator[Any]:
+    services = Services(module_catalog.url, module_catalog.backup_dir)
+    with client_for(build_app(auth=openwatch_auth(module_audit), services=services, submit=submitted)) as client:
+        yield client
+    services.close()
+
+
+def _maximum(name: str) -> int | float:
+    field = Settings.model_fields[OVERRIDE_KEYS[f"retention.{name}"]]
+    return next(m.le for m in field.metadata if type(m).__name__ == "Le")
+
+
+# JSON text, because Infinity and NaN are not JSON numbers: Python's parser (Starlette's) accepts them anyway.
+BAD_NUMBERS = {"Infinity": "Input should be a finite number", "-Infinity": "Input should be a finite number",
+               "NaN": "Input should be a finite number", "1e20": None, "-1": None}
+
+
+@pytest.mark.parametrize("name", RETENTION_NAMES)
+@pytest.mark.parametrize("raw", list(BAD_NUMBERS))
+def test_put_settings_refuses_numbers_out_of_bounds(client: Any, module_catalog: Catalog, module_audit: AuditLog,
+                                                    name: str, raw: str) -> None:
+    before = module_catalog.service.settings_store.all()
+    audited = len(module_audit.calls)
+
+    response = client.put(f"{PREFIX}/settings", headers=JSON, content=f'{{"retention": {{"{name}": {raw}}}}}')
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"retention.{name}: "), detail
+    assert "\n" not in detail
+    if BAD_NUMBERS[raw] is not None:
+        assert detail == f"retention.{name}: {BAD_NUMBERS[raw]}"
+    elif raw == "-1":
+        assert " greater than " in detail, detail
+    elif Settings.model_fields[OVERRIDE_KEYS[f"retention.{name}"]].annotation is float:
+        assert detail == f"retention.{name}: Input should be less than or equal to {_maximum(name)}"
+    else:  # pydantic refuses 1e20 for an integer before the bound: too large to be one
+        assert detail == f"retention.{name}: Unable to parse input string as an integer, exceeded maximum size"
+    assert module_catalog.service.settings_store.all() == before
+    assert len(module_audit.calls) == audited
+
+
+def test_the_issues_repros_answer_422_and_prune_plans_keep_working(client: Any, module_catalog: Catalog) -> None:
+    for body, detail in [({"retention": {"days": 99999999999}},
+                          "retention.days: Input should be less than or equal to 36500"),
+                         ({"retention": {"days": 1e20}},
+                          "retention.days: Unable to parse input string as an integer, exceeded maximum size"),
+                         ('{"retention": {"size_budget_gib": Infinity}}',
+                          "retention.size_budget_gib: Input should be a finite number")]:
+        content = body if isinstance(body, str) else json.dumps(body)
+        response = client.put(f"{PREFIX}/settings", headers=JSON, content=content)
+        assert (response.status_code, response.json()) == (422, {"detail": detail})
+    plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["status"] == "succeeded"
+
+
+def test_the_largest_values_are_accepted_and_plan(catalog: Catalog, audit: AuditLog) -> None:
+    services = Services(catalog.url, catalog.backup_dir)
+    with client_for(build_app(auth=openwatch_auth(audit), services=services, submit=Submitted())) as client:
+        maxima = {name: _maximum(name) for name in RETENTION_NAMES}
+        response = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"retention": maxima})
+        assert response.status_code == 200, response.text
+        assert response.json()["retention"] == maxima
+        plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["details"]["summary"]["backups_deleted"] == 0
+    services.close()
+
+
+def test_a_bad_value_stored_by_hand_is_a_one_line_422_not_a_500(catalog: Catalog, audit: AuditLog) -> None:
+    """A value written around the API (an older version, psql) stops the plan with a line naming the key."""
+    catalog.service.settings_store.set("retention.days", 1e20, updated_by="psql")
+    services = Services(catalog.url, catalog.backup_dir)
+    with client_for(build_app(auth=openwatch_auth(audit), services=services, submit=Submitted())) as client:
+        plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
+        assert plan.status_code == 422, plan.text
+        assert plan.json()["detail"].startswith("backup_settings retention.days: Input should be less than or equal "
+                                                "to 36500")
+        assert client.get(f"{PREFIX}/settings", headers=ADMIN).status_code == 422
+    services.close()
+
+
+# --- restore --into: what the background restore would refuse is refused now, with 409 ---------------------------
+@pytest.fixture
+def restores_on(module_catalog: Catalog) -> Iterator[None]:
+    module_catalog.service.settings_store.set("api.allow_restore", True, updated_by="test")
+    yield
+    module_catalog.service.settings_store.delete("api.allow_restore")
+
+
+def _restore(client: Any, catalog: Catalog, body: dict[str, Any]) -> Any:
+    return client.post(f"{PREFIX}/runs/{catalog.backup.id}/restore", headers=ADMIN, json=body)
+
+
+def test_restore_into_an_existing_database_is_409_at_once(client: Any, module_catalog: Catalog, restores_on: None,
+                                                          module_audit: AuditLog, submitted: Submitted) -> None:
+    existing = f"{module_catalog.name}_exists"
+    module_catalog.execute(f'CREATE DATABASE "{existing}"')
+    try:
+        runs, audited, sent = len(module_catalog.runs()), len(module_audit.calls), len(submitted.calls)
+        cases = {
+            existing: f"database {existing} already exists; into restores only into a new database (choose another "
+                      "name)",
+            module_catalog.name: f"into names the live database {module_catalog.name}; to restore over it send "
+                                 f'{{"confirm": "{module_catalog.name}"}}',
+            "owbscratch_restore_0123456789ab": "names starting with owbscratch_ belong to the backup tool's scratch "
+                                               "databases, which the sweeper drops; choose another name",
+        }
+        for into, detail in cases.items():
+            response = _restore(client, module_catalog, {"into": into})
+            assert response.status_code == 409, response.text
+            assert response.json() == {"detail": detail}
+        assert (len(module_catalog.runs()), len(module_audit.calls), len(submitted.calls)) == (runs, audited, sent)
+    finally:
+        module_catalog.execute(f'DROP DATABASE IF EXISTS "{existing}"')
+
+
+def test_restore_into_alone_is_accepted_as_the_readme_says(client: Any, module_catalog: Catalog, restores_on: None,
+                                                           submitted: Submitted) -> None:
+    """`{"into": "<new db>"}` needs no confirm: nothing is replaced (the CLI's --into does not ask either)."""
+    into = f"copy_{uuid.uuid4().hex[:8]}"
+    response = _restore(client, module_catalog, {"into": into})
+
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert (run["kind"], run["status"], run["parent_id"]) == ("restore", "queued", str(module_catalog.backup.id))
+    assert run["details"]["request"]["into"] == into
+    assert submitted.calls[-1] == ("restore", uuid.UUID(run["id"]))
+    module_catalog.execute("DELETE FROM backup_runs WHERE id = %s", (run["id"],))
+
+
+def test_confirm_and_into_together_are_refused(client: Any, module_catalog: Catalog, restores_on: None) -> None:
+    response = _restore(client, module_catalog, {"confirm": module_catalog.name, "into": "copy"})
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": "the request body: give either confirm (the live database's name, to restore "
+                                         "over it) or into (a new database), not both"}
