@@ -163,3 +163,28 @@ class RunCancelled(BackupError):
 
     code = "cancelled"
     exit_status = 130
+
+
+class DatabaseInUse(RestoreFailed):
+    """Another session holds what we must rename, drop or copy (a database in use, a lock, a deadlock)."""
+
+    code = "database_in_use"
+
+
+class DatabaseRefused(BackupError):
+    """PostgreSQL answered but refused or cancelled a statement (a privilege, a timeout, a full disk)."""
+
+    code = "database_refused"
+    exit_status = 3
+
+
+class ArtifactUnreadable(StorageError):
+    """A stored stream does not decompress (a flipped byte, a truncated file)."""
+
+    code = "artifact_unreadable"
+
+
+class InternalError(BackupError):
+    """An error of ours that no rule translates: a bug. The message still is one line, never a traceback."""
+
+    code = "internal"

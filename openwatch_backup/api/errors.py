@@ -17,10 +17,13 @@ from openwatch_backup.errors import (
     BackupError,
     CatalogMissing,
     ConfigError,
+    DatabaseInUse,
+    DatabaseRefused,
     DatabaseUnavailable,
     RestoreRefused,
     RunNotFound,
 )
+from openwatch_backup.foreign_errors import as_backup_error
 
 _STATUS: list[tuple[type[BackupError], int]] = [
     (RunNotFound, status.HTTP_404_NOT_FOUND),
@@ -28,6 +31,8 @@ _STATUS: list[tuple[type[BackupError], int]] = [
     (RestoreRefused, status.HTTP_409_CONFLICT),
     (ConfigError, 422),  # a literal: the constant's name changed across Starlette versions
     (DatabaseUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (DatabaseInUse, status.HTTP_409_CONFLICT),
+    (DatabaseRefused, status.HTTP_503_SERVICE_UNAVAILABLE),
     (CatalogMissing, status.HTTP_503_SERVICE_UNAVAILABLE),
 ]
 
@@ -46,6 +51,11 @@ def translated() -> Iterator[None]:
         yield
     except BackupError as exc:
         raise HTTPException(http_status(exc), detail=exc.message, headers={"X-Error-Code": exc.code}) from None
+    except HTTPException:
+        raise
+    except Exception as exc:  # a driver's or the OS's error: typed in one place (foreign_errors), never a traceback
+        ours = as_backup_error(exc)
+        raise HTTPException(http_status(ours), detail=ours.message, headers={"X-Error-Code": ours.code}) from None
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -21,8 +21,10 @@ from sqlalchemy.sql import cast
 
 from openwatch_backup.catalog.locks import REQUEST_KEY
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.catalog.owner import this_process
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import CatalogMissing, DatabaseUnavailable, RunNotFound
+from openwatch_backup.foreign_errors import as_backup_error
 
 _TABLE = typing.cast(Table, BackupRun.__table__)  # Core statements: no ORM identity map in long-running workers
 
@@ -54,8 +56,11 @@ def catalog_errors(database: str) -> Iterator[None]:
         if getattr(exc.orig, "sqlstate", None) == "42P01":  # undefined_table
             raise CatalogMissing(f"the backup_runs table does not exist in {database}; "
                                  "run `openwatch-backup db upgrade` first") from None
-        raise
+        raise as_backup_error(exc, where=f"the catalog database {database}") from None
     except OperationalError as exc:
+        translated = as_backup_error(exc, where=f"the catalog database {database}")
+        if not isinstance(translated, DatabaseUnavailable):  # answered, but refused: a lock, a privilege...
+            raise translated from None
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
         raise DatabaseUnavailable(f"cannot reach the catalog database {database} ({reason}); check "
                                   "OPENWATCH_DATABASE_URL and that PostgreSQL is running") from None
@@ -137,7 +142,9 @@ class RunRecorder:
             result = conn.execute(
                 update(_TABLE).where(_TABLE.c.id == run_id, _TABLE.c.status == RunStatus.QUEUED.value)
                 .values(status=RunStatus.RUNNING.value, started_at=func.now(), heartbeat_at=func.now(),
-                        phase="starting"))
+                        phase="starting",
+                        # Who runs it, so a sweep on this machine sees at once when that process is gone.
+                        details=_TABLE.c.details.op("||")(cast({"owner": this_process()}, JSONB))))
             return result.rowcount == 1
 
     def progress(self, run_id: uuid.UUID, phase: str, bytes_done: int | None = None,

@@ -6,11 +6,23 @@ prints machine-readable results on stdout (a failed run still prints its run, th
 
 from __future__ import annotations
 
-from openwatch_backup.cli import backups, recovery, retention, schedule  # noqa: F401 - importing registers the commands
-from openwatch_backup.cli.common import app
+import logging
+
+from openwatch_backup.cli import backups, recovery, retention, schedule, signals  # noqa: F401 - importing registers the commands
+from openwatch_backup.cli.common import app, fail, is_cli_control
+from openwatch_backup.foreign_errors import as_backup_error
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    """The console script: signals cancel like Ctrl-C, and nothing but one `error:` line reaches the user."""
+    logging.getLogger().addHandler(logging.NullHandler())  # library warnings stay off the terminal: the
+    # error line says what went wrong, and each run's own log is in the catalog (`show RUN`)
+    signals.install()
+    try:
+        app()
+    except Exception as exc:  # a signal or error outside a command's service block (arguments, output)
+        if is_cli_control(exc):
+            raise
+        raise SystemExit(fail(as_backup_error(exc)).exit_code) from None

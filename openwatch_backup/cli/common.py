@@ -16,6 +16,7 @@ from rich.table import Table
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.errors import BackupError
+from openwatch_backup.foreign_errors import as_backup_error
 from openwatch_backup.operations.backup import ProgressEvent
 from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.service import BackupService
@@ -41,16 +42,25 @@ def fail(exc: BackupError) -> typer.Exit:
 
 @contextmanager
 def service_from_env() -> Iterator[BackupService]:
+    """The service for a command; any error in it (ours, or a driver's we translate) ends the command with one
+    line and the error's exit status."""
     try:
         service = BackupService(load_settings())
-    except BackupError as exc:
-        raise fail(exc) from None
+    except Exception as exc:
+        raise fail(as_backup_error(exc)) from None
     try:
         yield service
-    except BackupError as exc:
-        raise fail(exc) from None
+    except Exception as exc:
+        if is_cli_control(exc):
+            raise
+        raise fail(as_backup_error(exc, where=service.target.describe(), redact=service.redact)) from None
     finally:
         service.close()
+
+
+def is_cli_control(exc: BaseException) -> bool:
+    """typer's own exits and usage errors (`raise typer.Exit(1)`, a bad parameter): they are not failures."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
 
 
 def print_json(data: Any) -> None:

@@ -106,12 +106,14 @@ def check(as_json: JsonOption = False) -> None:
 
 @app.command()
 def sweep(as_json: JsonOption = False) -> None:
-    """Remove scratch databases and .partial files left by runs that are no longer running."""
+    """Celery's watchdog, once: mark dead runs abandoned (stale heartbeat, or a killed CLI on this machine), then
+    remove the scratch databases and .partial files of runs no longer running."""
     with service_from_env() as service:
-        report = service.sweep()
+        report = service.watchdog()
     if as_json:
-        print_json({"databases": report.databases, "partial_files": report.partial_files})
+        print_json({"abandoned": report["abandoned"], "databases": report["scratch_databases"],
+                    "partial_files": report["partial_files"]})
     else:
-        out.print(f"dropped {len(report.databases)} scratch database(s), removed {len(report.partial_files)} "
-                  ".partial file(s)")
+        out.print(f"marked {len(report['abandoned'])} run(s) abandoned, dropped {len(report['scratch_databases'])} "
+                  f"scratch database(s), removed {len(report['partial_files'])} .partial file(s)")
 

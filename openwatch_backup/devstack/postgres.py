@@ -111,6 +111,7 @@ class PostgresHandle:
     bin_dir: Path | None = None
     run_as: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    server_options: tuple[str, ...] = ()  # what pg_ctl started an owned server with (start_again reuses them)
 
     @property
     def data_dir(self) -> Path | None:
@@ -146,6 +147,28 @@ class PostgresHandle:
             return
         _stop_cluster(self.cluster_dir, self.bin_dir, self.run_as, mode="fast")
         self.owned = False
+
+    def crash(self) -> None:
+        """Stop an owned server as a crash would (`pg_ctl stop -m immediate`: no checkpoint, every session cut
+        off), keeping its files for start_again()."""
+        if not self.owned or self.cluster_dir is None or self.data_dir is None:
+            raise DevstackError("only a server this process started can be crashed")
+        code = _run([str(self.bin_dir or find_pg_bin_dir()) + "/pg_ctl", "-D", str(self.data_dir), "-m",
+                     "immediate", "-w", "-t", "30", "stop"],
+                    log=self.cluster_dir / "ctl.log", as_user=self.run_as, cwd=self.cluster_dir, timeout=45)
+        if code != 0:
+            raise DevstackError(f"pg_ctl stop -m immediate failed (exit {code}): {_tail(self.cluster_dir / 'ctl.log')}")
+
+    def start_again(self) -> None:
+        """Start an owned server that crash() stopped, on the same port (it runs crash recovery first)."""
+        if not self.owned or self.cluster_dir is None or self.data_dir is None:
+            raise DevstackError("only a server this process started can be started again")
+        log = self.cluster_dir / "server.log"
+        code = _run([str(self.bin_dir or find_pg_bin_dir()) + "/pg_ctl", "-D", str(self.data_dir), "-l", str(log),
+                     "-w", "-t", "60", "-o", shlex.join(self.server_options), "start"],
+                    log=self.cluster_dir / "setup.log", as_user=self.run_as, cwd=self.cluster_dir, timeout=90)
+        if code != 0 or not postgres_answers(self.host, self.port):
+            raise DevstackError(f"PostgreSQL did not start again (exit {code}): {_tail(log)}")
 
     def __enter__(self) -> Self:
         return self
@@ -265,6 +288,7 @@ def _start_cluster(var_dir: Path) -> PostgresHandle:
                     log=setup_log, as_user=run_as, cwd=cluster, timeout=90)
         if code == 0 and postgres_answers(LOOPBACK, port):
             handle.port = port
+            handle.server_options = tuple(server_options)
             return handle
         # Most likely another process took the port between our pick and the server's bind: retry.
         _stop_cluster_keep_files(data, bin_dir, run_as, cluster)

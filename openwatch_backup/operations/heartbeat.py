@@ -1,7 +1,8 @@
 """A heartbeat that does not depend on progress: pg_dump waiting on a lock is alive, a killed worker is not.
 
 The thread writes heartbeat_at every heartbeat_seconds while the operation runs; the sweeper marks a
-running run whose heartbeat is older than OPENWATCH_BACKUP_STALE_AFTER_SECONDS as abandoned.
+running run whose heartbeat is older than OPENWATCH_BACKUP_STALE_AFTER_SECONDS as abandoned, and a CLI run
+whose process is gone at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from openwatch_backup.catalog.owner import is_gone
 from openwatch_backup.catalog.recorder import RunRecorder
+from openwatch_backup.core.kinds import RunStatus, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +43,18 @@ def heartbeat(recorder: RunRecorder, run_id: uuid.UUID, interval: float) -> Iter
     finally:
         beater.stopped.set()
         beater.join(timeout=interval + 5)
+
+
+def abandon_dead_cli_runs(recorder: RunRecorder) -> list[uuid.UUID]:
+    """Running CLI runs whose process is provably gone (killed on this machine): abandoned now, not after the
+    stale heartbeat. A CLI run has no one else to finish it; Celery runs keep the heartbeat rule."""
+    abandoned = []
+    for run in recorder.list(limit=1000, status=RunStatus.RUNNING.value, trigger=Trigger.CLI.value):
+        owner = run.details.get("owner") or {}
+        if is_gone(owner):
+            recorder.finish_unsuccessfully(
+                run.id, RunStatus.ABANDONED, "abandoned",
+                f"its process (pid {owner['pid']} on {owner['host']}) ended without finishing the run (killed); "
+                "its leftovers were removed", only_if=RunStatus.RUNNING)
+            abandoned.append(run.id)
+    return abandoned

@@ -10,9 +10,13 @@ from collections.abc import Callable
 
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import BackupError, RunCancelled
+from openwatch_backup.foreign_errors import as_backup_error
 from openwatch_backup.operations.context import OperationContext
 
 log = logging.getLogger(__name__)
+
+UNRECORDED = ("; the run could not be recorded (the catalog database does not answer): `openwatch-backup sweep` "
+              "marks it abandoned once PostgreSQL is back")
 
 
 def peak_rss_bytes() -> int:
@@ -37,8 +41,11 @@ def record_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException)
     try:
         _store_failure(ctx, run_id, exc)
     except Exception as store_error:
-        log.error("run %s failed (%s) and could not be recorded: %s", run_id, ctx.redact(str(exc)),
-                  ctx.redact(str(store_error)))
+        log.warning("run %s failed (%s) and could not be recorded: %s", run_id, ctx.redact(str(exc)),
+                    ctx.redact(str(store_error)))
+        if isinstance(exc, BackupError) and UNRECORDED not in exc.message:
+            # Said on the same line as the failure, which is all a CLI user sees (PostgreSQL stopped mid-run).
+            exc.message += UNRECORDED
 
 
 def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException) -> None:
@@ -56,6 +63,7 @@ def _store_failure(ctx: OperationContext, run_id: uuid.UUID, exc: BaseException)
         message = (f"the run exceeded its time limit of {ctx.settings.time_limit_seconds} s "
                    "(OPENWATCH_BACKUP_TIME_LIMIT_SECONDS); pg_dump was stopped and its partial file removed")
     else:
-        code, message = "internal", f"{type(exc).__name__}: {exc}"
+        translated = as_backup_error(exc, where=ctx.target.describe(), redact=ctx.redact)
+        code, message = translated.code, translated.message
     ctx.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, code, ctx.redact(message),
                                        {"peak_rss_bytes": peak_rss_bytes()})

@@ -6,9 +6,12 @@ whole dump (it is read-only, REPEATABLE READ) and end it afterwards.
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 
 import psycopg
+
+log = logging.getLogger(__name__)
 
 
 class ExportedSnapshot:
@@ -25,5 +28,11 @@ class ExportedSnapshot:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self._conn.closed:
+        if self._conn.closed:
+            return
+        try:
             self._conn.execute("ROLLBACK")
+        except psycopg.Error:
+            # The server went away (stopped mid-dump): the transaction is gone with it. Raising here would hide
+            # the error that says what happened (pg_dump's), and a dump that finished needs no rollback.
+            log.warning("could not end the snapshot's transaction (the connection is gone)")
