@@ -42,6 +42,15 @@ def _catalog_facts(url: str) -> dict[str, object]:
     return {"enums": enums, "extensions": extensions, "os_family": os_family, "views": views}
 
 
+def _owned_sequences(url: str, tables: tuple[str, ...]) -> set[str]:
+    """The sequences behind the serial and identity columns of `tables`."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT pg_get_serial_sequence(attrelid::regclass::text, attname) FROM pg_attribute "
+                            "WHERE attrelid = ANY(%s::regclass[]) AND attnum > 0 AND NOT attisdropped",
+                            (list(tables),)).fetchall()
+    return {str(r[0]) for r in rows if r[0] is not None}
+
+
 def test_the_sample_schema_has_what_pg_dump_t_leaves_out(lab: Lab) -> None:
     facts = _catalog_facts(lab.url)
 
@@ -66,12 +75,18 @@ def test_archive_holds_every_definition_and_only_the_selected_rows(lab: Lab) -> 
 
     data = sorted(line.split()[-3] + "." + line.split()[-2] for line in listing if " TABLE DATA " in line)
     assert data == sorted(HELD)
+    # Only the held tables' own sequences: a plain `pg_restore --data-only` sets no other sequence back.
+    values = sorted(line.split()[-3] + "." + line.split()[-2] for line in listing if " SEQUENCE SET " in line)
+    assert values == sorted(_owned_sequences(lab.url, HELD))
+    assert "public.scan_findings_id_seq" in values
     for entry in (" TYPE public os_family_type ", " TYPE public remediation_status ", " EXTENSION - uuid-ossp",
                   " EXTENSION - btree_gist", " SEQUENCE public scan_findings_id_seq ",
                   " VIEW public host_compliance_summary ", " TABLE public users "):
         assert [line for line in listing if entry in line + " "], entry
     assert manifest.tables == ["hosts", "scans", "scan_findings"]
-    assert sorted(manifest.excluded_table_data) == sorted(set(live) - set(HELD))
+    sequences = set(sequence_values(lab.url))
+    assert sorted(manifest.excluded_table_data) == sorted(
+        (set(live) - set(HELD)) | (sequences - _owned_sequences(lab.url, HELD)))
     assert manifest.row_counts == {t.split(".")[1]: live[t][0] for t in (*SELECTED, "public.users")}
 
 

@@ -68,9 +68,16 @@ def write_canary(conn: psycopg.Connection, run_id: uuid.UUID) -> str | None:
     return nonce
 
 
-_DATA_TABLES = """
-    SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+# Every relation whose data a dump holds: tables, materialized views, and sequences (their SEQUENCE SET),
+# each sequence with the table that owns it (a serial or identity column), if any.
+_DATA_RELATIONS = """
+    SELECT n.nspname || '.' || c.relname, c.relkind = 'S', owner_n.nspname || '.' || owner.relname
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_depend d ON c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid
+        AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    LEFT JOIN pg_class owner ON owner.oid = d.refobjid
+    LEFT JOIN pg_namespace owner_n ON owner_n.oid = owner.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
     ORDER BY 1
 """
 _RESOLVE = """
@@ -98,9 +105,16 @@ def resolve_table(conn: psycopg.Connection, name: str) -> str:
 
 
 def tables_left_out(conn: psycopg.Connection, names: list[str], *, canary: bool) -> list[str]:
-    """`schema.table` of every table whose data a `tables` backup of `names` leaves out (see dump_plan.py).
-    Run inside the dump's snapshot, so the list matches what pg_dump sees."""
+    """`schema.name` of every table, and every sequence not owned by a kept table, whose data a `tables` backup
+    of `names` leaves out (see dump_plan.py). Sequences count: a plain `pg_restore --data-only` of the archive
+    would otherwise set every sequence of the database back to its value at backup time. Run inside the
+    dump's snapshot, so the list matches what pg_dump sees."""
     kept = {resolve_table(conn, name) for name in names}
     if canary and table_exists(conn, CANARY_TABLE):
         kept.add(resolve_table(conn, CANARY_TABLE))
-    return [str(r[0]) for r in conn.execute(_DATA_TABLES) if str(r[0]) not in kept]
+    left_out: list[str] = []
+    for name, is_sequence, owner in conn.execute(_DATA_RELATIONS):
+        keep = owner in kept if is_sequence else name in kept
+        if not keep:
+            left_out.append(str(name))
+    return left_out
