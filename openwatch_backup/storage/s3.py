@@ -19,7 +19,12 @@ import boto3
 import botocore.config
 
 from openwatch_backup.core.redact import Redactor
-from openwatch_backup.errors import StorageError, StorageIntegrityError, StorageObjectMissing
+from openwatch_backup.errors import (
+    StorageBucketMissing,
+    StorageError,
+    StorageIntegrityError,
+    StorageObjectMissing,
+)
 from openwatch_backup.storage.base import StoredObject
 from openwatch_backup.storage.s3_download import open_stream
 from openwatch_backup.storage.s3_errors import translate
@@ -38,7 +43,7 @@ class S3Config:
     storage_class: str | None = None
     sse: str = "none"
     kms_key_id: str | None = None
-    max_attempts: int = 8
+    max_attempts: int = 8  # in all, the first try included
     connect_timeout: float = 10
     read_timeout: float = 120
     min_part_size: int = 8 * MIB
@@ -84,7 +89,7 @@ class S3Storage:
         session = boto3.session.Session()
         client_config = botocore.config.Config(
             region_name=config.region,
-            retries={"mode": "adaptive", "max_attempts": config.max_attempts},
+            retries={"mode": "adaptive", "total_max_attempts": config.max_attempts},
             connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
             s3={"addressing_style": config.addressing_style},
             max_pool_connections=max(10, config.concurrency + 2), tcp_keepalive=True,
@@ -115,10 +120,15 @@ class S3Storage:
 
     # --- Storage protocol
     def check_writable(self) -> None:
+        action = f"reach bucket s3://{self.config.bucket}"
         try:
             self._client.head_bucket(Bucket=self.config.bucket)
         except Exception as exc:
-            raise self._error(exc, f"reach bucket s3://{self.config.bucket}") from None
+            error = self._error(exc, action)
+            if isinstance(error, StorageObjectMissing):  # HEAD answers a bare 404: here it is the bucket
+                error = StorageBucketMissing(f"cannot {action}: bucket {self.config.bucket!r} does not exist at "
+                                             f"{self.endpoint}; create it or fix OPENWATCH_BACKUP_S3_BUCKET")
+            raise error from None
 
     def free_bytes(self) -> int | None:
         return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +26,7 @@ from openwatch_backup.errors import (
     StorageUnreachable,
 )
 
+MAX_SKEW_SECONDS = 15 * 60  # what S3 tolerates before RequestTimeTooSkewed
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
                      "TokenRefreshRequired", "InvalidSecurity"}
 _REGION_CODES = {"AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException"}
@@ -77,6 +80,20 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _server_clock_offset(meta: dict[str, Any]) -> float | None:
+    """Seconds the server's Date header is ahead of this host's clock, or None without a usable header."""
+    date = (meta.get("HTTPHeaders") or {}).get("date")
+    if not date:
+        return None
+    try:
+        server = parsedate_to_datetime(str(date))
+    except (TypeError, ValueError):
+        return None
+    if server.tzinfo is None:
+        return None
+    return (server - datetime.now(UTC)).total_seconds()
+
+
 def translate(exc: BaseException, action: str, *, endpoint: str, bucket: str,
               redact: Callable[[str], str] = str) -> StorageError:
     """The StorageError for a boto3/botocore/urllib3 exception raised while doing `action` (e.g. "list s3://b/p/").
@@ -124,9 +141,12 @@ def _from_response(response: dict[str, Any], action: str, *, endpoint: str, buck
                                     "create it or fix OPENWATCH_BACKUP_S3_BUCKET")
     if code in ("NoSuchKey", "NoSuchUpload") or (code == "404" and status == 404):
         return StorageObjectMissing(f"cannot {action}: no such object ({code})")
-    if code == "RequestTimeTooSkewed":
+    skew = _server_clock_offset(meta)
+    if code == "RequestTimeTooSkewed" or (status == 403 and skew is not None and abs(skew) > MAX_SKEW_SECONDS):
+        # A HEAD's 403 has no body to name the cause; the server's Date header still tells a wrong clock apart.
+        measured = f"; the server's clock is {skew / 60:+.0f} min from ours" if skew is not None else ""
         return StorageClockSkew(f"cannot {action}: the server refused the request because this host's clock is more "
-                                "than 15 minutes off (RequestTimeTooSkewed); synchronise the clock (NTP)")
+                                f"than 15 minutes off (RequestTimeTooSkewed{measured}); synchronise the clock (NTP)")
     if code in _CREDENTIAL_CODES:
         return StorageCredentialsError(f"cannot {action}: the server refused the credentials ({code}); check the "
                                        f"access key id and secret key, {_CHAIN_FIX}")

@@ -185,7 +185,7 @@ class S3Writer:
     def _fail(self, error: StorageError) -> None:
         self.abort()
         if self.abort_error is not None:
-            raise StorageError(f"{error.message}; {self.abort_error.message}") from None
+            raise type(error)(f"{error.message}; {self.abort_error.message}") from None
         raise error
 
     # --- the end
@@ -270,9 +270,10 @@ class S3Writer:
                                                 UploadId=self.upload_id)
             self.upload_id = None
         except Exception as exc:
-            error = self._translate(exc, "abort the incomplete upload")
-            self.abort_error = StorageError(f"{error.message} (upload id {self.upload_id} is left for the sweeper "
-                                            "or the bucket's abort-incomplete-multipart lifecycle rule)")
+            cause = self._translate(exc, "abort").message.split(": ", 1)[-1].split(";")[0]
+            self.abort_error = StorageError(f"its incomplete upload {self.upload_id} could not be aborted either "
+                                            f"({cause}) and is left for the sweeper or the bucket's "
+                                            "abort-incomplete-multipart lifecycle rule")
 
     def _shutdown(self) -> None:
         if self._pool is not None:
