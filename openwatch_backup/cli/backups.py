@@ -24,10 +24,10 @@ from openwatch_backup.cli.common import (
     runs_table,
     service_from_env,
 )
-from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
-from openwatch_backup.errors import BackupError, ManifestError
+from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus, Trigger
+from openwatch_backup.errors import BackupError, ConfigError, ManifestError
 from openwatch_backup.operations.preflight import human_bytes
-from openwatch_backup.settings import load_settings
+from openwatch_backup.settings import Settings
 
 
 @app.command()
@@ -39,9 +39,7 @@ def backup(
 ) -> None:
     """Take a backup now and record it in the catalog."""
     with service_from_env() as service:
-        names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
-        if names:
-            load_settings(tables=names)  # same validation as OPENWATCH_BACKUP_TABLES
+        names = _table_names(tables, kind or service.settings.kind)
         request = service.build_request(kind, compression, names)
         run_id: uuid.UUID = service.request_backup(request, Trigger.CLI, requested_by=operator())
         try:
@@ -58,6 +56,28 @@ def backup(
                       f"({human_bytes(run.size_bytes or 0)}, sha256 {run.sha256})", soft_wrap=True)
 
 
+def _table_names(tables: str | None, kind: BackupKind) -> list[str] | None:
+    """--tables checked as OPENWATCH_BACKUP_TABLES is, but named as the option the operator typed."""
+    if tables is None:
+        return None
+    if kind is not BackupKind.TABLES:
+        raise ConfigError(f"--tables is only for --kind tables (this backup's kind is {kind.value}); add "
+                          "--kind tables, or drop --tables")
+    try:
+        return Settings._tables_are_identifiers(Settings._split_tables(tables))
+    except ValueError as exc:
+        raise ConfigError(f"--tables: {exc} (got {tables!r})") from None
+
+
+RUN_KINDS = (*(k.value for k in BackupKind), "verify", "restore", "drill", "prune")
+
+
+def _one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{option} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 @app.command("list")
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
@@ -67,7 +87,8 @@ def list_runs(
 ) -> None:
     """List runs, newest first."""
     with service_from_env() as service:
-        runs = service.list_runs(limit=limit, kind=kind, status=status)
+        runs = service.list_runs(limit=limit, kind=_one_of("--kind", kind, RUN_KINDS),
+                                 status=_one_of("--status", status, tuple(s.value for s in RunStatus)))
         if as_json:
             print_json([run_to_dict(r) for r in runs])
         elif not runs:
