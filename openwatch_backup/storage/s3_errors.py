@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from openwatch_backup.errors import (

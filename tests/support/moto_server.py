@@ -1,6 +1,6 @@
 """moto's S3 server over real HTTP on 127.0.0.1, and what the S3 tests build on it.
 
-Fixtures (import them into a test module): `moto_endpoint` (one server per session), `aws_env` (test
+Fixtures (import the `*_fixture` names into a test module): `moto_endpoint` (one server per session), `aws_env` (test
 credentials in the environment, no ~/.aws, no instance metadata: nothing leaves 127.0.0.1), `bucket` (a fresh
 bucket per test). Plain helpers: `raw_client` (boto3 straight to moto, to look at what really is stored) and
 `s3_storage` (our S3Storage with small parts and few retries, so faults are quick to provoke).
@@ -27,8 +27,8 @@ PREFIX = "owb-test"
 MIB = 1 << 20
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+@pytest.fixture(scope="session", name="moto_endpoint")
+def moto_endpoint_fixture() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -54,8 +54,8 @@ def use_credentials(monkeypatch: pytest.MonkeyPatch, access_key: str, secret_key
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+@pytest.fixture(name="aws_env")
+def aws_env_fixture(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     use_credentials(monkeypatch, ACCESS_KEY, SECRET_KEY)
     return monkeypatch
 
@@ -66,8 +66,8 @@ def raw_client(endpoint: str) -> Any:
                         aws_secret_access_key=SECRET_KEY)
 
 
-@pytest.fixture
-def bucket(moto_endpoint: str, aws_env: pytest.MonkeyPatch) -> str:
+@pytest.fixture(name="bucket")
+def bucket_fixture(moto_endpoint: str, aws_env: pytest.MonkeyPatch) -> str:
     name = f"owb-{uuid.uuid4().hex[:16]}"
     raw_client(moto_endpoint).create_bucket(Bucket=name)
     return name
