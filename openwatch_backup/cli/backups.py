@@ -161,6 +161,8 @@ def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.
          size_mib: Annotated[float, typer.Option(help="Size of the sample database when seeded.")] = 20.0,
          port: Annotated[int, typer.Option(help="Port of the API and the admin page (0: any free one).")] = 8765,
          once: Annotated[bool, typer.Option(help="Take one backup, print the catalog and stop (no worker).")] = False,
+         database: Annotated[str, typer.Option(help="Name of the sample database.", hidden=True)] = "openwatch_demo",
+         redis_db: Annotated[int, typer.Option(help="Redis database of the worker and beat.", hidden=True)] = 0,
          ) -> None:
     """The embedded default: PostgreSQL with sample data, Redis, worker, beat and the admin page until Ctrl-C."""
     if once:
@@ -168,28 +170,26 @@ def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.
         return
     import signal
 
+    from openwatch_backup.cli.signals import stop_on_signal
     from openwatch_backup.devstack.stack import EmbeddedStack
 
-    stack = EmbeddedStack(var.resolve(), size_mib=size_mib, port=port)
-    stopping = {"now": False}
-
-    def stop(_signum: int, _frame: object) -> None:
-        stopping["now"] = True
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        with stack:
-            out.print(f"[bold]admin page[/]: {stack.url}", soft_wrap=True)
-            out.print(f"[bold]API token[/]:  {stack.token}  (paste it into the page; Bearer token for the API)",
-                      soft_wrap=True)
-            out.print(f"database {stack.database}, backups in {var / 'backups'}, logs in {var / 'logs'}; "
-                      "Ctrl-C stops everything", soft_wrap=True)
-            while not stopping["now"]:
-                signal.pause()  # until Ctrl-C (KeyboardInterrupt) or SIGTERM (the flag)
-    except KeyboardInterrupt:
-        pass
-    except BackupError as exc:
-        raise fail(exc) from None
+    stack = EmbeddedStack(var.resolve(), database=database, size_mib=size_mib, port=port, redis_db=redis_db)
+    # Ctrl-C, SIGTERM, and a SIGINT sent to a demo started in the background (`scripts/demo &`: bash starts it
+    # with SIGINT ignored) all stop it the same way.
+    with stop_on_signal():
+        try:
+            with stack:
+                out.print(f"[bold]admin page[/]: {stack.url}", soft_wrap=True)
+                out.print(f"[bold]API token[/]:  {stack.token}  (paste it into the page; Bearer token for the API)",
+                          soft_wrap=True)
+                out.print(f"database {stack.database}, backups in {var / 'backups'}, logs in {var / 'logs'}; "
+                          "Ctrl-C stops everything", soft_wrap=True)
+                while True:
+                    signal.pause()
+        except KeyboardInterrupt:
+            pass
+        except BackupError as exc:
+            raise fail(exc) from None
     out.print("stopped: worker, beat, API (and any server the demo started)")
 
 

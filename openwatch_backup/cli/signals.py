@@ -9,6 +9,8 @@ ignored SIGINT ignored, so `kill -INT` would otherwise do nothing at all.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from openwatch_backup.errors import RunCancelled
@@ -30,3 +32,20 @@ def install() -> None:
     """Cancel the running command on SIGINT and SIGTERM (main thread only, as Python requires)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _cancel)
+
+
+@contextmanager
+def stop_on_signal() -> Iterator[None]:
+    """For a command that runs until stopped (the demo): SIGINT and SIGTERM both raise KeyboardInterrupt, once.
+    Later signals are ignored, so the stop they started (worker, beat, API, servers) runs to its end."""
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for other in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(other, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
