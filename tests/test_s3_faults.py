@@ -146,12 +146,16 @@ def test_clock_skew_is_named_even_on_a_bodiless_head(proxy: FaultProxy, bucket: 
 
 
 def test_a_bare_403_with_a_right_clock_stays_access_denied(proxy: FaultProxy, bucket: str) -> None:
-    proxy.add(Fault("HEAD", "", status=403, code="AccessDenied", times=100))
+    """The HEAD's bare 403 is explained by a one-byte GET, whose answer names AccessDenied."""
+    denied = proxy.add(Fault(None, "", status=403, code="AccessDenied", times=100))
     with pytest.raises(StorageAccessDenied) as info:
         s3_storage(proxy.url, bucket).exists("postgres/a.dump")
-    assert info.value.message == (f"cannot look up s3://{bucket}/owb-test/postgres/a.dump: access denied (403); grant "
-                                  f"these credentials the needed s3: permission on bucket '{bucket}' (or check its "
-                                  "policy, Object Lock or KMS key)")
+    assert proxy.requests == [f"HEAD /{bucket}/owb-test/postgres/a.dump", f"GET /{bucket}/owb-test/postgres/a.dump"]
+    assert denied.hits == 2
+    assert info.value.message == (
+        f"cannot look up s3://{bucket}/owb-test/postgres/a.dump: access denied (AccessDenied); these credentials need "
+        "s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on bucket "
+        f"'{bucket}' (check its policy, Object Lock and the KMS key)")
 
 
 def test_a_stream_that_differs_from_its_expected_sha256_is_not_stored(moto_endpoint: str, bucket: str) -> None:

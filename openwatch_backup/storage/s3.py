@@ -20,6 +20,7 @@ import botocore.config
 
 from openwatch_backup.core.redact import Redactor
 from openwatch_backup.errors import (
+    StorageAccessDenied,
     StorageBucketMissing,
     StorageError,
     StorageIntegrityError,
@@ -71,6 +72,11 @@ class RemoteObject:
     sha256: str | None
     etag: str
     modified: datetime
+
+
+def _bare_403(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and str((response.get("Error") or {}).get("Code")) == "403"
 
 
 def _check_key(key: str) -> str:
@@ -167,13 +173,27 @@ class S3Storage:
         return open_stream(get, self._error, self.location(key))
 
     def head(self, key: str) -> RemoteObject:
+        action = f"look up {self.location(key)}"
         try:
             answer = self._client.head_object(Bucket=self.config.bucket, Key=self._object_key(key))
         except Exception as exc:
-            raise self._error(exc, f"look up {self.location(key)}") from None
+            error = self._error(exc, action)
+            if isinstance(error, StorageAccessDenied) and _bare_403(exc):
+                error = self._explain_403(key, action) or error
+            raise error from None
         return RemoteObject(key=key, size=int(answer["ContentLength"]),
                             sha256=(answer.get("Metadata") or {}).get(SHA256_META), etag=str(answer.get("ETag", "")),
                             modified=answer["LastModified"])
+
+    def _explain_403(self, key: str, action: str) -> StorageError | None:
+        """A HEAD's 403 has no body: wrong credentials, a wrong clock and a missing permission look the same.
+        A one-byte GET of the same key gets an answer with a body that names the cause."""
+        try:
+            answer = self._client.get_object(Bucket=self.config.bucket, Key=self._object_key(key), Range="bytes=0-0")
+        except Exception as exc:
+            return self._error(exc, action)
+        answer["Body"].close()
+        return None
 
     def exists(self, key: str) -> bool:
         try:

@@ -154,8 +154,9 @@ def _from_response(response: dict[str, Any], action: str, *, endpoint: str, buck
         return StorageError(f"cannot {action}: bucket {bucket!r} is in another region ({code}); set "
                             "OPENWATCH_BACKUP_S3_REGION to the bucket's region")
     if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
-        return StorageAccessDenied(f"cannot {action}: access denied ({code}); grant these credentials the needed "
-                                   f"s3: permission on bucket {bucket!r} (or check its policy, Object Lock or KMS key)")
+        return StorageAccessDenied(f"cannot {action}: access denied ({code}); these credentials need s3:ListBucket, "
+                                   "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on bucket "
+                                   f"{bucket!r} (check its policy, Object Lock and the KMS key)")
     if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"):
         return StorageUnreachable(f"cannot {action}: {endpoint} answered {status} {code} after {attempts} "
                                   "attempt(s); try again later")

@@ -23,7 +23,7 @@ class Fault:
 
     method: str | None
     contains: str
-    action: str = "respond"  # respond | reset_mid_body
+    action: str = "respond"  # respond | reset_mid_body | cut_response (forward, relay half the answer, reset)
     status: int = 503
     code: str = "SlowDown"
     message: str = "Please reduce your request rate."
@@ -115,10 +115,10 @@ class FaultProxy:
                     _reset(conn)
                     return
                 body = reader.read(length) if length else b""
-                if fault is not None:
+                if fault is not None and fault.action == "respond":
                     self._answer(conn, fault)
                     return
-                self._forward(conn, head, body)
+                self._forward(conn, head, body, cut=fault is not None and fault.action == "cut_response")
                 return  # the upstream answer said Connection: close
         except OSError:
             return
@@ -149,10 +149,17 @@ class FaultProxy:
         conn.sendall(f"HTTP/1.1 {fault.status} {reason}\r\nDate: {date}\r\nContent-Type: application/xml\r\n"
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
 
-    def _forward(self, conn: socket.socket, head: list[str], body: bytes) -> None:
+    def _forward(self, conn: socket.socket, head: list[str], body: bytes, *, cut: bool = False) -> None:
         kept = [line for line in head[1:] if line.split(":", 1)[0].strip().lower() not in ("expect", "connection")]
         request = "\r\n".join([head[0], *kept, "Connection: close", "", ""]).encode() + body
         with socket.create_connection(self._upstream, timeout=30) as upstream:
             upstream.sendall(request)
+            if cut:  # the whole answer first, then only its first half goes out, then a reset
+                answer = b""
+                while chunk := upstream.recv(1 << 16):
+                    answer += chunk
+                conn.sendall(answer[: len(answer) // 2])
+                _reset(conn)
+                return
             while chunk := upstream.recv(1 << 16):
                 conn.sendall(chunk)
