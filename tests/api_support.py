@@ -544,3 +544,40 @@ def poll_run(client: TestClient, run_id: str, headers: dict[str, str], statuses:
     extra = f"\n{context()}" if context else ""
     pytest.fail(f"run {run_id} is {last['status']}, wanted {'/'.join(statuses)} (within {timeout:g} s): "
                 f"{json.dumps(last, default=str)[:1500]}{extra}", pytrace=False)
+
+
+# --- OpenWatch's modules as the README's install lines import them ------------------------------------------
+def openwatch_modules(audit: AuditLog, celery_app: Any = None) -> dict[str, Any]:
+    """`app.audit_db`, `app.auth`, `app.celery_app`, `app.database`, `app.rbac` (and the packages above them)
+    built from the stand-ins, with OpenWatch's names: for exec'ing the README's lines as OpenWatch would run
+    them (put them in sys.modules with monkeypatch)."""
+    import enum
+    import types
+
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    def module(name: str, **attrs: Any) -> types.ModuleType:
+        made = types.ModuleType(name)
+        made.__dict__.update(attrs)
+        return made
+
+    user_role = enum.Enum("UserRole", {r.upper(): r for r in ROLES}, type=str)  # type: ignore[misc]
+    permission = enum.Enum("Permission", {p.upper().replace(":", "_"): p for p in _ALL}, type=str)  # type: ignore[misc]
+
+    class RBACManager:
+        @staticmethod
+        def has_permission(user_role: Any, required_permission: Any) -> bool:
+            return str(required_permission.value) in ROLE_PERMISSIONS.get(str(user_role.value), [])
+
+    def get_current_user(credentials: HTTPAuthorizationCredentials) -> dict[str, Any]:
+        return current_user(credentials.credentials)
+
+    return {
+        "app": module("app", __path__=[]),
+        "app.audit_db": module("app.audit_db", log_audit_event=audit.log_audit_event,
+                               log_admin_event=audit.log_admin_event),
+        "app.auth": module("app.auth", get_current_user=get_current_user),
+        "app.celery_app": module("app.celery_app", celery_app=celery_app or Celery("openwatch")),
+        "app.database": module("app.database", SessionLocal=audit.db_session),
+        "app.rbac": module("app.rbac", UserRole=user_role, Permission=permission, RBACManager=RBACManager),
+    }
