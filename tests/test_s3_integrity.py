@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from openwatch_backup.errors import StorageIntegrityError
+from openwatch_backup.errors import StorageIntegrityError, StorageUnreachable
+from openwatch_backup.storage.s3_download import REOPEN_ATTEMPTS
 from openwatch_backup.storage.s3_upload import MAX_PART, MAX_PARTS, MIB, grown_part_size, part_size_for
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.moto_server import (  # noqa: F401 - fixtures
@@ -83,11 +84,17 @@ def test_a_download_cut_mid_body_resumes_where_it_broke(proxy: FaultProxy, uploa
 
 
 def test_a_download_cut_every_time_fails_rather_than_ends_short(proxy: FaultProxy, uploaded: str) -> None:
-    proxy.add(Fault("GET", KEY, action="cut_response", times=100))
-    with pytest.raises(Exception) as info, s3_storage(proxy.url, uploaded).open_reader(KEY) as reader:
-        while reader.read(MIB):
-            pass
-    assert getattr(info.value, "code", None) == "storage_unreachable"
+    cut = proxy.add(Fault("GET", KEY, action="cut_response", times=100))
+
+    def read_all() -> None:
+        with s3_storage(proxy.url, uploaded).open_reader(KEY) as reader:
+            while reader.read(MIB):
+                pass
+
+    with pytest.raises(StorageUnreachable) as info:
+        read_all()
+    assert cut.hits >= 1 + REOPEN_ATTEMPTS  # resumed while each answer brought bytes, then given up
+    assert info.value.message.startswith(f"cannot read s3://{uploaded}/{PREFIX}/{KEY}: ")
 
 
 @pytest.mark.parametrize(("size", "expected"), [
@@ -103,6 +110,6 @@ def test_part_size_keeps_within_ten_thousand_parts(size: int | None, expected: i
 def test_a_stream_outgrowing_its_hint_grows_its_parts_instead_of_running_out() -> None:
     base = 8 * MIB
     sizes = [grown_part_size(n, base) for n in range(1, MAX_PARTS + 1)]
-    assert sizes[0] == base and sizes[4_999] == base and sizes[5_000] == 2 * base
+    assert (sizes[0], sizes[4_999], sizes[5_000]) == (base, base, 2 * base)
     assert max(sizes) == MAX_PART
     assert sum(sizes) > 5 * MAX_PARTS * base  # over 5x what 10,000 parts of the base size hold (437 GiB for 8 MiB)
