@@ -283,8 +283,8 @@ def test_cli_failed_restore_exits_8(lab: Lab) -> None:
     run = lab.only_restore_run()
     assert (run.status, run.error_code) == ("failed", "restore_failed")
     assert run.error is not None
-    assert run.error.startswith("pg_restore exited with status 1: pg_restore: error: COPY failed for table "
-                                '"scan_findings": ERROR:  duplicate key value violates unique constraint')
+    assert run.error == ('psql exited with status 3: ERROR:  duplicate key value violates unique constraint '
+                         '"scan_findings_pkey"; the restore was rolled back, nothing changed')
     assert done.stderr == f"error: {run.error}\n"
     printed = json.loads(done.stdout)
     assert (printed["id"], printed["status"], printed["error_code"], printed["error"]) == (

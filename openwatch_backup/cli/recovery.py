@@ -112,8 +112,10 @@ def sweep(as_json: JsonOption = False) -> None:
         report = service.watchdog()
     if as_json:
         print_json({"abandoned": report["abandoned"], "databases": report["scratch_databases"],
-                    "partial_files": report["partial_files"]})
+                    "partial_files": report["partial_files"], "kept_databases": report["kept_databases"]})
     else:
         out.print(f"marked {len(report['abandoned'])} run(s) abandoned, dropped {len(report['scratch_databases'])} "
                   f"scratch database(s), removed {len(report['partial_files'])} .partial file(s)")
+        for kept in report["kept_databases"]:  # a completed swap's old database: the operator's to drop
+            out.print(f"kept {kept}: the old database of a restore whose swap completed; drop it when done")
 

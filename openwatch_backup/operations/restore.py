@@ -21,17 +21,21 @@ from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.errors import RestoreFailed, RestoreRefused
 from openwatch_backup.operations.compat import check_compatibility
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.created_databases import create_recorded, drop_recorded
+from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
 from openwatch_backup.operations.restore_checks import check_restored
 from openwatch_backup.operations.restore_stream import RestoreOptions, stream_into_database
+from openwatch_backup.operations.restore_table import check_table_names, restore_rows
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.operations.verify import client_for, quick_verify
 from openwatch_backup.source.catalog_copy import copy_catalog
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.facts import row_counts, server_facts
-from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
+from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
+from openwatch_backup.source.scratch import drop_database, scratch_name
 from openwatch_backup.source.sessions import describe, other_sessions
-from openwatch_backup.source.swap import swap_in
+from openwatch_backup.source.swap import free_kept_name, swap_in
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ PostSteps = Callable[[], dict[str, Any]]  # migrations and health check after a 
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def _phase(ctx: OperationContext, run_id: uuid.UUID, phase: str, details: dict[str, Any] | None = None) -> None:
+    """Record the phase (the sweeper and the kill tests read it), then the test-only kill point."""
+    ctx.recorder.progress(run_id, phase, details=details)
+    kill_point(phase)
+
+
 def _verified_manifest(ctx: OperationContext, backup: BackupRun) -> Manifest:
     result, manifest = quick_verify(ctx, backup)
     if not result.passed or manifest is None:
@@ -75,6 +85,14 @@ def _verified_manifest(ctx: OperationContext, backup: BackupRun) -> Manifest:
 
 def _guard(ctx: OperationContext, request: RestoreRequest, manifest: Manifest) -> dict[str, Any]:
     live = ctx.target.dbname
+    if request.into is not None:
+        if request.confirm is not None:
+            raise RestoreRefused(f"--confirm {request.confirm} and --into {request.into} contradict each other: "
+                                 f"--into creates a new database and needs no --confirm; --confirm {live} alone "
+                                 "replaces the live one")
+        if request.into.lower().startswith(SCRATCH_PREFIX):
+            raise RestoreRefused(f"--into {request.into}: names starting with {SCRATCH_PREFIX} are this tool's "
+                                 "scratch databases (the sweeper drops them); choose another name")
     with connect(ctx.target, ctx.redact) as conn:
         facts = server_facts(conn)
         compat = check_compatibility(manifest, facts.major, ctx.settings.openwatch_backend_dir,
@@ -106,9 +124,9 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
         return None
     started = time.monotonic()
     try:
-        ctx.recorder.progress(run_id, "verifying")
+        _phase(ctx, run_id, "verifying")
         manifest = _verified_manifest(ctx, backup)
-        ctx.recorder.progress(run_id, "guards")
+        _phase(ctx, run_id, "guards")
         details = _guard(ctx, request, manifest)
         if not request.tables and not request.into and manifest.kind not in ("full", "plain"):
             raise RestoreRefused(f"backup {backup.id} is of kind {manifest.kind}: it does not hold the whole database; "
@@ -121,7 +139,7 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
             outcome = _restore_full(ctx, run_id, manifest, request, safety_backup, details)
         outcome.seconds = round(time.monotonic() - started, 3)
         if post_steps is not None and outcome.mode == "full":
-            ctx.recorder.progress(run_id, "post_restore")
+            _phase(ctx, run_id, "post_restore")
             try:
                 outcome.details["post_restore"] = post_steps()
             except RestoreFailed as exc:
@@ -145,13 +163,13 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
 
 
 def _take_safety_backup(ctx: OperationContext, run_id: uuid.UUID, safety_backup: SafetyBackup) -> str:
-    ctx.recorder.progress(run_id, "safety_backup")
+    _phase(ctx, run_id, "safety_backup")
     run = safety_backup()
     return str(run.id)
 
 
 def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, dbname: str) -> dict[str, Any]:
-    ctx.recorder.progress(run_id, "restoring", details={"restoring_into": dbname})
+    _phase(ctx, run_id, "restoring", details={"restoring_into": dbname})
     client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
     options = RestoreOptions()
     if manifest.kind == "tables":
@@ -162,7 +180,7 @@ def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manif
     if stats.sha256 != manifest.sha256:
         raise RestoreFailed(f"{manifest.artifact} changed while it was read (sha256 {stats.sha256}, manifest "
                             f"{manifest.sha256})")
-    ctx.recorder.progress(run_id, "checking")
+    _phase(ctx, run_id, "checking")
     result = check_restored(ctx, manifest, dbname, {}, deep=True)
     if not result.passed:
         raise RestoreFailed(f"the restored database did not check out ({result.reason}): {result.message}")
@@ -172,11 +190,11 @@ def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manif
 def _restore_into(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, name: str,
                   details: dict[str, Any]) -> RestoreOutcome:
     with connect(ctx.target, ctx.redact) as admin:
-        create_database(admin, name)
+        create_recorded(ctx, run_id, admin, name)  # recorded first: a kill from here on is the sweeper's
         try:
             details.update(_restore_and_check(ctx, run_id, manifest, name))
         except BaseException:
-            drop_database(admin, name)  # --into made it; a failed restore leaves nothing behind
+            drop_recorded(ctx, run_id, admin, name)  # --into made it; a failed restore leaves nothing behind
             raise
     return RestoreOutcome(mode="into", database=name, details=details)
 
@@ -187,18 +205,23 @@ def _restore_full(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, 
     safety = _take_safety_backup(ctx, run_id, safety_backup) if request.safety_backup else None
     scratch = scratch_name("restore", run_id)
     with connect(ctx.target, ctx.redact) as admin:
-        drop_database(admin, scratch)
-        create_database(admin, scratch)
+        drop_database(admin, scratch)  # an earlier delivery's, by its name
+        create_recorded(ctx, run_id, admin, scratch)
     try:
         details.update(_restore_and_check(ctx, run_id, manifest, scratch))
-        ctx.recorder.progress(run_id, "swapping")
+        kept = free_kept_name(ctx.target, ctx.redact, datetime.now(UTC))
+        # Recorded before the catalog is carried over, so both databases' catalogs know the plan: after a
+        # kill the sweeper tells a completed swap (the kept name exists) from one that never happened.
+        _phase(ctx, run_id, "swapping", details={"swap": {"kept": kept, "restored": scratch}})
         details["catalog_rows_carried"] = copy_catalog(ctx.target, scratch, ctx.redact)
+        kill_point("catalog_copied")
         ctx.recorder.release_connections()  # our own pooled sessions would block the rename
-        kept = swap_in(ctx.target, ctx.redact, scratch, terminate_others=request.terminate_connections,
-                       when=datetime.now(UTC))
+        swap_in(ctx.target, ctx.redact, scratch, kept, terminate_others=request.terminate_connections,
+                pause=kill_point)
+        kill_point("swapped")
     except BaseException:
         with connect(ctx.target, ctx.redact) as admin:
-            drop_database(admin, scratch)
+            drop_recorded(ctx, run_id, admin, scratch)
         raise
     return RestoreOutcome(mode="full", database=ctx.target.dbname, kept_database=kept, safety_backup_run=safety,
                           details=details)
@@ -215,16 +238,16 @@ def _restore_tables(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest
         raise RestoreRefused(f"this writes into database {live}: type its name to confirm (--confirm {live})")
     if manifest.format != "custom":
         raise RestoreRefused("a plain-SQL backup restores whole; --table needs a backup of kind full or tables")
-    missing = [t for t in request.tables if manifest.tables and t not in manifest.tables]
-    if missing:
-        raise RestoreRefused(f"backup {manifest.run_id} holds only {', '.join(manifest.tables)}; not {missing[0]}")
+    # Names checked against the archive's own table list before any work: a typo or an injection attempt
+    # is refused here, not after a safety backup and a restore of nothing.
+    check_table_names(ctx, manifest, request.tables, data_only=request.data_only)
     safety = _take_safety_backup(ctx, run_id, safety_backup) if request.safety_backup else None
-    ctx.recorder.progress(run_id, "restoring")
-    client = client_for(manifest, "pg_restore", ctx)
-    options = RestoreOptions(data_only=request.data_only, tables=request.tables, single_transaction=True)
-    stats = stream_into_database(ctx, manifest, client, live, options)
+    _phase(ctx, run_id, "restoring")
+    stats = restore_rows(ctx, manifest, live, request.tables, data_only=request.data_only,
+                         on_bytes=throttled_progress(ctx, run_id, "restoring"),
+                         before_commit=lambda: kill_point("table_before_commit"))
     with connect(ctx.target, ctx.redact) as conn:
         details["row_counts_after"] = row_counts(conn, list(request.tables))
     details["restore_stream_seconds"] = round(stats.seconds, 3)
+    details["sha256_checked"] = stats.sha256
     return RestoreOutcome(mode="table", database=live, safety_backup_run=safety, details=details)
-

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
 from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.errors import RestoreFailed
 from openwatch_backup.executors.local import describe_exit
 from openwatch_backup.executors.pg_clients import ClientTool
 from openwatch_backup.operations.context import OperationContext
 
-ARTIFACT_PREFIX = "postgres"
+ARTIFACT_PREFIX = POSTGRES_PREFIX  # the name restore_table.py imports; the value lives in core/naming.py
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ class BackupService(RetentionService):
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
-                "partial_files": report.partial_files, "stale_alert": self._stale_backup_alert()}
+                "partial_files": report.partial_files, "kept_databases": report.kept_databases,
+                "stale_alert": self._stale_backup_alert()}
 
     def _stale_backup_alert(self, now: datetime | None = None) -> dict[str, Any] | None:
         now = now or datetime.now(UTC)

@@ -1,0 +1,95 @@
+"""The swap of a full restore is one transaction (issue 9, failures 1 and 6).
+
+Failure 1 as found: a session on the scratch database makes the second rename wait; a SIGKILL during that
+wait left the live name missing (the first rename had committed on its own) and the old database with
+ALLOW_CONNECTIONS false, so every command failed with "cannot reach the catalog database". Failure 6: the
+same session, without a kill, gave psycopg's ObjectInUse as a multi-line `internal` error with exit 1.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.source.scratch import scratch_name
+from tests.support.restore_helpers import (
+    CANARY,
+    CATALOG,
+    Lab,
+    cli_env,
+    content,
+    database_exists,
+    databases_named_after,
+    modify,
+)
+from tests.support.restore_kill import PausedCli, allows_connections, run_row, start_paused, sweep_json
+
+pytestmark = pytest.mark.usefixtures("restore_env")
+
+
+def _restore_with_a_session_on_the_scratch_database(lab: Lab, backup: BackupRun, tmp_path: Path
+                                                     ) -> tuple[PausedCli, psycopg.Connection, str, str]:
+    lab.service.recorder.release_connections()
+    env = cli_env(lab.url, lab.backup_dir)
+    cli = start_paused(["restore", str(backup.id), "--confirm", lab.name, "--no-safety-backup",
+                        "--terminate-connections"], env, ["catalog_copied"], tmp_path / "pause")
+    cli.wait_for("catalog_copied")
+    restore_id = str(lab.service.list_runs(kind="restore")[0].id)
+    scratch = scratch_name("restore", lab.service.recorder.get(restore_id).id)
+    holder = psycopg.connect(lab.pg.url_for(scratch), application_name="inspector", autocommit=True)
+    cli.resume()
+    return cli, holder, restore_id, scratch
+
+
+def test_a_kill_while_the_swap_waits_leaves_the_live_database_whole(lab: Lab, tmp_path: Path) -> None:
+    backup = lab.backup()
+    modify(lab.url)  # the live database now differs from the backup: which one is live can be told apart
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    cli, holder, restore_id, scratch = _restore_with_a_session_on_the_scratch_database(lab, backup, tmp_path)
+    try:
+        time.sleep(2)  # the second rename waits (PostgreSQL gives a session up to 5 s to leave)
+        assert cli.proc.poll() is None, "the swap did not wait: the kill would not land inside it"
+        assert database_exists(lab.pg, lab.name)  # no instant without the live name, even uncommitted
+        cli.kill()
+    finally:
+        holder.close()
+        cli.stop()
+
+    # The whole old database under the live name, taking connections; nothing renamed.
+    assert databases_named_after(lab.pg, lab.name) == [lab.name]
+    assert allows_connections(lab.pg, lab.name) is True
+    assert content(lab.url, skip=(CATALOG, CANARY)) == before
+    assert database_exists(lab.pg, scratch)
+
+    env = cli_env(lab.url, lab.backup_dir)
+    report = sweep_json(env)
+    assert scratch in report["databases"]  # type: ignore[operator]
+    assert not database_exists(lab.pg, scratch)
+    status, code, _ = run_row(lab.url, restore_id)
+    assert (status, code) == ("abandoned", "abandoned")
+
+
+def test_a_session_on_the_scratch_database_fails_the_swap_with_one_typed_line(lab: Lab, tmp_path: Path) -> None:
+    backup = lab.backup()
+    modify(lab.url)  # the live database now differs from the backup: which one is live can be told apart
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    cli, holder, restore_id, scratch = _restore_with_a_session_on_the_scratch_database(lab, backup, tmp_path)
+    try:
+        code, out, err = cli.finish()
+    finally:
+        holder.close()
+        cli.stop()
+
+    message = (f"1 other session(s) (inspector) connected to the restored database {scratch} blocked the swap; "
+               f"nothing was changed ({lab.name} is as it was); close it and restore again")
+    assert (code, out, err) == (8, "", f"error: {message}\n")
+    status, error_code, _ = run_row(lab.url, restore_id)
+    assert (status, error_code) == ("failed", "database_in_use")
+    assert databases_named_after(lab.pg, lab.name) == [lab.name]
+    assert allows_connections(lab.pg, lab.name) is True
+    assert content(lab.url, skip=(CATALOG, CANARY)) == before
+    assert not database_exists(lab.pg, scratch)  # the failed restore dropped its own scratch database
