@@ -25,10 +25,11 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.source.scratch import scratch_name
 from tests.support.procs import children_named
 
-KEYS = ["backup_present", "backup_verified", "offsite_copy", "retention_applied", "log_clean", "restore_drill",
-        "offsite_accessible", "procedures_reviewed"]
-HEALTHY = {"backup_present": "ok", "backup_verified": "ok", "offsite_copy": "skip", "retention_applied": "ok",
-           "log_clean": "ok", "restore_drill": "ok", "offsite_accessible": "skip", "procedures_reviewed": "skip"}
+KEYS = ["backup_present", "backup_verified", "verify_failures", "offsite_copy", "retention_applied", "log_clean",
+        "restore_drill", "offsite_accessible", "procedures_reviewed"]
+HEALTHY = {"backup_present": "ok", "backup_verified": "ok", "verify_failures": "ok", "offsite_copy": "skip",
+           "retention_applied": "ok", "log_clean": "ok", "restore_drill": "ok", "offsite_accessible": "skip",
+           "procedures_reviewed": "skip"}
 NO_BACKUP = "no successful full backup to drill with; take one with `openwatch-backup backup`"
 
 MakeService = Callable[..., BackupService]
@@ -354,9 +355,13 @@ def test_check_after_a_failed_verify(env: Env, service: BackupService) -> None:
 
     report = check_json(1)
 
-    assert states(report) == {**HEALTHY, "backup_verified": "fail", "retention_applied": "fail", "log_clean": "fail",
-                              "restore_drill": "fail"}
+    assert states(report) == {**HEALTHY, "backup_verified": "fail", "verify_failures": "fail",
+                              "retention_applied": "fail", "log_clean": "fail", "restore_drill": "fail"}
     assert item(report, "backup_verified")["detail"] == verify.error
+    failures = item(report, "verify_failures")
+    assert failures["detail"] == f"full backup {str(backup.id)[:8]}: quick verify failed 0.0 h ago: {verify.error}"
+    assert failures["fix"] == (f"see `openwatch-backup show {str(verify.id)[:8]}`; fix the cause and verify it again "
+                               f"(`openwatch-backup verify {str(backup.id)[:8]}`), or take a new backup")
     assert item(report, "log_clean")["detail"].startswith(f"verify run {str(verify.id)[:8]} failed ")
 
 
@@ -382,11 +387,12 @@ def test_check_after_verify_and_drill_passes(env: Env, healthy: Healthy) -> None
     items = healthy.service.checklist()
 
     assert [(i.key, i.status.value) for i in items] == list(HEALTHY.items())
-    assert [i.cadence for i in items] == ["each backup"] * 5 + ["quarterly"] * 3
+    assert [i.cadence for i in items] == ["each backup"] * 6 + ["quarterly"] * 3
     assert all(i.fix == "" for i in items)
     report = check_json(0)
     assert states(report) == HEALTHY
-    assert item(report, "backup_verified")["detail"].startswith("quick verify passed ")
+    assert item(report, "backup_verified")["detail"] == "drill passed 0.0 h ago"  # the newest verdict
+    assert item(report, "verify_failures")["detail"] == "none failed"
     assert item(report, "log_clean")["detail"] == "no error"
     assert item(report, "restore_drill")["detail"].startswith(
         f"passed 0.0 h ago: recovered in {healthy.drill.details['drill']['rto_seconds']} s (objective 30 min")
@@ -416,8 +422,8 @@ def test_check_after_a_failed_run_fails_log_clean(env: Env, healthy: Healthy) ->
 
     assert states(report) == {**HEALTHY, "log_clean": "fail"}
     log = item(report, "log_clean")
-    assert log["detail"] == (f"tables run {str(failed.id)[:8]} failed 0.0 h ago: pg_dump exited with status 1: "
-                             'pg_dump: error: no matching tables were found for pattern "nosuchtable"')
+    assert log["detail"] == f"tables run {str(failed.id)[:8]} failed 0.0 h ago: {failed.error}"
+    assert "nosuchtable" in log["detail"]
     assert log["fix"] == f"see `openwatch-backup show {str(failed.id)[:8]}`, fix the cause, run it again"
     check_human(1, report)
 
@@ -473,3 +479,119 @@ def test_check_fails_when_the_artifact_is_empty(env: Env, healthy: Healthy) -> N
 
     assert states(report) == {**HEALTHY, "backup_present": "fail"}
     assert item(report, "backup_present")["detail"] == f"{path} is missing or empty"
+
+
+# --- verdicts: a drill verifies, and every failed verify shows (issue 9, failures 9 and 10) ------------------------
+
+
+def test_a_passed_drill_counts_as_verified(env: Env, service: BackupService) -> None:
+    """The repro: a backup whose drill passed, never verified on its own, said "never verified"."""
+    full_backup(service)
+    drill = service.drill()
+    assert drill.status == "succeeded"
+
+    report = check_json(1)  # no prune yet
+
+    assert states(report) == {**HEALTHY, "retention_applied": "fail"}
+    assert item(report, "backup_verified")["detail"] == "drill passed 0.0 h ago"
+
+
+def test_a_drill_over_the_rto_still_verified_the_backup(env: Env, make_service: MakeService) -> None:
+    """Over the RTO the drill fails (restore_drill), but it did restore and check the backup."""
+    slow = make_service(env.url, env.dir, rto_minutes=0.0001)
+    full_backup(slow)
+    drill = slow.drill()
+    assert (drill.status, drill.error_code) == ("failed", "rto_exceeded")
+
+    report = check_json(1)
+
+    assert states(report)["backup_verified"] == "ok"
+    assert states(report)["verify_failures"] == "ok"
+    assert item(report, "backup_verified")["detail"] == "drill passed 0.0 h ago"
+
+
+def test_bytes_out_is_recorded_on_a_finished_backup(env: Env, service: BackupService) -> None:
+    backup = full_backup(service)
+
+    assert backup.details["bytes_out"] == backup.size_bytes == Path(backup.artifact_location or "").stat().st_size
+    assert backup.details["bytes_out"] > 0
+
+
+def _recorded_verify(service: BackupService, backup: BackupRun, *, deep: bool, passed: bool,
+                     error: str = "verify failed (counts): row counts differ (hosts: 1 restored, 2 in the manifest)"
+                     ) -> BackupRun:
+    """A verify run exactly as run_verify records it (request, result), for verdicts a real file cannot produce
+    on demand (a deep failure after a quick pass)."""
+    run_id = service.recorder.create("verify", "cli", "test", parent_id=backup.id, details={"request": {"deep": deep}})
+    assert service.recorder.claim(run_id)
+    result = {"result": "passed" if passed else "failed", "reason": None if passed else "counts", "deep": deep,
+              "message": "all checks passed" if passed else error, "checks": {}}
+    if passed:
+        service.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes,
+                                 sha256=backup.sha256, details={"verify": result, "backup_run": str(backup.id)})
+    else:
+        service.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, "verify_counts", error,
+                                               {"verify": result, "backup_run": str(backup.id)})
+    return service.get_run(str(run_id))
+
+
+def test_a_failed_verify_of_an_older_tables_backup_shows(env: Env, healthy: Healthy) -> None:
+    """The repro of failure 10: a `tables` backup's verify failed; the newest full backup is fine and the last
+    run in the log succeeded, so nothing used to show it."""
+    service = healthy.service
+    tables = service.backup(service.build_request(BackupKind.TABLES, Compression.ZSTD, ["hosts"]))
+    assert tables.status == "succeeded", tables.error
+    corrupt(tables)
+    verify, _ = service.verify(str(tables.id), deep=True)
+    assert verify.status == "failed"
+    newer = full_backup(service)
+    assert service.verify(str(newer.id))[0].status == "succeeded"  # the log's last run is clean again
+
+    report = check_json(1)
+
+    assert states(report) == {**HEALTHY, "verify_failures": "fail", "restore_drill": "ok"}
+    failures = item(report, "verify_failures")
+    assert failures["detail"] == f"tables backup {str(tables.id)[:8]}: deep verify failed 0.0 h ago: {verify.error}"
+    assert failures["fix"].endswith(f"(`openwatch-backup verify {str(tables.id)[:8]} --deep`), or take a new backup")
+    check_human(1, report)
+
+
+def test_a_quick_pass_does_not_clear_a_deep_failure_but_a_deep_pass_does(env: Env, healthy: Healthy) -> None:
+    service, backup = healthy.service, healthy.backup
+    deep_failure = _recorded_verify(service, backup, deep=True, passed=False)
+    assert service.verify(str(backup.id))[0].status == "succeeded"  # a real quick verify, after it
+
+    report = check_json(1)
+
+    assert states(report) == {**HEALTHY, "verify_failures": "fail"}
+    assert item(report, "backup_verified")["detail"].startswith("quick verify passed ")
+    assert item(report, "verify_failures")["detail"] == (
+        f"full backup {str(backup.id)[:8]}: deep verify failed 0.0 h ago: {deep_failure.error}")
+
+    assert service.verify(str(backup.id), deep=True)[0].status == "succeeded"
+    assert states(check_json(0)) == HEALTHY
+
+
+def test_a_deep_pass_clears_an_earlier_quick_failure(env: Env, healthy: Healthy) -> None:
+    service, backup = healthy.service, healthy.backup
+    _recorded_verify(service, backup, deep=False, passed=False)
+    assert states(check_json(1))["verify_failures"] == "fail"
+    _recorded_verify(service, backup, deep=True, passed=True)
+
+    assert states(check_json(0)) == HEALTHY
+
+
+def test_a_pruned_backups_failed_verify_no_longer_shows(env: Env, healthy: Healthy) -> None:
+    service, backup = healthy.service, healthy.backup
+    older = full_backup(service)
+    _recorded_verify(service, older, deep=False, passed=False)
+    assert states(check_json(1))["verify_failures"] == "fail"
+    with psycopg.connect(env.url) as conn:
+        conn.execute("UPDATE backup_runs SET pruned_at = now() WHERE id = %s", (older.id,))
+    newest = full_backup(service)
+    assert service.verify(str(newest.id))[0].status == "succeeded"
+
+    report = check_json(0)
+
+    assert item(report, "verify_failures")["detail"] == "none failed"
+    assert backup.id != older.id

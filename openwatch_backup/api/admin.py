@@ -63,9 +63,12 @@ def admin_router(api: ApiContext) -> APIRouter:
             next_runs = service.next_scheduled()
             used = sum(obj.size for obj in service.storage.list())
             checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
+        # Healthy means the badge and the checklist agree: a fresh verified backup and no failing item.
+        failing = [item.key for item in checklist if item.status == "fail"]
         threshold = service.settings.alert_after_hours
         return StatusOut(newest_verified_at=newest_at, newest_verified_age_hours=round(age, 2) if age else age,
-                         threshold_hours=threshold, healthy=age is not None and age <= threshold,
+                         threshold_hours=threshold, healthy=age is not None and age <= threshold and not failing,
+                         failing_checks=failing,
                          running=_out(running[0]) if running else None,
                          next_runs=next_runs,
                          storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),

@@ -152,7 +152,9 @@ class StatusOut(BaseModel):
     newest_verified_at: datetime | None
     newest_verified_age_hours: float | None
     threshold_hours: float
-    healthy: bool
+    healthy: bool = Field(description="A backup verified within threshold_hours and no checklist item failing")
+    failing_checks: list[str] = Field(description="Keys of the checklist items that fail (empty when healthy, unless "
+                                                  "no backup verified in time)")
     running: RunOut | None
     next_runs: dict[str, datetime]
     storage_used_bytes: int

@@ -186,7 +186,7 @@ def _details(manifest: Manifest, result: StreamResult, estimate: int) -> dict[st
         "server_version": manifest.server_version, "pg_dump_version": manifest.pg_dump_version,
         "database": manifest.database, "openwatch_alembic_head": manifest.openwatch_alembic_head,
         "row_counts": manifest.row_counts, "canary_nonce": manifest.canary_nonce,
-        "canary_included": manifest.canary_included, "bytes_in": result.bytes_in,
+        "canary_included": manifest.canary_included, "bytes_in": result.bytes_in, "bytes_out": result.bytes_out,
         "seconds": round(result.seconds, 3),
         "rate_bytes_per_s": round(result.bytes_in / result.seconds) if result.seconds > 0 else None,
         "estimate_bytes": estimate, "peak_rss_bytes": peak_rss_bytes(), "package_version": __version__,

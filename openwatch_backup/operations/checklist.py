@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RunNotFound
 from openwatch_backup.operations.context import OperationContext
@@ -18,6 +20,8 @@ from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.operations.verify import backup_manifest_key
 
 RETENTION_CHECK_DAYS = 2  # the nightly chain prunes after every verified backup
+VERDICT_KINDS = ("verify", "drill")  # the runs that say whether a backup reads back
+FAILURE_SCAN = 500  # recent verdicts searched for failures (beat makes about 8 a week)
 
 
 class ItemStatus(StrEnum):
@@ -78,16 +82,8 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
             items.append(CheckItem("backup_present", "Backup file exists and has non-zero size", each, ItemStatus.OK,
                                    f"{newest.details.get('artifact')} ({human_bytes(size)}, "
                                    f"{_age(newest.finished_at, now)})"))
-        verifies = ctx.recorder.list(limit=1, kind="verify", parent_id=newest.id, finished_only=True)
-        if verifies and verifies[0].status == RunStatus.SUCCEEDED.value:
-            deep = verifies[0].details.get("verify", {}).get("deep")
-            items.append(CheckItem("backup_verified", "The backup reads back (pg_restore --list, checksum)", each,
-                                   ItemStatus.OK, f"{'deep' if deep else 'quick'} verify passed "
-                                   f"{_age(verifies[0].finished_at, now)}"))
-        else:
-            detail = verifies[0].error or "failed" if verifies else "never verified"
-            items.append(CheckItem("backup_verified", "The backup reads back (pg_restore --list, checksum)", each,
-                                   ItemStatus.FAIL, str(detail), f"run `openwatch-backup verify {str(newest.id)[:8]}`"))
+        items.append(_verified_item(ctx, newest, now, each))
+    items.append(_verify_failures_item(ctx, now, each))
     items.append(CheckItem("offsite_copy", "Backup copied to off-site storage", each, ItemStatus.SKIP,
                            "off-site storage is not configured"))
     items.append(_retention_item(ctx, now, each))
@@ -106,6 +102,85 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
     items.append(CheckItem("procedures_reviewed", "Backup scripts and procedures reviewed", quarterly,
                            ItemStatus.SKIP, "a person's task: read this README and the guide"))
     return items
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What a verify or a drill said about its backup. A drill is a deep verify (timed): one that restored and
+    checked the backup but ran over the RTO still verified it."""
+
+    run: BackupRun
+    passed: bool
+    deep: bool
+
+    @property
+    def what(self) -> str:
+        return "drill" if self.run.kind == "drill" else f"{'deep' if self.deep else 'quick'} verify"
+
+
+def _verdict(run: BackupRun) -> _Verdict | None:
+    """None for a run that said nothing about the backup (cancelled, abandoned, still running)."""
+    if run.status not in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+        return None
+    if run.kind == "drill":
+        checked = run.details.get("drill", {}).get("verify", {}).get("result") == "passed"
+        return _Verdict(run, run.status == RunStatus.SUCCEEDED.value or checked, True)
+    deep = bool(run.details.get("request", {}).get("deep") or run.details.get("verify", {}).get("deep"))
+    return _Verdict(run, run.status == RunStatus.SUCCEEDED.value, deep)
+
+
+def _verdicts(ctx: OperationContext, backup_id: uuid.UUID | None = None, limit: int = 20) -> list[_Verdict]:
+    runs = ctx.recorder.list(limit=limit, kinds=VERDICT_KINDS, parent_id=backup_id, finished_only=True)
+    return [v for v in map(_verdict, runs) if v is not None]
+
+
+def _verified_item(ctx: OperationContext, newest: BackupRun, now: datetime, cadence: str) -> CheckItem:
+    """The newest backup's latest verdict: a quick or deep verify, or a drill (a deep verify, timed)."""
+    title = "The backup reads back (pg_restore --list, checksum)"
+    latest = next(iter(_verdicts(ctx, newest.id)), None)
+    if latest is not None and latest.passed:
+        return CheckItem("backup_verified", title, cadence, ItemStatus.OK,
+                         f"{latest.what} passed {_age(latest.run.finished_at, now)}")
+    detail = (latest.run.error or "failed") if latest else "never verified"
+    return CheckItem("backup_verified", title, cadence, ItemStatus.FAIL, str(detail),
+                     f"run `openwatch-backup verify {str(newest.id)[:8]}`")
+
+
+def _verify_failures_item(ctx: OperationContext, now: datetime, cadence: str) -> CheckItem:
+    """Every stored backup, of any kind, whose last quick or last deep check failed (a later deep pass clears
+    a quick failure; a later quick pass does not clear a deep one)."""
+    title = "No stored backup failed its last verify"
+    cleared: dict[uuid.UUID, set[bool]] = {}  # backup -> depths a later verdict passed (True: deep)
+    failures: dict[uuid.UUID, _Verdict] = {}  # backup -> its newest failure not cleared since
+    for verdict in _verdicts(ctx, limit=FAILURE_SCAN):  # newest first
+        backup_id = verdict.run.parent_id
+        if backup_id is None:
+            continue
+        passed = cleared.setdefault(backup_id, set())
+        if verdict.passed:
+            passed.update({True, False} if verdict.deep else {False})
+        elif verdict.deep not in passed and backup_id not in failures:
+            failures[backup_id] = verdict
+    stored = [(v, b) for v, b in ((v, _backup(ctx, b)) for b, v in failures.items())
+              if b is not None and b.status == RunStatus.SUCCEEDED.value and b.pruned_at is None]
+    if not stored:
+        return CheckItem("verify_failures", title, cadence, ItemStatus.OK, "none failed" if cleared else
+                         "no verify yet")
+    verdict, backup = stored[0]
+    more = f" (and {len(stored) - 1} more)" if len(stored) > 1 else ""
+    return CheckItem("verify_failures", title, cadence, ItemStatus.FAIL,
+                     f"{backup.kind} backup {str(backup.id)[:8]}: {verdict.what} failed "
+                     f"{_age(verdict.run.finished_at, now)}: {verdict.run.error}{more}",
+                     f"see `openwatch-backup show {str(verdict.run.id)[:8]}`; fix the cause and verify it again "
+                     f"(`openwatch-backup verify {str(backup.id)[:8]}{' --deep' if verdict.deep else ''}`), or take "
+                     "a new backup")
+
+
+def _backup(ctx: OperationContext, run_id: uuid.UUID) -> BackupRun | None:
+    try:
+        return ctx.recorder.get(str(run_id))
+    except RunNotFound:  # a catalog rebuilt without it: nothing stored to warn about
+        return None
 
 
 def _retention_item(ctx: OperationContext, now: datetime, cadence: str) -> CheckItem:
