@@ -103,6 +103,7 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     backup = wait(backup["id"])
     assert backup["sha256"]
     assert backup["size_bytes"] > 0
+    assert backup["details"]["bytes_out"] == backup["size_bytes"]  # what was written, not a stale heartbeat's 0
     artifact = backup["details"]["artifact"]
     assert (backup_dir / "postgres" / artifact).is_file()
 
@@ -133,9 +134,12 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     assert deep["details"]["verify"]["deep"] is True
     assert deep["details"]["verify"]["result"] == "passed"
 
-    # Status: healthy, checklist, next runs, storage used.
+    # Status: a fresh verified backup, but no prune and no drill yet: not healthy, and it says which items fail
+    # (the badge never contradicts the checklist).
     status = get("/status")
-    assert status["healthy"] is True
+    assert status["healthy"] is False
+    assert status["failing_checks"] == ["retention_applied", "restore_drill"]
+    assert [i["key"] for i in status["checklist"] if i["status"] == "fail"] == status["failing_checks"]
     assert status["newest_verified_age_hours"] < 1
     assert status["running"] is None
     assert set(status["next_runs"]) == {"backup", "drill"}
@@ -164,7 +168,7 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     assert "schedule.backup '61 2 * * *' is not a valid cron expression" in response.json()["detail"]
     response = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"retention": {"days": 3, "keep_hourly": 2}})
     assert response.status_code == 422
-    assert "unknown retention setting keep_hourly" in response.json()["detail"]
+    assert response.json() == {"detail": "retention.keep_hourly: Extra inputs are not permitted"}
     assert get("/settings") == settings  # neither bad request changed anything
 
     # Retention: a plan (nothing deleted), then an applied prune through the worker.
@@ -178,6 +182,12 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     applied = wait(response.json()["id"])
     assert applied["details"]["request"] == {"apply": True}
     assert get(f"/runs/{backup['id']}")["pruned_at"] is None  # the newest backup is always kept
+    assert get("/status")["failing_checks"] == ["restore_drill"]
+    drill_service = Services(openwatch_db, backup_dir)
+    assert drill_service().drill().status == "succeeded"
+    drill_service.close()
+    status = get("/status")
+    assert (status["healthy"], status["failing_checks"]) == (True, [])
 
     # Download streams exactly the artifact.
     with client.stream("GET", f"{PREFIX}/runs/{backup['id']}/download", headers=ADMIN) as response:
