@@ -97,7 +97,9 @@ class S3Storage:
             region_name=config.region,
             retries={"mode": "adaptive", "total_max_attempts": config.max_attempts},
             connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-            s3={"addressing_style": config.addressing_style},
+            # Every body we send carries its SHA256 in a signed x-amz-checksum-sha256 header that S3 checks, so
+            # the SigV4 payload hash would hash each part a second time; botocore already skips it over https.
+            s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
             max_pool_connections=max(10, config.concurrency + 2), tcp_keepalive=True,
             user_agent_appid="openwatch-backup")
         self._session = session

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
-from collections import deque
+import queue
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ def grown_part_size(part_number: int, base: int) -> int:
     return min(size, MAX_PART)
 
 
-def b64_sha256(data: bytes) -> str:
+def b64_sha256(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
@@ -80,12 +79,15 @@ class S3Writer:
         self._expected_sha256 = sha256
         self._hash = hashlib.sha256()
         self._size = 0
-        self._chunks: deque[bytes | memoryview] = deque()
-        self._buffered = 0
+        # Part buffers are reused: at most `inflight` are uploading while one more fills, so memory is bounded
+        # by (inflight + 1) x part size, and no part is copied on its way out.
+        self._buffer = bytearray()
+        self._filled = 0
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._buffers = 0
         self._part_number = 0
         self._parts: dict[int, dict[str, Any]] = {}
         self._futures: list[Future[None]] = []
-        self._slots = threading.BoundedSemaphore(target.inflight)
         self._pool: ThreadPoolExecutor | None = None
         self.upload_id: str | None = None
         self._done = False
@@ -96,52 +98,49 @@ class S3Writer:
         if self._done:
             raise StorageError(f"write to {self._target.location} after commit or abort")
         self._raise_part_failure()
-        if data:
-            self._hash.update(data)
-            self._size += len(data)
-            self._chunks.append(bytes(data))
-            self._buffered += len(data)
-            while self._buffered >= self._current_part_size():
-                self._send_part(self._take(self._current_part_size()))
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        self._size += len(view)
+        while view:
+            if self._filled == len(self._buffer):
+                if self._filled:
+                    self._send_part(self._buffer, self._filled)
+                self._buffer, self._filled = self._take_buffer(self._current_part_size()), 0
+            room = min(len(view), len(self._buffer) - self._filled)
+            self._buffer[self._filled:self._filled + room] = view[:room]
+            self._filled += room
+            view = view[room:]
         return len(data)
 
     def _current_part_size(self) -> int:
         return grown_part_size(self._part_number + 1, self._target.part_size)
 
-    def _take(self, size: int) -> bytes:
-        """The first `size` buffered bytes as one part (at most one copy), keeping the rest buffered."""
-        taken: list[bytes | memoryview] = []
-        need = size
-        while need and self._chunks:
-            chunk = self._chunks[0]
-            if len(chunk) <= need:
-                taken.append(self._chunks.popleft())
-                need -= len(chunk)
-            else:  # a view, so a large write is cut into parts without copying its tail again and again
-                view = memoryview(chunk)
-                taken.append(view[:need])
-                self._chunks[0] = view[need:]
-                need = 0
-        self._buffered -= size - need
-        if len(taken) == 1 and isinstance(taken[0], bytes):
-            return taken[0]
-        return b"".join(taken)
+    def _take_buffer(self, size: int) -> bytearray:
+        """A free part buffer of `size` bytes; waits for an uploaded part's buffer when all are in use."""
+        while True:
+            try:
+                buffer = self._free.get_nowait()
+            except queue.Empty:
+                if self._buffers <= self._target.inflight:  # inflight uploading + this one filling
+                    self._buffers += 1
+                    return bytearray(size)
+                try:
+                    buffer = self._free.get(timeout=1)
+                except queue.Empty:
+                    self._raise_part_failure()
+                    continue
+            self._raise_part_failure()
+            return buffer if len(buffer) == size else bytearray(size)  # a grown part size
 
-    def _send_part(self, part: bytes) -> None:
+    def _send_part(self, buffer: bytearray, length: int) -> None:
         if self.upload_id is None:
             self._create()
         if self._part_number >= MAX_PARTS:
             self._fail(StorageError(f"{self._target.location} needs more than {MAX_PARTS} parts; give the upload a "
                                     "size hint near the real size"))
         self._part_number += 1
-        self._slots.acquire()  # bounded memory: wait until a part in flight has left
-        try:
-            self._raise_part_failure()
-        except BaseException:
-            self._slots.release()
-            raise
         assert self._pool is not None
-        self._futures.append(self._pool.submit(self._upload_part, self._part_number, part))
+        self._futures.append(self._pool.submit(self._upload_part, self._part_number, buffer, length))
 
     def _create(self) -> None:
         args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, **self._target.extra}
@@ -156,7 +155,8 @@ class S3Writer:
             raise self._translate(exc, f"start the upload of {self._target.location}") from None
         self._pool = ThreadPoolExecutor(max_workers=self._target.inflight, thread_name_prefix="s3-part")
 
-    def _upload_part(self, number: int, data: bytes) -> None:
+    def _upload_part(self, number: int, buffer: bytearray, length: int) -> None:
+        data: bytes | bytearray = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
         try:
             args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key,
                                     "UploadId": self.upload_id, "PartNumber": number, "Body": data,
@@ -173,7 +173,7 @@ class S3Writer:
                 part["ChecksumSHA256"] = checksum
             self._parts[number] = part
         finally:
-            self._slots.release()
+            self._free.put(buffer)
 
     def _raise_part_failure(self) -> None:
         for future in self._futures:
@@ -201,8 +201,9 @@ class S3Writer:
             if self.upload_id is None:
                 self._put_whole(sha256)
             else:
-                if self._buffered:
-                    self._send_part(self._take(self._buffered))
+                if self._filled:
+                    self._send_part(self._buffer, self._filled)
+                self._buffer, self._filled = bytearray(), 0
                 self._complete(sha256)
         except StorageError as exc:
             if self._done:  # a part failure already aborted the upload
@@ -215,8 +216,8 @@ class S3Writer:
         self._check_head(sha256)
 
     def _put_whole(self, sha256: str) -> None:
-        data = b"".join(self._chunks)
-        self._chunks, self._buffered = deque(), 0
+        data = bytes(memoryview(self._buffer)[:self._filled])
+        self._buffer, self._filled = bytearray(), 0
         args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, "Body": data,
                                 "Metadata": {SHA256_META: sha256}, **self._target.extra}
         if self._target.checksums:
@@ -259,7 +260,7 @@ class S3Writer:
     def abort(self) -> None:
         """Drop the buffered bytes and the multipart upload. Never raises: a failed abort is kept in abort_error."""
         self._done = True
-        self._chunks, self._buffered = deque(), 0
+        self._buffer, self._filled = bytearray(), 0
         for future in self._futures:
             future.cancel()
         self._shutdown()
