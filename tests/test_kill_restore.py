@@ -1,0 +1,150 @@
+"""Kill-anywhere: `openwatch-backup restore` as a real process, SIGKILLed at every phase boundary and at
+random instants; after each kill (issue 9, "prove it in general"):
+
+- a whole database is under the live name (the old one's content, or the backup's once the swap committed),
+  taking connections;
+- `openwatch-backup sweep` removes every leftover: no scratch database of this catalog's runs, no
+  half-restored --into database; the database a committed swap kept is reported, not dropped;
+- the catalog tells the truth: no run is left running or queued, the killed restore is abandoned;
+- no verified backup was lost: the backup still passes a full quick verify.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import RunStatus
+from tests.support.procs import children_named
+from tests.support.restore_helpers import (
+    CANARY,
+    CATALOG,
+    Content,
+    DatabaseFactory,
+    Lab,
+    cli_env,
+    content,
+    database_exists,
+    databases_named_after,
+    modify,
+)
+from tests.support.restore_kill import allows_connections, run_row, start_paused, sweep_json, wait_for_children_gone
+
+pytestmark = pytest.mark.usefixtures("restore_env")
+
+# Phase boundaries of a full restore, in order; those after the swap's commit leave the backup live.
+FULL_INSTANTS = ["verifying", "guards", "safety_backup", "restoring", "checking", "swapping", "catalog_copied",
+                 "swap_first_rename", "swap_before_commit", "swapped"]
+COMMITTED = {"swapped"}
+INTO_INSTANTS = ["guards", "restoring", "checking"]
+SEED = int(os.environ.get("OWB_KILL_SEED", "20261130"))  # another seed, other instants: the same assertions
+_RNG = random.Random(SEED)
+FULL_DELAYS = [round(_RNG.uniform(0.05, 3.0), 2) for _ in range(3)]  # after the run started; it takes ~5 s here
+INTO_DELAYS = [round(_RNG.uniform(0.05, 0.8), 2)]  # an --into restore of the sample takes ~1.5 s here
+FULL_CASES = [pytest.param(i, 0.0, id=i) for i in FULL_INSTANTS] + \
+    [pytest.param(None, d, id=f"random-{d}s") for d in FULL_DELAYS]
+INTO_CASES = [pytest.param(i, 0.0, id=i) for i in INTO_INSTANTS] + \
+    [pytest.param(None, d, id=f"random-{d}s") for d in INTO_DELAYS]
+
+
+def _catalog_rows(url: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(url) as conn:
+        return [(str(i), str(k), str(s)) for i, k, s in conn.execute("SELECT id, kind, status FROM backup_runs")]
+
+
+def _prepare(lab: Lab) -> tuple[BackupRun, Content, Content]:
+    """A verified backup, then changes: which database is live can be told from its content."""
+    backup = lab.backup()
+    verified, _ = lab.service.verify(str(backup.id))
+    assert verified.status == "succeeded"
+    at_backup = content(lab.url, skip=(CATALOG, CANARY))
+    modify(lab.url)
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    assert before != at_backup
+    lab.service.recorder.release_connections()  # the swap would end our pooled sessions anyway
+    return backup, at_backup, before
+
+
+def _kill(lab: Lab, args: list[str], tmp_path: Path, instant: str | None, delay: float) -> None:
+    """Run the CLI, SIGKILL it at `instant` (or `delay` seconds after its run started), wait for its clients."""
+    cli = start_paused(args, cli_env(lab.url, lab.backup_dir), [instant or "verifying"], tmp_path / "pause")
+    try:
+        cli.wait_for(instant or "verifying")  # the run is claimed (running) from here on
+        if instant is None:
+            cli.resume()
+            time.sleep(delay)
+            if cli.proc.poll() is not None:
+                _, err = cli.proc.communicate()
+                pytest.fail(f"the restore ended (status {cli.proc.returncode}) within {delay} s, before the kill; "
+                            f"use smaller delays on this machine: {err.strip()}")
+        clients = children_named(cli.proc.pid, "pg_restore") + children_named(cli.proc.pid, "psql") + \
+            children_named(cli.proc.pid, "pg_dump")
+        cli.kill()
+        wait_for_children_gone(clients)
+    finally:
+        cli.stop()
+
+
+def _assert_after_sweep(lab: Lab, backup: BackupRun, swept: dict[str, object], *, committed: bool | None,
+                        at_backup: Content, before: Content) -> None:
+    # A whole database under the live name, taking connections.
+    assert allows_connections(lab.pg, lab.name) is True
+    live = content(lab.url, skip=(CATALOG, CANARY))
+    if committed is None:  # a random instant: either, but whole
+        committed = live == at_backup
+    assert live == (at_backup if committed else before)
+    # Every leftover gone; a committed swap's kept database reported and kept.
+    assert lab.leftovers() == []
+    names = databases_named_after(lab.pg, lab.name)
+    kept = [n for n in names if n != lab.name]
+    assert swept["kept_databases"] == kept
+    assert len(kept) == (1 if committed else 0), names
+    for name in kept:
+        assert allows_connections(lab.pg, name) is True
+    # The catalog tells the truth.
+    rows = _catalog_rows(lab.url)
+    assert [r for r in rows if r[2] in (RunStatus.RUNNING.value, RunStatus.QUEUED.value)] == []
+    restores = [r for r in rows if r[1] == "restore"]
+    assert len(restores) == 1, rows
+    status, code, details = run_row(lab.url, restores[0][0])
+    assert (status, code) == ("abandoned", "abandoned")
+    assert details.get("databases_created", []) == []
+    if committed:
+        assert details["swap_completed"]["kept_database"] == kept[0]  # type: ignore[index]
+    # No verified backup lost.
+    again, _ = lab.service.verify(str(backup.id))
+    assert again.status == "succeeded", again.error
+
+
+@pytest.mark.parametrize(("instant", "delay"), FULL_CASES)
+def test_full_restore_killed_anywhere(lab: Lab, tmp_path: Path, instant: str | None, delay: float) -> None:
+    backup, at_backup, before = _prepare(lab)
+    _kill(lab, ["restore", str(backup.id), "--confirm", lab.name, "--terminate-connections"], tmp_path, instant, delay)
+
+    # At once after the kill, before any sweep: the live name already holds a whole database.
+    assert database_exists(lab.pg, lab.name)
+    swept = sweep_json(cli_env(lab.url, lab.backup_dir))
+
+    _assert_after_sweep(lab, backup, swept, committed=(instant in COMMITTED) if instant else None,
+                        at_backup=at_backup, before=before)
+
+
+@pytest.mark.parametrize(("instant", "delay"), INTO_CASES)
+def test_into_restore_killed_anywhere(lab: Lab, make_database: DatabaseFactory, tmp_path: Path,
+                                      instant: str | None, delay: float) -> None:
+    backup, at_backup, before = _prepare(lab)
+    target = make_database.track(make_database.new_name("into"))
+    _kill(lab, ["restore", str(backup.id), "--into", target], tmp_path, instant, delay)
+
+    swept = sweep_json(cli_env(lab.url, lab.backup_dir))
+
+    assert not database_exists(lab.pg, target)  # half-restored or not yet created: not there after the sweep
+    if instant in ("restoring", "checking"):
+        assert swept["databases"] == [target]
+    _assert_after_sweep(lab, backup, swept, committed=False, at_backup=at_backup, before=before)
