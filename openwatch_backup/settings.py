@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from openwatch_backup.core.dsn import SSL_MODES, DatabaseTarget, DsnError, parse_database_url
 from openwatch_backup.core.dump_plan import system_table_problem
 from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.errors import ConfigError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
@@ -315,7 +316,7 @@ class Settings(BaseSettings):
 
     @property
     def postgres_dir(self) -> Path:
-        return self.dir / "postgres"
+        return self.dir / POSTGRES_PREFIX
 
 
 _OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}

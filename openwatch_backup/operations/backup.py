@@ -20,7 +20,7 @@ from openwatch_backup.core.dump_plan import DumpPlan, plan_dump
 from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
 from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.core.manifest import Manifest
-from openwatch_backup.core.naming import artifact_name, manifest_name
+from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_name, manifest_name
 from openwatch_backup.core.pipeline import StreamResult, pump
 from openwatch_backup.errors import DumpFailed, StorageError
 from openwatch_backup.executors.local import describe_exit
@@ -32,8 +32,6 @@ from openwatch_backup.source.connection import connect
 from openwatch_backup.source.facts import alembic_head, row_counts, tables_left_out, write_canary
 from openwatch_backup.source.snapshot import ExportedSnapshot
 from openwatch_backup.storage.base import ArtifactWriter
-
-POSTGRES_PREFIX = "postgres"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from openwatch_backup.core.verify_result import VerifyReason
 from openwatch_backup.errors import RunNotFound
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.presence import is_present
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.operations.verify import deep_verify, quick_verify, verify_error
 
@@ -24,7 +25,7 @@ GUIDE_RTO = "15-30 min (database corruption: restore from pg_dump)"
 def newest_restorable(ctx: OperationContext) -> BackupRun:
     for kind in (BackupKind.FULL, BackupKind.PLAIN):
         runs = ctx.recorder.list(limit=50, kind=kind.value, status=RunStatus.SUCCEEDED.value)
-        runs = [r for r in runs if r.pruned_at is None and "pruning" not in r.details]  # not pruned by retention
+        runs = [r for r in runs if is_present(r)]  # not pruned by retention
         if runs:
             return runs[0]
     raise RunNotFound("no successful full backup to drill with; take one with `openwatch-backup backup`")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import psycopg
 
 from openwatch_backup.core.kinds import Compression
+from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.errors import InsufficientSpace
 from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
@@ -48,7 +49,7 @@ def preflight(ctx: OperationContext, conn: psycopg.Connection, compression: Comp
     free = ctx.storage.free_bytes()
     if free is not None and free < needed:
         raise InsufficientSpace(
-            f"only {human_bytes(free)} free at {ctx.storage.location('postgres')}, and this backup needs about "
+            f"only {human_bytes(free)} free at {ctx.storage.location(POSTGRES_PREFIX)}, and this backup needs about "
             f"{human_bytes(needed)} (database {facts.database} is {human_bytes(facts.size_bytes)}); free space, "
             "point OPENWATCH_BACKUP_DIR elsewhere, or lower OPENWATCH_BACKUP_FREE_SPACE_FACTOR")
     return PreflightResult(facts=facts, pg_dump=pg_dump, needed_bytes=needed, free_bytes=free)

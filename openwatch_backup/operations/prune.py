@@ -10,6 +10,8 @@
    the run (retention that silently does nothing is how disks fill).
 Whatever the plan says, no key that a backup not being pruned (kept, running) names is ever deleted: a
 planned backup that names one is left out (and planned again next time), and such a leftover is not deleted.
+`kill_point` names each instant between two steps, where the kill-anywhere test (tests/test_prune_kill.py)
+SIGKILLs the CLI; the next prune then finishes the work.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from openwatch_backup.core.prune_files import FileReport, Repair, RunFiles, Stor
 from openwatch_backup.core.retention import FAMILY_OF_KIND, ArtifactRecord, PrunePlan, plan_retention
 from openwatch_backup.errors import StorageError
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.operations.retention_policy import effective_values, retention_config
 
@@ -95,6 +98,7 @@ def _delete(ctx: OperationContext, key: str, deleted: list[str]) -> None:
         raise StorageError(f"cannot delete {ctx.storage.location(key)} ({exc.strerror or exc}); fix its "
                            "permissions, then run `openwatch-backup prune --apply` again") from exc
     deleted.append(key)
+    kill_point(f"prune:deleted:{len(deleted)}")
 
 
 def _repair(ctx: OperationContext, store: PruneStore, repairs: list[Repair], report: FileReport,
@@ -102,11 +106,13 @@ def _repair(ctx: OperationContext, store: PruneStore, repairs: list[Repair], rep
     for repair in repairs:
         if repair.action == "release":
             store.release([repair.run_id])
+            kill_point("prune:repair-recorded")
             continue
         for key in repair.delete_keys:
             if key not in named:
                 _delete(ctx, key, deleted)
         store.mark_pruned([repair.run_id])
+        kill_point("prune:repair-recorded")
     for note in report.stale:
         if note.key not in named:
             _delete(ctx, note.key, deleted)
@@ -121,6 +127,7 @@ def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: Pr
     warnings = [f"{d.kind} backup {d.run_id[:8]} was planned for deletion but {sorted(set(d.keys) & named)[0]} is "
                 "named by a backup that stays: not deleted" for d in plan.deletes if d not in deletes]
     marked = set(store.mark_pruning([d.run_id for d in deletes], run_id))
+    kill_point("prune:marked")
     chosen = [d for d in deletes if d.run_id in marked]
     for start in range(0, len(chosen), BATCH):
         batch = chosen[start:start + BATCH]
@@ -128,6 +135,7 @@ def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: Pr
             for key in decision.keys:  # the artifact first: a crash leaves a marked row with its manifest
                 _delete(ctx, key, deleted)
         store.mark_pruned([d.run_id for d in batch])
+        kill_point("prune:batch-recorded")
     for note in report.leftovers:
         if note.key not in named:
             _delete(ctx, note.key, deleted)
@@ -157,6 +165,7 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
     """Carry out a queued prune run; returns its summary, None when another delivery already claimed it."""
     if not ctx.recorder.claim(run_id):
         return None
+    kill_point("prune:claimed")
     deleted: list[str] = []
     try:
         values, notes = effective_values(ctx.settings, overrides())
@@ -169,6 +178,7 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         repaired: list[Repair] = []
         if apply and (repairs or report.stale):
             ctx.recorder.progress(run_id, "repairing", details={"repairs": [r.as_dict() for r in repairs]})
+            kill_point("prune:repairs-recorded")
             repairing = {r.run_id for r in repairs}
             _repair(ctx, store, repairs, report, deleted, _named_elsewhere(state.runs, repairing))
             state = _load(ctx, store)
@@ -182,8 +192,10 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         pruned: list[str] = []
         if apply:
             ctx.recorder.progress(run_id, "deleting", details=details)  # the intent, stored before any delete
+            kill_point("prune:plan-recorded")
             pruned, skipped = _apply(ctx, store, run_id, plan, report, state.runs, deleted)
             _check_gone(ctx, deleted)
+            kill_point("prune:checked")
             # The plan is stored already (a multi-megabyte plan is written once); add what the apply left out.
             details = {"warnings": [*details["warnings"], *skipped]} if skipped else {}
         summary = {

@@ -14,31 +14,24 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
 from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
-from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.manifest import Manifest
-from openwatch_backup.core.naming import manifest_name
+from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
-from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed, RunNotFound
+from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed
 from openwatch_backup.executors.local import error_line
 from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.presence import present_artifact
 from openwatch_backup.operations.restore_checks import check_restored
-from openwatch_backup.operations.restore_stream import ARTIFACT_PREFIX, RestoreOptions, stream_into_database
+from openwatch_backup.operations.restore_stream import RestoreOptions, stream_into_database
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
 
-BACKUP_KINDS = {k.value for k in BackupKind}
-
 
 def backup_manifest_key(run: BackupRun) -> tuple[str, str]:
-    artifact = str(run.details.get("artifact") or "")
-    if run.kind not in BACKUP_KINDS or run.status != RunStatus.SUCCEEDED.value or not artifact:
-        raise RunNotFound(f"run {run.id} is not a successful backup (kind {run.kind}, status {run.status}); "
-                          "verify takes a backup run from `openwatch-backup list --status succeeded`")
-    if run.pruned_at is not None or "pruning" in run.details:
-        raise RunNotFound(f"backup {run.id} was pruned by retention: its files are deleted; pick another from "
-                          "`openwatch-backup list --status succeeded`")
-    return f"{ARTIFACT_PREFIX}/{artifact}", f"{ARTIFACT_PREFIX}/{manifest_name(artifact)}"
+    artifact = present_artifact(run)  # refuses what is not a backup, or no longer there
+    return artifact_key(artifact), manifest_key(artifact)
 
 
 def client_for(manifest: Manifest, program: str, ctx: OperationContext) -> ClientTool:

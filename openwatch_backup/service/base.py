@@ -19,10 +19,12 @@ from openwatch_backup.catalog.settings_store import SettingsStore
 from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import manifest_key
 from openwatch_backup.core.redact import Redactor
 from openwatch_backup.executors.local import LocalExecutor
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.heartbeat import heartbeat
+from openwatch_backup.operations.presence import is_present
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
 from openwatch_backup.storage.local import LocalStorage
@@ -104,8 +106,8 @@ class ServiceBase:
         return self.recorder.get(ref)
 
     def manifest_of(self, run: BackupRun) -> Manifest | None:
-        artifact = run.details.get("artifact")
-        if run.status != "succeeded" or not artifact or run.pruned_at is not None:  # pruned: the manifest is gone
+        if not is_present(run):  # not a backup, or retention took (or began to take) its files
             return None
-        return Manifest.from_json(self.storage.read_bytes(f"postgres/{artifact}.manifest.json"),
+        artifact = str(run.details["artifact"])
+        return Manifest.from_json(self.storage.read_bytes(manifest_key(artifact)),
                                   source=f"manifest of {artifact}")
