@@ -183,3 +183,17 @@ def test_confirm_and_into_together_are_refused(client: Any, module_catalog: Cata
     assert response.status_code == 422
     assert response.json() == {"detail": "the request body: give either confirm (the live database's name, to restore "
                                          "over it) or into (a new database), not both"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), {"nested": [float("inf")]}])
+def test_the_settings_store_refuses_non_finite_numbers(module_catalog: Catalog, value: Any) -> None:
+    """PostgreSQL's JSON cannot hold them: a one-line ConfigError, not a driver error (the API's 500)."""
+    from openwatch_backup.errors import ConfigError
+
+    store = module_catalog.service.settings_store
+    with pytest.raises(ConfigError) as info:
+        store.set("retention.size_budget_gib", value, updated_by="test")
+
+    assert info.value.message == ("backup_settings retention.size_budget_gib: numbers must be finite (no Infinity "
+                                  "or NaN)")
+    assert "retention.size_budget_gib" not in store.all("retention.")

@@ -7,6 +7,7 @@ effect without a restart. Keys are namespaced: `schedule.backup`, `schedule.dril
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from openwatch_backup.catalog.models import BackupSetting
 from openwatch_backup.catalog.recorder import catalog_errors
+from openwatch_backup.errors import ConfigError
 
 _TABLE = typing.cast(Table, BackupSetting.__table__)
 
@@ -33,6 +35,10 @@ class SettingsStore:
         return self.all(key).get(key, default)
 
     def set(self, key: str, value: Any, updated_by: str | None = None) -> None:
+        try:  # PostgreSQL's JSON has no Infinity or NaN: refuse them with a line, not a driver error
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ConfigError(f"backup_settings {key}: numbers must be finite (no Infinity or NaN)") from None
         statement = insert(_TABLE).values(key=key, value=value, updated_by=updated_by)
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={"value": statement.excluded.value, "updated_by": updated_by,
