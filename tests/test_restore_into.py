@@ -4,6 +4,7 @@ refused (issue 9, failures 4 and 8)."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import psycopg
@@ -90,3 +91,26 @@ def test_confirm_with_into_is_refused_from_the_cli(lab: Lab, make_database: Data
     with psycopg.connect(lab.url) as conn:
         row = conn.execute("SELECT status, error_code FROM backup_runs WHERE kind = 'restore'").fetchone()
     assert row == ("failed", "restore_refused")
+
+
+def test_sigterm_mid_into_restore_drops_what_it_created(lab: Lab, make_database: DatabaseFactory,
+                                                         tmp_path: Path) -> None:
+    """SIGTERM (timeout, docker stop, systemd) ends the run like Ctrl-C: exit 130, cancelled, nothing left."""
+    backup = lab.backup()
+    target = make_database.track(make_database.new_name("into"))
+    cli = start_paused(["restore", str(backup.id), "--into", target], cli_env(lab.url, lab.backup_dir),
+                       ["checking"], tmp_path / "pause")
+    try:
+        cli.wait_for("checking")
+        assert database_exists(lab.pg, target)
+        cli.proc.send_signal(signal.SIGTERM)
+        code, _, err = cli.finish(timeout=60)
+    finally:
+        cli.stop()
+
+    run = lab.only_restore_run()
+    assert code == 130
+    assert err == f"error: {run.error}\n"
+    assert (run.status, run.error_code) == ("cancelled", "cancelled")
+    assert not database_exists(lab.pg, target)
+    assert run_row(lab.url, str(run.id))[2]["databases_created"] == []

@@ -8,6 +8,7 @@ same session, without a kill, gave psycopg's ObjectInUse as a multi-line `intern
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -93,3 +94,28 @@ def test_a_session_on_the_scratch_database_fails_the_swap_with_one_typed_line(la
     assert allows_connections(lab.pg, lab.name) is True
     assert content(lab.url, skip=(CATALOG, CANARY)) == before
     assert not database_exists(lab.pg, scratch)  # the failed restore dropped its own scratch database
+
+
+@pytest.mark.parametrize("instant", ["swap_first_rename", "swap_before_commit"])
+def test_sigterm_inside_the_swap_rolls_it_back(lab: Lab, tmp_path: Path, instant: str) -> None:
+    backup = lab.backup()
+    modify(lab.url)
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    lab.service.recorder.release_connections()
+    cli = start_paused(["restore", str(backup.id), "--confirm", lab.name, "--no-safety-backup",
+                        "--terminate-connections"], cli_env(lab.url, lab.backup_dir), [instant], tmp_path / "pause")
+    try:
+        cli.wait_for(instant)  # inside the transaction: the live database is renamed, uncommitted
+        cli.proc.send_signal(signal.SIGTERM)
+        code, _, err = cli.finish(timeout=60)
+    finally:
+        cli.stop()
+
+    run = lab.only_restore_run()
+    assert code == 130
+    assert err == f"error: {run.error}\n"
+    assert (run.status, run.error_code, run.phase) == ("cancelled", "cancelled", "swapping")
+    assert databases_named_after(lab.pg, lab.name) == [lab.name]
+    assert allows_connections(lab.pg, lab.name) is True
+    assert content(lab.url, skip=(CATALOG, CANARY)) == before
+    assert lab.leftovers() == []
