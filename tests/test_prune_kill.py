@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -153,3 +154,21 @@ def test_a_kill_before_any_rerun_leaves_every_kept_file_in_place(scene: Scene, t
     half = next(r for r in scene.deletes if not (scene.env.dir / scene.env.keys(r)[0]).exists())
     assert "pruning" in scene.env.run(half).details
     assert scene.env.service.manifest_of(scene.env.run(half)) is None
+
+
+@pytest.mark.parametrize("seed", [11, 22, 33, 44])
+def test_a_prune_killed_at_a_random_instant_is_finished_too(scene: Scene, seed: int) -> None:
+    """No pause point: a SIGKILL at a random instant of a real `prune --apply`, within the time a dry run takes
+    (an apply does more, so the kill lands before its end)."""
+    started = time.monotonic()
+    cli("prune")
+    dry_seconds = time.monotonic() - started
+    delay = random.Random(seed).uniform(0.2, 0.9) * dry_seconds
+    process = subprocess.Popen([str(CLI), "prune", "--apply"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL, f"prune ended before the kill at {delay:.2f} s"
+
+    cli("sweep")
+    cli("prune", "--apply")
+    assert_truth(scene)

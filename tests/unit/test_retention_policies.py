@@ -191,3 +191,35 @@ def test_an_unknown_kind_is_kept() -> None:
 def test_the_floor_is_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RetentionConfig(DEFAULTS, floor=0)
+
+
+# --- two runs naming one file (a copied or forged manifest that a rebuild let in) ------------------------------
+
+
+def test_a_delete_that_names_a_kept_backups_file_becomes_a_keep() -> None:
+    kept = record(1, 1)
+    forged = ArtifactRecord(run_id="run-0099", kind="full", created_at=NOW - timedelta(days=61), status="succeeded",
+                            verified=False, size=100, keys=kept.keys)
+    other = record(2, 70, verified=False)  # deleted as usual: it shares nothing
+
+    result = plan([kept, forged, other])
+
+    by_run = {d.run_id: (d.action, d.reason) for d in result.decisions}
+    assert by_run == {"run-0001": (KEEP, "newest verified backup"),
+                      "run-0099": (KEEP, "shares postgres/f1 with kept backup run-0001"),
+                      "run-0002": (DELETE, "older than 30 days, never verified")}
+    assert [d.run_id for d in result.deletes] == ["run-0002"]
+    assert ("full backup run-0099 names postgres/f1, a file of kept backup run-0001: kept, so that file stays; "
+            "one of the two manifests is not the backup's own") in result.warnings
+
+
+def test_the_size_budget_never_deletes_a_file_a_kept_backup_names() -> None:
+    newest = record(1, 1, size=100)
+    copy = ArtifactRecord(run_id="run-0050", kind="full", created_at=NOW - timedelta(days=2), status="succeeded",
+                          verified=True, size=100, keys=newest.keys)
+
+    result = plan([newest, copy], floor=1, budget=150)
+
+    assert result.deletes == []
+    assert {d.run_id: d.reason for d in result.decisions}["run-0050"] == (
+        "shares postgres/f1 with kept backup run-0001")
