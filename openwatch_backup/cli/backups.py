@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.cli.common import (
     JsonOption,
     app,
@@ -17,17 +16,17 @@ from openwatch_backup.cli.common import (
     db_app,
     err,
     fail,
+    human_bytes,
     operator,
     out,
     print_json,
     progress_bar,
+    run_to_dict,
     runs_table,
     service_from_env,
 )
 from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus, Trigger
 from openwatch_backup.errors import BackupError, ConfigError, ManifestError
-from openwatch_backup.operations.preflight import human_bytes
-from openwatch_backup.settings import Settings
 
 
 @app.command()
@@ -63,6 +62,8 @@ def _table_names(tables: str | None, kind: BackupKind) -> list[str] | None:
     if kind is not BackupKind.TABLES:
         raise ConfigError(f"--tables is only for --kind tables (this backup's kind is {kind.value}); add "
                           "--kind tables, or drop --tables")
+    from openwatch_backup.settings import Settings
+
     try:
         return Settings._tables_are_identifiers(Settings._split_tables(tables))
     except ValueError as exc:

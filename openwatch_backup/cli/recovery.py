@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.cli.common import JsonOption, app, err, operator, out, print_json, progress_bar, service_from_env
+from openwatch_backup.cli.common import (
+    JsonOption,
+    app,
+    err,
+    operator,
+    out,
+    print_json,
+    progress_bar,
+    run_to_dict,
+    service_from_env,
+)
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RestoreFailed, VerifyFailed
-from openwatch_backup.operations.checklist import ItemStatus
-from openwatch_backup.operations.restore import RestoreRequest
+
+if TYPE_CHECKING:
+    from openwatch_backup.catalog.models import BackupRun
 
 RunArg = Annotated[str, typer.Argument(help="Backup run id or its first characters (see `list`).")]
 
@@ -54,6 +62,8 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Restore a backup: into a new database and swap names (the old one is kept), --into NAME, or --table."""
+    from openwatch_backup.operations.restore import RestoreRequest
+
     request = RestoreRequest(into=into, tables=tuple(table or ()), data_only=data_only, confirm=confirm,
                              terminate_connections=terminate_connections, safety_backup=safety_backup,
                              allow_newer_server=allow_newer_server, allow_newer_migrations=allow_newer_migrations)
@@ -87,6 +97,10 @@ def drill(as_json: JsonOption = False) -> None:
 @app.command()
 def check(as_json: JsonOption = False) -> None:
     """The guide's backup checklist; exits 1 when any item fails (for monitoring)."""
+    from rich.table import Table
+
+    from openwatch_backup.operations.checklist import ItemStatus
+
     with service_from_env() as service:
         items = service.checklist()
     failing = [i for i in items if i.status is ItemStatus.FAIL]

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.cli.common import JsonOption, app, operator, out, print_json, service_from_env
+from openwatch_backup.cli.common import (
+    JsonOption,
+    app,
+    human_bytes,
+    operator,
+    out,
+    print_json,
+    run_to_dict,
+    service_from_env,
+)
 from openwatch_backup.errors import BackupError
-from openwatch_backup.operations.preflight import human_bytes
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from openwatch_backup.catalog.models import BackupRun
 
 RunArg = Annotated[str, typer.Argument(help="Backup run id or its first characters (see `list`).")]
 
 
 def _files_table(title: str, notes: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in ("file", "size", "run", "reason"):
         table.add_column(column)
@@ -28,6 +40,8 @@ def _files_table(title: str, notes: list[dict[str, Any]]) -> Table:
 def _print_plan(run: BackupRun) -> None:
     details, summary = run.details, run.details.get("summary", {})
     applied = bool(details.get("apply"))
+    from rich.table import Table
+
     table = Table(title=f"retention plan (prune run {str(run.id)[:8]}, newest first)")
     for column in ("run", "kind", "created (UTC)", "size", "verified", "action", "reason"):
         table.add_column(column, no_wrap=column != "reason")

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.recorder import catalog_errors
 from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
-from openwatch_backup.operations.backup import BackupRequest, Observer, run_backup
-from openwatch_backup.operations.rebuild import RebuildReport, rebuild_catalog
 from openwatch_backup.service.base import BACKUP_KINDS, ServiceBase
+
+if TYPE_CHECKING:
+    from openwatch_backup.catalog.models import BackupRun
+    from openwatch_backup.operations.backup import BackupRequest, Observer
+    from openwatch_backup.operations.rebuild import RebuildReport
+
+# Operations are imported by the methods that run them (see service/recovery.py).
 
 
 class BackupsService(ServiceBase):
     def build_request(self, kind: BackupKind | None = None, compression: Compression | None = None,
                       tables: list[str] | None = None) -> BackupRequest:
+        from openwatch_backup.operations.backup import BackupRequest
+
         kind = kind or self.settings.kind
         chosen = tables or self.settings.tables
         return BackupRequest(kind=kind, compression=compression or self.settings.compression,
@@ -27,6 +34,8 @@ class BackupsService(ServiceBase):
                                     details={"request": request.as_details()})
 
     def execute_backup(self, run_id: uuid.UUID, observer: Observer | None = None) -> BackupRun:
+        from openwatch_backup.operations.backup import BackupRequest, run_backup
+
         run = self.recorder.get(str(run_id))
         request = BackupRequest.from_details(run.details["request"])
         with self._operation(run_id, exclusive=True):
@@ -46,6 +55,8 @@ class BackupsService(ServiceBase):
 
     def rebuild_catalog(self, *, any_database: bool = False) -> RebuildReport:
         """Rows from the manifests in storage; those of another database than ours only with any_database."""
+        from openwatch_backup.operations.rebuild import rebuild_catalog
+
         return rebuild_catalog(self.storage, self.engine, self.target.describe(), self.target.dbname,
                                any_database=any_database)
 

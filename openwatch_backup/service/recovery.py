@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, Trigger
-from openwatch_backup.core.verify_result import VerifyResult
-from openwatch_backup.operations.backup import Observer
-from openwatch_backup.operations.checklist import CheckItem, run_checklist
-from openwatch_backup.operations.drill import newest_restorable, run_drill
-from openwatch_backup.operations.post_restore import check_health, run_migrations
-from openwatch_backup.operations.restore import RestoreRequest, run_restore
-from openwatch_backup.operations.sweep import SweepReport, sweep_leftovers
-from openwatch_backup.operations.verify import backup_manifest_key
-from openwatch_backup.operations.verify_run import run_verify
 from openwatch_backup.service.backups import BackupsService
+
+if TYPE_CHECKING:
+    from openwatch_backup.catalog.models import BackupRun
+    from openwatch_backup.core.verify_result import VerifyResult
+    from openwatch_backup.operations.backup import Observer
+    from openwatch_backup.operations.checklist import CheckItem
+    from openwatch_backup.operations.restore import RestoreRequest
+    from openwatch_backup.operations.sweep import SweepReport
+
+# Each operation is imported by the method that runs it: `openwatch-backup list` needs none of them, and
+# together they cost a third of its start-up (bench/bench_cli_start.py).
 
 
 class RecoveryService(BackupsService):
@@ -29,11 +30,15 @@ class RecoveryService(BackupsService):
 
     def request_verify(self, backup: BackupRun, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
                        requested_by: str | None = None) -> uuid.UUID:
+        from openwatch_backup.operations.verify import backup_manifest_key
+
         backup_manifest_key(backup)  # refuses a run that is not a successful backup, before recording anything
         return self.recorder.create("verify", trigger.value, requested_by, parent_id=backup.id,
                                     details={"request": {"deep": deep}})
 
     def execute_verify(self, run_id: uuid.UUID) -> VerifyResult | None:
+        from openwatch_backup.operations.verify_run import run_verify
+
         run = self.recorder.get(str(run_id))
         backup = self.recorder.get(str(run.parent_id))
         with self._operation(run_id, exclusive=False):
@@ -49,6 +54,8 @@ class RecoveryService(BackupsService):
     def request_restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
                         requested_by: str | None = None, migrate: bool = False,
                         health_check: bool = False) -> uuid.UUID:
+        from openwatch_backup.operations.verify import backup_manifest_key
+
         backup = self.recorder.get(ref)
         backup_manifest_key(backup)
         return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
@@ -56,6 +63,9 @@ class RecoveryService(BackupsService):
                                                          "migrate": migrate, "health_check": health_check}})
 
     def execute_restore(self, run_id: uuid.UUID, observer: Observer | None = None) -> BackupRun:
+        from openwatch_backup.operations.post_restore import check_health, run_migrations
+        from openwatch_backup.operations.restore import RestoreRequest, run_restore
+
         run = self.recorder.get(str(run_id))
         backup = self.recorder.get(str(run.parent_id))
         asked = dict(run.details.get("request", {}))
@@ -85,18 +95,24 @@ class RecoveryService(BackupsService):
         return self.recorder.get(str(run_id))
 
     def drill(self, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> BackupRun:
+        from openwatch_backup.operations.drill import newest_restorable
+
         backup = newest_restorable(self.context)
         run_id = self.recorder.create("drill", trigger.value, requested_by, parent_id=backup.id)
         return self.execute_drill(run_id)
 
     def request_drill(self, trigger: Trigger, requested_by: str | None = None) -> uuid.UUID | None:
         """Queue a drill of the newest backup unless one is queued or running (then None)."""
+        from openwatch_backup.operations.drill import newest_restorable
+
         backup = newest_restorable(self.context)
         run_id, created = self.recorder.create_unless_active("drill", ("drill",), trigger.value, requested_by,
                                                              parent_id=backup.id)
         return run_id if created else None
 
     def execute_drill(self, run_id: uuid.UUID) -> BackupRun:
+        from openwatch_backup.operations.drill import run_drill
+
         run = self.recorder.get(str(run_id))
         backup = self.recorder.get(str(run.parent_id))
         with self._operation(run_id, exclusive=False):
@@ -104,7 +120,11 @@ class RecoveryService(BackupsService):
         return self.recorder.get(str(run_id))
 
     def checklist(self) -> list[CheckItem]:
+        from openwatch_backup.operations.checklist import run_checklist
+
         return run_checklist(self.context)
 
     def sweep(self) -> SweepReport:
+        from openwatch_backup.operations.sweep import sweep_leftovers
+
         return sweep_leftovers(self.context)

@@ -1,0 +1,120 @@
+"""Time the CLI's start-up: `openwatch-backup --help` (target 0.15 s) and `list` on an empty catalog (target 0.3 s).
+
+    python bench/bench_cli_start.py [--dsn postgresql://postgres@127.0.0.1:5432/postgres] [--runs 20] [--cli PATH]
+
+Makes an empty catalog database beside `--dsn` (`db upgrade`; dropped at the end) and times, as real processes,
+interleaved `--runs` times each (wall time from spawn to exit, output to a pipe):
+
+- `python -c pass`: the interpreter alone (the floor of every row; it includes the venv's site-packages);
+- `python -c "import typer"`: the CLI framework alone;
+- `openwatch-backup --help`;
+- `openwatch-backup list` and `list --json` against the empty catalog (settings, the catalog engine, one query).
+
+Prints the median and p90 wall time and the median CPU time (user + system, from wait4) per row, and PASS/FAIL
+for `--help` and `list` (median wall) against the targets. The machine's load average is printed too: on a busy
+machine every row grows, the baseline included; the CPU column grows much less. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+TARGETS = {"--help": 0.15, "list": 0.30}
+
+
+def _cli_path(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    beside = Path(sys.executable).with_name("openwatch-backup")
+    if beside.exists():
+        return beside
+    raise SystemExit("openwatch-backup not found beside this Python; pass --cli PATH")
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run; cpu is the child's user + system time, which load inflates far less."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.stderr is not None
+    errors = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {errors}")
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--cli", default=None)
+    args = parser.parse_args()
+    cli = str(_cli_path(args.cli))
+    name = f"owb_bench_cli_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(args.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        # Bytecode is cached as after a normal install (PYTHONDONTWRITEBYTECODE would compile every module on
+        # every start, which no installed CLI does).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PG", "OPENWATCH_")) and k != "PYTHONDONTWRITEBYTECODE"}
+        env.update({"OPENWATCH_DATABASE_URL": _with_database(args.dsn, name),
+                    "OPENWATCH_BACKUP_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / name)})
+        subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+        rows: dict[str, list[str]] = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            'python -c "import typer"': [sys.executable, "-c", "import typer"],
+            "--help": [cli, "--help"],
+            "list": [cli, "list"],
+            "list --json": [cli, "list", "--json"],
+        }
+        wall: dict[str, list[float]] = {row: [] for row in rows}
+        cpu: dict[str, list[float]] = {row: [] for row in rows}
+        for argv in rows.values():  # warm the page cache and the .pyc files
+            _time(argv, env)
+        for _ in range(args.runs):
+            for row, argv in rows.items():
+                took, used = _time(argv, env)
+                wall[row].append(took)
+                cpu[row].append(used)
+    finally:
+        with psycopg.connect(args.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    load = os.getloadavg()
+    print(f"{args.runs} runs each, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"| {'command':<28} | median wall s | p90 wall s | median cpu s | target |")
+    print(f"|{'-' * 30}|---------------|------------|--------------|--------|")
+    verdicts = []
+    for row, values in wall.items():
+        median = statistics.median(values)
+        p90 = statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else values[0]
+        target = TARGETS.get(row)
+        shown = f"{target:.2f}" if target else ""
+        print(f"| {row:<28} | {median:13.3f} | {p90:10.3f} | {statistics.median(cpu[row]):12.3f} | {shown:>6} |")
+        if target:
+            verdicts.append(f"{'PASS' if median <= target else 'FAIL'} {row}: median {median:.3f} s "
+                            f"(target {target:.2f} s)")
+    print("\n".join(verdicts))
+
+
+if __name__ == "__main__":
+    main()
