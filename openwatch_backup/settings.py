@@ -30,7 +30,7 @@ PREFIX = "OPENWATCH_BACKUP_"
 def cron_problem(expression: str) -> str | None:
     """Why celery's crontab (what beat's dispatcher evaluates) refuses a 5-field expression, or None.
 
-    Validators run only for values actually given (never for the defaults), so celery, slow to import, is
+    The schedule fields skip validating their defaults (validate_default=False), so celery, slow to import, is
     loaded only when a schedule is set in the environment.
     """
     fields = expression.split()
