@@ -146,8 +146,9 @@ def test_prune_is_idempotent(history: History) -> None:
 def test_the_plan_follows_recorded_times_not_names_or_order(history: History, rng: random.Random) -> None:
     shuffled = list(history.records)
     rng.shuffle(shuffled)
-    renamed = [replace(r, keys=tuple(f"postgres/{rng.getrandbits(32):08x}{k[-2:]}" for k in r.keys))
-               for r in shuffled]
+    # Random names, still one per run (two runs naming one file is a different rule: kept files stay).
+    renamed = [replace(r, keys=tuple(f"postgres/{rng.getrandbits(32):08x}_{n}{k[-2:]}" for k in r.keys))
+               for n, r in enumerate(shuffled)]
 
     first = plan_retention(history.records, history.config, history.now)
     second = plan_retention(renamed, history.config, history.now)
