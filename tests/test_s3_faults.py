@@ -168,3 +168,28 @@ def test_a_stream_that_differs_from_its_expected_sha256_is_not_stored(moto_endpo
     assert info.value.code == "storage_integrity"
     assert not storage.exists("postgres/changed.dump")
     assert open_uploads(moto_endpoint, bucket) == []
+
+
+def test_a_store_without_sha256_checksums_still_gets_a_verified_upload(proxy: FaultProxy, moto_endpoint: str,
+                                                                        bucket: str) -> None:
+    """An older S3-compatible store refuses the checksum header; the upload goes on without per-part checksums
+    and still ends with the whole-file sha256 in the metadata and the HEAD check."""
+    refused = proxy.add(Fault("POST", "?uploads", status=501, code="NotImplemented", header="x-amz-checksum-algorithm",
+                              message="A header you provided implies functionality that is not implemented."))
+    upload(proxy.url, bucket, "postgres/plain.dump")
+    assert refused.hits == 1
+    assert_stored_whole(moto_endpoint, bucket, "postgres/plain.dump")
+    completed = next(i for i, r in enumerate(proxy.requests) if r.startswith("POST ") and "uploadId=" in r)
+    assert len([r for r in proxy.requests[:completed] if "partNumber=" in r]) == 4  # each part sent once
+
+
+def test_a_part_damaged_on_the_way_fails_and_is_never_retried_without_checksums(proxy: FaultProxy, moto_endpoint: str,
+                                                                                 bucket: str) -> None:
+    damaged = proxy.add(Fault("PUT", "partNumber=2", status=400, code="BadDigest", times=1000,
+                              message="The SHA256 you specified did not match the calculated checksum."))
+    with pytest.raises(StorageError) as info:
+        upload(proxy.url, bucket, "postgres/damaged.dump")
+    assert damaged.hits == 1
+    assert info.value.message.startswith("cannot upload a part of s3://")
+    assert "400 BadDigest" in info.value.message
+    assert open_uploads(moto_endpoint, bucket) == []

@@ -27,6 +27,9 @@ MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 PLANNED_PARTS = 9_000  # headroom: a stream somewhat larger than its size hint still fits
 SHA256_META = "sha256"
+# What a store without SHA256 checksum support answers to them. Never BadDigest or a checksum mismatch: those say
+# the bytes were damaged on the way, and are failures.
+_CHECKSUM_REFUSALS = {"NotImplemented", "InvalidArgument", "InvalidRequest"}
 
 
 def part_size_for(size_hint: int | None, minimum: int) -> int:
@@ -88,6 +91,8 @@ class S3Writer:
         self._part_number = 0
         self._parts: dict[int, dict[str, Any]] = {}
         self._futures: list[Future[None]] = []
+        self._failure: BaseException | None = None  # the first part failure, set by a worker thread
+        self._checksums = target.checksums
         self._pool: ThreadPoolExecutor | None = None
         self.upload_id: str | None = None
         self._done = False
@@ -146,10 +151,11 @@ class S3Writer:
         args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, **self._target.extra}
         if self._expected_sha256:
             args["Metadata"] = {SHA256_META: self._expected_sha256}
-        if self._target.checksums:
+        if self._checksums:
             args["ChecksumAlgorithm"] = "SHA256"
         try:
-            self.upload_id = self._client.create_multipart_upload(**args)["UploadId"]
+            self.upload_id = self._with_checksum_fallback(self._client.create_multipart_upload, args,
+                                                          "ChecksumAlgorithm")["UploadId"]
         except Exception as exc:
             self._done = True
             raise self._translate(exc, f"start the upload of {self._target.location}") from None
@@ -161,13 +167,18 @@ class S3Writer:
             args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key,
                                     "UploadId": self.upload_id, "PartNumber": number, "Body": data,
                                     "ContentLength": len(data)}
-            checksum = b64_sha256(data) if self._target.checksums else None
+            checksum = b64_sha256(data) if self._checksums else None
             if checksum:
                 args["ChecksumSHA256"] = checksum
-            answer = self._client.upload_part(**args)
+            try:
+                answer = self._client.upload_part(**args)
+            except BaseException as exc:
+                self._failure = self._failure or exc
+                raise
             if checksum and answer.get("ChecksumSHA256") not in (None, checksum):
-                raise StorageIntegrityError(f"part {number} of {self._target.location} arrived with another sha256 "
-                                            "than was sent")
+                self._failure = self._failure or StorageIntegrityError(
+                    f"part {number} of {self._target.location} arrived with another sha256 than was sent")
+                raise self._failure
             part: dict[str, Any] = {"PartNumber": number, "ETag": answer["ETag"]}
             if checksum:
                 part["ChecksumSHA256"] = checksum
@@ -176,11 +187,8 @@ class S3Writer:
             self._free.put(buffer)
 
     def _raise_part_failure(self) -> None:
-        for future in self._futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                exc = future.exception()
-                assert exc is not None
-                self._fail(self._translate(exc, f"upload a part of {self._target.location}"))
+        if self._failure is not None:  # O(1): write() asks this for every chunk
+            self._fail(self._translate(self._failure, f"upload a part of {self._target.location}"))
 
     def _fail(self, error: StorageError) -> None:
         self.abort()
@@ -220,9 +228,24 @@ class S3Writer:
         self._buffer, self._filled = bytearray(), 0
         args: dict[str, Any] = {"Bucket": self._target.bucket, "Key": self._target.object_key, "Body": data,
                                 "Metadata": {SHA256_META: sha256}, **self._target.extra}
-        if self._target.checksums:
+        if self._checksums:
             args["ChecksumSHA256"] = b64_sha256(data)
-        self._client.put_object(**args)
+        self._with_checksum_fallback(self._client.put_object, args, "ChecksumSHA256")
+
+    def _with_checksum_fallback(self, call: Callable[..., dict[str, Any]], args: dict[str, Any],
+                                checksum_arg: str) -> dict[str, Any]:
+        """call(**args); an endpoint that refuses SHA256 checksums (an older S3-compatible store answers 400 or
+        501 to the header) gets the request again without them, and so do this upload's parts. The whole-object
+        sha256 in the metadata and the HEAD check still hold."""
+        try:
+            return call(**args)
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            error = (response or {}).get("Error", {}) if isinstance(response, dict) else {}
+            if checksum_arg not in args or error.get("Code") not in _CHECKSUM_REFUSALS:
+                raise
+        self._checksums = False
+        return call(**{k: v for k, v in args.items() if k != checksum_arg})
 
     def _complete(self, sha256: str) -> None:
         for future in self._futures:

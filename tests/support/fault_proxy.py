@@ -29,10 +29,12 @@ class Fault:
     message: str = "Please reduce your request rate."
     times: int = 1
     clock_offset: float = 0  # seconds the Date header of a canned answer is ahead of ours (a skewed host)
+    header: str | None = None  # only requests that carry this header (lower case)
     hits: int = field(default=0)
 
-    def matches(self, method: str, target: str) -> bool:
-        return (self.method in (None, method)) and self.contains in target and self.hits < self.times
+    def matches(self, method: str, target: str, headers: dict[str, str]) -> bool:
+        return ((self.method in (None, method)) and self.contains in target and self.hits < self.times
+                and (self.header is None or self.header in headers))
 
 
 def _reset(conn: socket.socket) -> None:
@@ -101,7 +103,7 @@ class FaultProxy:
                 headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in head[1:])}
                 with self._lock:
                     self.requests.append(f"{method} {target}")
-                    fault = next((f for f in self.faults if f.matches(method, target)), None)
+                    fault = next((f for f in self.faults if f.matches(method, target, headers)), None)
                     if fault is not None:
                         fault.hits += 1
                 if self.down:
@@ -144,7 +146,8 @@ class FaultProxy:
     def _answer(conn: socket.socket, fault: Fault) -> None:
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code>'
                 f"<Message>{fault.message}</Message><RequestId>FAULT</RequestId></Error>").encode()
-        reason = {403: "Forbidden", 500: "Internal Server Error", 503: "Slow Down"}.get(fault.status, "Error")
+        reason = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 501: "Not Implemented",
+                  503: "Slow Down"}.get(fault.status, "Error")
         date = formatdate(time.time() + fault.clock_offset, usegmt=True)
         conn.sendall(f"HTTP/1.1 {fault.status} {reason}\r\nDate: {date}\r\nContent-Type: application/xml\r\n"
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
