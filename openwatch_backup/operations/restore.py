@@ -25,8 +25,9 @@ from openwatch_backup.operations.created_databases import create_recorded, drop_
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
 from openwatch_backup.operations.restore_checks import check_restored
-from openwatch_backup.operations.restore_stream import RestoreOptions, stream_into_database
+from openwatch_backup.operations.restore_stream import stream_into_database
 from openwatch_backup.operations.restore_table import check_table_names, restore_rows
+from openwatch_backup.operations.scratch_list import scratch_restore_options
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.operations.verify import client_for, quick_verify
 from openwatch_backup.source.catalog_copy import copy_catalog
@@ -171,12 +172,9 @@ def _take_safety_backup(ctx: OperationContext, run_id: uuid.UUID, safety_backup:
 def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, dbname: str) -> dict[str, Any]:
     _phase(ctx, run_id, "restoring", details={"restoring_into": dbname})
     client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
-    options = RestoreOptions()
-    if manifest.kind == "tables":
-        # Selected tables come without the tables their foreign keys point at (post-data would fail).
-        options = RestoreOptions(sections=("pre-data", "data"))
-    stats = stream_into_database(ctx, manifest, client, dbname, options,
-                                 on_bytes=throttled_progress(ctx, run_id, "restoring"))
+    with scratch_restore_options(ctx, manifest, client) as options:  # a tables backup: all but foreign keys
+        stats = stream_into_database(ctx, manifest, client, dbname, options,
+                                     on_bytes=throttled_progress(ctx, run_id, "restoring"))
     if stats.sha256 != manifest.sha256:
         raise RestoreFailed(f"{manifest.artifact} changed while it was read (sha256 {stats.sha256}, manifest "
                             f"{manifest.sha256})")

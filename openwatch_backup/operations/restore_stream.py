@@ -28,6 +28,7 @@ class RestoreOptions:
     tables: tuple[str, ...] = ()
     single_transaction: bool = False
     sections: tuple[str, ...] = ()
+    use_list: str | None = None  # a pg_restore list file choosing the entries (operations/scratch_list.py)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ def restore_argv(client: ClientTool, dump_format: str, dbname: str, options: Res
             argv.append("--single-transaction")
         argv += [f"--table={name}" for name in options.tables]
         argv += [f"--section={name}" for name in options.sections]
+        if options.use_list:
+            argv.append(f"--use-list={options.use_list}")
         return argv
-    if options.data_only or options.tables or options.sections:
+    if options.data_only or options.tables or options.sections or options.use_list:
         raise RestoreFailed("a plain-SQL backup restores whole; --table and --data-only need a custom-format "
                             "backup (kind full or tables)")
     # psql reads the script from stdin; ON_ERROR_STOP and one transaction: all of it or nothing.

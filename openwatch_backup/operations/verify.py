@@ -14,7 +14,6 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
 from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
-from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
@@ -24,7 +23,8 @@ from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.presence import present_artifact
 from openwatch_backup.operations.restore_checks import check_restored
-from openwatch_backup.operations.restore_stream import RestoreOptions, stream_into_database
+from openwatch_backup.operations.restore_stream import stream_into_database
+from openwatch_backup.operations.scratch_list import scratch_restore_options
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
 
@@ -140,18 +140,14 @@ def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manif
     name = scratch_name(purpose, verify_run_id)
     checks = dict(quick.checks, scratch_database=name)
     client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
-    options = RestoreOptions()
-    if manifest.kind == BackupKind.TABLES.value:
-        # Selected tables come without the tables their foreign keys point at: restore definitions and data,
-        # not the constraints (post-data), so the check is about the data this backup holds.
-        options = RestoreOptions(sections=("pre-data", "data"))
     with connect(ctx.target, ctx.redact) as admin:
         drop_database(admin, name)
         create_database(admin, name)
         try:
             started = time.monotonic()
             try:
-                stats = stream_into_database(ctx, manifest, client, name, options)
+                with scratch_restore_options(ctx, manifest, client) as options:  # tables: all but foreign keys
+                    stats = stream_into_database(ctx, manifest, client, name, options)
             except RestoreFailed as exc:
                 return failed(True, VerifyReason.UNREADABLE, f"{manifest.artifact}: {exc.message}", checks)
             checks["restore_seconds"] = round(time.monotonic() - started, 3)
