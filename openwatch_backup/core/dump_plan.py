@@ -5,9 +5,10 @@ child's environment (PGHOST, PGUSER, PGPASSWORD...), see core/dsn.py.
 
 The `tables` kind is not `pg_dump -t`: that dumps no types, extensions or sequences the tables need, so
 its archive cannot be restored into an empty database (OpenWatch's hosts.os_family is an enum). It dumps
-the whole schema, like a full backup, and the data of the selected tables only: every other table's data
-is left out by name (`--exclude-table-data`), from a list taken inside the dump's snapshot. Restoring
-`--table T --data-only` still touches only T; restoring into a new database gets every definition.
+the whole schema, like a full backup, and the data of the selected tables only: every other table's data,
+and every sequence's value but those the selected tables own, is left out by name (`--exclude-table-data`),
+from a list taken inside the dump's snapshot (source/facts.py). Restoring `--table T --data-only` still
+touches only T; restoring into a new database gets every definition (operations/scratch_list.py).
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def plan_dump(
 ) -> DumpPlan:
     """The command that writes the dump to stdout, and how its bytes are to be stored.
 
-    `leave_out` (kind tables): `schema.table` of every table whose data stays out, i.e. all but the selected
-    ones and the canary; source/facts.py's `tables_left_out` lists them inside the dump's snapshot.
+    `leave_out` (kind tables): `schema.name` of every table (and sequence) whose data stays out, i.e. all but
+    the selected tables, their sequences and the canary; source/facts.py's `tables_left_out` lists them.
     """
     archive = kind.is_archive
     argv = [pg_dump, "--no-password", "--format=custom" if archive else "--format=plain"]

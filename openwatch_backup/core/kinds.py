@@ -9,7 +9,7 @@ class BackupKind(StrEnum):
     FULL = "full"  # pg_dump -Fc: the guide's "Full Database Dump"
     PLAIN = "plain"  # pg_dump --clean --if-exists: "Plain-Text SQL Dump"
     SCHEMA = "schema"  # pg_dump --schema-only: "Schema-Only Dump"
-    TABLES = "tables"  # pg_dump -Fc -t ...: "Specific Table Backup"
+    TABLES = "tables"  # pg_dump -Fc, other tables' data left out: "Specific Table Backup" (see dump_plan.py)
 
     @property
     def is_archive(self) -> bool:
