@@ -113,3 +113,17 @@ def test_a_stream_outgrowing_its_hint_grows_its_parts_instead_of_running_out() -
     assert (sizes[0], sizes[4_999], sizes[5_000]) == (base, base, 2 * base)
     assert max(sizes) == MAX_PART
     assert sum(sizes) > 5 * MAX_PARTS * base  # over 5x what 10,000 parts of the base size hold (437 GiB for 8 MiB)
+
+
+def test_memory_stays_at_inflight_plus_one_part_whatever_the_size(moto_endpoint: str, bucket: str) -> None:
+    storage = s3_storage(moto_endpoint, bucket, inflight_bytes=10 * MIB)  # 5 MiB parts: 2 in flight
+    writer = storage.open_writer("postgres/big.dump", size_hint=40 * MIB)
+    digest = hashlib.sha256()
+    for _ in range(40):
+        block = os.urandom(MIB)
+        digest.update(block)
+        writer.write(block)
+    writer.commit()
+    assert writer._buffers <= 3  # 2 uploading + 1 filling, reused for all 8 parts
+    head = storage.head("postgres/big.dump")
+    assert (head.size, head.sha256) == (40 * MIB, digest.hexdigest())
