@@ -17,6 +17,7 @@ from openwatch_backup.errors import RunNotFound
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.drill import newest_restorable
 from openwatch_backup.operations.preflight import human_bytes
+from openwatch_backup.operations.presence import is_present
 from openwatch_backup.operations.verify import backup_manifest_key
 
 RETENTION_CHECK_DAYS = 2  # the nightly chain prunes after every verified backup
@@ -162,7 +163,7 @@ def _verify_failures_item(ctx: OperationContext, now: datetime, cadence: str) ->
         elif verdict.deep not in passed and backup_id not in failures:
             failures[backup_id] = verdict
     stored = [(v, b) for v, b in ((v, _backup(ctx, b)) for b, v in failures.items())
-              if b is not None and b.status == RunStatus.SUCCEEDED.value and b.pruned_at is None]
+              if b is not None and is_present(b)]  # still there: not pruned, nor being pruned
     if not stored:
         return CheckItem("verify_failures", title, cadence, ItemStatus.OK, "none failed" if cleared else
                          "no verify yet")
