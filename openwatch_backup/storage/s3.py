@@ -92,18 +92,21 @@ class S3Storage:
     def __init__(self, config: S3Config) -> None:
         self.config = config
         self._prefix = config.prefix.strip("/")
-        session = boto3.session.Session()
-        client_config = botocore.config.Config(
-            region_name=config.region,
-            retries={"mode": "adaptive", "total_max_attempts": config.max_attempts},
-            connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-            # Every body we send carries its SHA256 in a signed x-amz-checksum-sha256 header that S3 checks, so
-            # the SigV4 payload hash would hash each part a second time; botocore already skips it over https.
-            s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
-            max_pool_connections=max(10, config.concurrency + 2), tcp_keepalive=True,
-            user_agent_appid="openwatch-backup")
-        self._session = session
-        self._client: Any = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+        self._session = boto3.session.Session()
+        try:
+            client_config = botocore.config.Config(
+                region_name=config.region,
+                retries={"mode": "adaptive", "total_max_attempts": config.max_attempts},
+                connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+                # Every body we send carries its SHA256 in a signed x-amz-checksum-sha256 header that S3 checks,
+                # so the SigV4 payload hash would hash each part a second time; botocore skips it over https.
+                s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
+                max_pool_connections=max(10, config.concurrency + 2), tcp_keepalive=True,
+                user_agent_appid="openwatch-backup")
+            self._client: Any = self._session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+        except Exception as exc:
+            raise translate(exc, "set up the S3 client", endpoint=config.endpoint_url or "AWS", bucket=config.bucket,
+                            redact=self._redactor()) from None
         self.endpoint: str = self._client.meta.endpoint_url
 
     # --- naming
