@@ -384,4 +384,8 @@ _ALLOWED_TEXT = {
     "schedule": "5-field cron (celery's crontab)",
     "drill_schedule": "5-field cron (celery's crontab)",
     "webhook_url": "http:// or https:// URL",
+    "s3_bucket": "3-63 of a-z, 0-9, '.', '-'",
+    "s3_endpoint_url": "http:// or https:// URL without credentials",
+    "s3_addressing_style": "auto, path, virtual",
+    "s3_sse": "none, AES256, aws:kms",
 }
