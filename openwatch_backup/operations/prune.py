@@ -122,13 +122,17 @@ def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: Pr
            runs: list[RunFiles], deleted: list[str]) -> tuple[list[str], list[str]]:
     """Delete what the plan says; returns the backups actually pruned (a backup pinned meanwhile is skipped) and
     warnings about planned deletes left out because another run names their files."""
-    named = _named_elsewhere(runs, {d.run_id for d in plan.deletes})
-    deletes = [d for d in plan.deletes if not set(d.keys) & named]
-    warnings = [f"{d.kind} backup {d.run_id[:8]} was planned for deletion but {sorted(set(d.keys) & named)[0]} is "
-                "named by a backup that stays: not deleted" for d in plan.deletes if d not in deletes]
-    marked = set(store.mark_pruning([d.run_id for d in deletes], run_id))
+    marked = set(store.mark_pruning([d.run_id for d in plan.deletes], run_id))
     kill_point("prune:marked")
-    chosen = [d for d in deletes if d.run_id in marked]
+    chosen = [d for d in plan.deletes if d.run_id in marked]
+    # Judged after marking, so that a backup pinned meanwhile (not marked) counts as one that stays.
+    named = _named_elsewhere(runs, {d.run_id for d in chosen})
+    shared = [d for d in chosen if not named.isdisjoint(d.keys)]
+    if shared:
+        store.release([d.run_id for d in shared])  # a kill before this: the next prune's repair releases them
+        chosen = [d for d in chosen if named.isdisjoint(d.keys)]
+    warnings = [f"{d.kind} backup {d.run_id[:8]} was planned for deletion but {sorted(named.intersection(d.keys))[0]} "
+                "is named by a backup that stays: not deleted" for d in shared]
     for start in range(0, len(chosen), BATCH):
         batch = chosen[start:start + BATCH]
         for decision in batch:
