@@ -123,7 +123,7 @@ def test_sweep_after_a_killed_cli_marks_the_run_abandoned_and_removes_its_partia
         os.kill(pid, signal.SIGSTOP)
     swept = run_cli(env, "sweep", "--json")
     assert (swept.returncode, swept.stderr) == (0, "")
-    assert json.loads(swept.stdout) == {"abandoned": [], "databases": [], "partial_files": []}
+    assert json.loads(swept.stdout) == {"abandoned": [], "databases": [], "partial_files": [], "kept_databases": []}
     assert partial.exists()
 
     proc.send_signal(signal.SIGKILL)
@@ -139,7 +139,7 @@ def test_sweep_after_a_killed_cli_marks_the_run_abandoned_and_removes_its_partia
 
     assert (swept.returncode, swept.stderr) == (0, "")
     assert json.loads(swept.stdout) == {"abandoned": [run["id"]], "databases": [],
-                                        "partial_files": [f"postgres/{partial.name}"]}
+                                        "partial_files": [f"postgres/{partial.name}"], "kept_databases": []}
     [run] = runs(bulky_db)
     assert (run["status"], run["phase"], run["error_code"]) == ("abandoned", "dumping", "abandoned")
     assert run["error"] == (f"its process (pid {proc.pid} on {os.uname().nodename}) ended without finishing the "
