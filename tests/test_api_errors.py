@@ -320,7 +320,8 @@ def test_422_lists_at_most_three_problems(ow_client) -> None:
                         "inputs are not permitted (and 2 more)")
 
 
-@pytest.mark.parametrize("tables", [["bad name;"], ["hosts", "x' OR '1"], ["a.b.c"], [""]])
+@pytest.mark.parametrize("tables", [["bad name;"], ["hosts", "x' OR '1"], ["a.b.c"], [""],
+                                    ["hosts", "pg_catalog.pg_authid"], ["information_schema.tables"]])
 def test_422_bad_table_names(ow_client, module_catalog: Catalog, tables: list[str]) -> None:
     """Table names are checked before anything is queued (the same rule as OPENWATCH_BACKUP_TABLES)."""
     before = len(module_catalog.runs())

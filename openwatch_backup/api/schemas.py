@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from openwatch_backup.core.dump_plan import system_table_problem
 from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS
 from openwatch_backup.settings import Settings
@@ -64,6 +65,15 @@ class BackupIn(BaseModel):
     kind: BackupKind | None = None
     compression: Compression | None = None
     tables: list[Annotated[str, Field(pattern=IDENTIFIER)]] | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("tables")
+    @classmethod
+    def _no_system_catalogs(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:  # the same rule as OPENWATCH_BACKUP_TABLES (pg_catalog.pg_authid: password hashes)
+            problem = system_table_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 class VerifyIn(BaseModel):
