@@ -8,10 +8,14 @@ used to be `pg_restore exited with status 1: );` (issue 9, failure 10).
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import psycopg
 
+from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.core.verify_result import VerifyReason
 from openwatch_backup.executors.local import LocalExecutor, describe_exit
+from tests.support.forge import replace_artifact
 
 COLUMNS = 60  # OpenWatch's hosts has 42; either echoes more lines than the 40-line tail
 TAIL_LINES = 40  # executors/local.py keeps this many lines of stderr
@@ -62,3 +66,21 @@ def test_pg_dump_failure_names_its_error(make_database) -> None:
 
     assert describe_exit("pg_dump", code, process.stderr_tail()) == (
         'pg_dump exited with status 1: pg_dump: error: no matching tables were found for pattern "nosuch"')
+
+
+def test_deep_verify_of_an_archive_without_its_types_stores_the_error_line(openwatch_db: str, tmp_path: Path,
+                                                                          make_service) -> None:
+    """The issue's case end to end: a `pg_dump -t` archive (what the tables kind used to write) of a wide table
+    with an enum type; deep verify fails and the stored error names the missing type, not the echo's `);`."""
+    service = make_service(openwatch_db, tmp_path / "backups")
+    run = service.backup(service.build_request(BackupKind.TABLES, Compression.NONE))  # an unwrapped archive
+    assert run.status == "succeeded", run.error
+    forged = replace_artifact(service, run, _wide_table_archive(openwatch_db))
+
+    verify_run, result = service.verify(str(forged.id), deep=True)
+
+    assert result is not None
+    message = (f"{forged.details['artifact']}: pg_restore exited with status 1: pg_restore: error: could not "
+               'execute query: ERROR:  type "public.mood" does not exist')
+    assert (result.reason, result.message) == (VerifyReason.UNREADABLE, message)
+    assert (verify_run.status, verify_run.error) == ("failed", f"verify failed (unreadable): {message}")
