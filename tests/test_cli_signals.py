@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 
 from openwatch_backup import devstack
 from openwatch_backup.operations.lifecycle import UNRECORDED
+from openwatch_backup.source.scratch import scratch_name
 from tests.support.procs import children_named
 
 CLI = Path(sys.executable).with_name("openwatch-backup")
@@ -149,6 +151,47 @@ def test_sweep_after_a_killed_cli_marks_the_run_abandoned_and_removes_its_partia
     while not all(gone(pid) for pid in dumps) and time.monotonic() < deadline:
         time.sleep(0.05)  # the orphaned pg_dump dies of its broken pipe
     assert all(gone(pid) for pid in dumps)
+
+
+@pytest.mark.parametrize(("args", "kind", "purpose"), [(["verify", "--deep"], "verify", "verify"),
+                                                    (["drill"], "drill", "drill")], ids=["verify-deep", "drill"])
+def test_sigterm_mid_restore_into_scratch_cancels_and_drops_it(args: list[str], kind: str, purpose: str,
+                                                               bulky_db: str, tmp_path: Path, make_service,
+                                                               pg: devstack.PostgresHandle) -> None:
+    backup_dir = tmp_path / "b"
+    service = make_service(bulky_db, backup_dir)
+    backup = service.backup(service.build_request())
+    argv = [str(CLI), args[0], *([str(backup.id)] if args[0] == "verify" else []), *args[1:]]
+    proc = subprocess.Popen(argv, env=cli_env(bulky_db, backup_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        restorers: list[int] = []
+        scratch = ""
+        while not restorers and time.monotonic() < deadline:  # restoring into the scratch database (not --list)
+            assert proc.poll() is None, proc.communicate()
+            found = [r for r in runs(bulky_db) if r["kind"] == kind]
+            if found:
+                scratch = scratch_name(purpose, uuid.UUID(found[0]["id"]))
+                if devstack.database_exists(pg, scratch):
+                    restorers = children_named(proc.pid, "pg_restore")
+            time.sleep(0.02)
+        assert restorers, "pg_restore never started restoring into the scratch database"
+
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert stdout == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert (proc.returncode, stderr) == (130, "error: cancelled by SIGTERM (kill, timeout, docker stop or systemd)\n")
+    [run] = [r for r in runs(bulky_db) if r["kind"] == kind]
+    assert (run["status"], run["error_code"]) == ("cancelled", "cancelled")
+    assert not devstack.database_exists(pg, scratch)
+    assert all(gone(pid) for pid in restorers)
+    assert service.get_run(str(backup.id)).status == "succeeded"
 
 
 # --------------------------------------------------------------------------- PostgreSQL crashing mid-backup
