@@ -220,3 +220,18 @@ def test_a_missing_table_fails_before_pg_dump_runs(lab: Lab) -> None:
     (run,) = lab.service.list_runs(kind="tables")
     assert (run.status, run.error_code, run.error) == ("failed", "dump_failed", caught.value.message)
     assert _files(lab) == []
+
+
+def test_a_name_that_skipped_validation_fails_in_one_line(lab: Lab) -> None:
+    """The service takes names as given (the CLI, the environment and the API check them first); a bad one
+    still fails the run with one line, and nothing runs on the database."""
+    skip = (CANARY, "public.backup_runs")  # the run writes its canary and its own row
+    before = table_fingerprints(lab.url, skip=skip)
+    request = lab.service.build_request(BackupKind.TABLES, Compression.ZSTD, ["hosts", "x; drop table hosts"])
+    with pytest.raises(DumpFailed) as caught:
+        lab.service.backup(request)
+
+    assert caught.value.message == ("'x; drop table hosts' is not a table name (letters, digits, _ and one "
+                                    "optional schema.)")
+    assert table_fingerprints(lab.url, skip=skip) == before
+    assert _files(lab) == []

@@ -89,7 +89,10 @@ _RESOLVE = """
 def resolve_table(conn: psycopg.Connection, name: str) -> str:
     """`schema.table` of a table named as OpenWatch's settings name it (`hosts`: through the search path, as
     pg_dump -t would). A missing table fails the dump (DumpFailed); a system catalog is refused (ConfigError)."""
-    row = conn.execute(_RESOLVE, (name,)).fetchone()
+    try:
+        row = conn.execute(_RESOLVE, (name,)).fetchone()
+    except psycopg.errors.InvalidName:  # settings and the API check names first; a forged request does not
+        raise DumpFailed(f"{name!r} is not a table name (letters, digits, _ and one optional schema.)") from None
     found = str(row[0]) if row else None
     problem = system_table_problem(name, found)
     if problem:
