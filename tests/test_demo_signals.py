@@ -58,6 +58,7 @@ def test_demo_started_in_the_background_stops_on_the_signal(signum: signal.Signa
     # `cmd &` in a non-interactive bash: the demo inherits SIGINT ignored, as under `scripts/demo &`.
     shell = subprocess.Popen(["bash", "-c", f"{demo} >{shlex.quote(str(log))} 2>&1 & echo $!; wait $!"],
                              stdout=subprocess.PIPE, text=True)
+    pid = 0
     try:
         assert shell.stdout is not None
         pid = int(shell.stdout.readline())
@@ -76,6 +77,13 @@ def test_demo_started_in_the_background_stops_on_the_signal(signum: signal.Signa
         assert log.read_text().endswith(STOPPED)
         assert [p for p in started if _alive(p)] == []
     finally:
+        if pid and _alive(pid):  # a failed assertion above: stop the demo (and what it started) by its pid
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 60
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         if shell.poll() is None:
             shell.kill()
             shell.wait()
