@@ -45,8 +45,10 @@ COMMITTED = {"swapped"}
 INTO_INSTANTS = ["guards", "restoring", "checking"]
 SEED = int(os.environ.get("OWB_KILL_SEED", "20261130"))  # another seed, other instants: the same assertions
 _RNG = random.Random(SEED)
-FULL_DELAYS = [round(_RNG.uniform(0.05, 3.0), 2) for _ in range(3)]  # after the run started; it takes ~5 s here
-INTO_DELAYS = [round(_RNG.uniform(0.05, 0.8), 2)]  # an --into restore of the sample takes ~1.5 s here
+# After the run started. A full restore of the sample takes 1.5-5 s here, an --into one 0.8-2 s, depending on the
+# load; a draw that comes too late finds the run finished, and then its success is what is checked.
+FULL_DELAYS = [round(_RNG.uniform(0.05, 1.2), 2) for _ in range(4)]
+INTO_DELAYS = [round(_RNG.uniform(0.05, 0.5), 2)]
 FULL_CASES = [pytest.param(i, 0.0, id=i) for i in FULL_INSTANTS] + \
     [pytest.param(None, d, id=f"random-{d}s") for d in FULL_DELAYS]
 INTO_CASES = [pytest.param(i, 0.0, id=i) for i in INTO_INSTANTS] + \
@@ -79,10 +81,10 @@ def _kill(lab: Lab, args: list[str], tmp_path: Path, instant: str | None, delay:
         if instant is None:
             cli.resume()
             time.sleep(delay)
-            if cli.proc.poll() is not None:
+            if cli.proc.poll() is not None:  # a quiet machine: it finished first; the run must have succeeded
                 _, err = cli.proc.communicate()
-                pytest.fail(f"the restore ended (status {cli.proc.returncode}) within {delay} s, before the kill; "
-                            f"use smaller delays on this machine: {err.strip()}")
+                assert cli.proc.returncode == 0, err
+                return
         clients = children_named(cli.proc.pid, "pg_restore") + children_named(cli.proc.pid, "psql") + \
             children_named(cli.proc.pid, "pg_dump")
         cli.kill()
@@ -91,32 +93,43 @@ def _kill(lab: Lab, args: list[str], tmp_path: Path, instant: str | None, delay:
         cli.stop()
 
 
+def _restore_status(lab: Lab) -> str:
+    return next(s for _, k, s in _catalog_rows(lab.url) if k == "restore")
+
+
 def _assert_after_sweep(lab: Lab, backup: BackupRun, swept: dict[str, object], *, committed: bool | None,
-                        at_backup: Content, before: Content) -> None:
+                        at_backup: Content, before: Content, may_have_finished: bool) -> None:
     # A whole database under the live name, taking connections.
     assert allows_connections(lab.pg, lab.name) is True
     live = content(lab.url, skip=(CATALOG, CANARY))
     if committed is None:  # a random instant: either, but whole
         committed = live == at_backup
     assert live == (at_backup if committed else before)
-    # Every leftover gone; a committed swap's kept database reported and kept.
-    assert lab.leftovers() == []
-    names = databases_named_after(lab.pg, lab.name)
-    kept = [n for n in names if n != lab.name]
-    assert swept["kept_databases"] == kept
-    assert len(kept) == (1 if committed else 0), names
-    for name in kept:
-        assert allows_connections(lab.pg, name) is True
-    # The catalog tells the truth.
+    # The catalog tells the truth: nothing left running or queued; the restore abandoned, or (a random kill
+    # that landed after the run recorded its success, while the process was exiting) succeeded.
     rows = _catalog_rows(lab.url)
     assert [r for r in rows if r[2] in (RunStatus.RUNNING.value, RunStatus.QUEUED.value)] == []
     restores = [r for r in rows if r[1] == "restore"]
     assert len(restores) == 1, rows
     status, code, details = run_row(lab.url, restores[0][0])
-    assert (status, code) == ("abandoned", "abandoned")
+    finished = status == RunStatus.SUCCEEDED.value and may_have_finished
+    assert (status, code) == (("succeeded", None) if finished else ("abandoned", "abandoned"))
     assert details.get("databases_created", []) == []
-    if committed:
-        assert details["swap_completed"]["kept_database"] == kept[0]  # type: ignore[index]
+    # Every leftover gone; the kept database of a committed swap kept, and named: by the sweep for a run that
+    # died, by the run itself when it succeeded.
+    assert lab.leftovers() == []
+    names = databases_named_after(lab.pg, lab.name)
+    kept = [n for n in names if n != lab.name]
+    assert len(kept) == (1 if committed else 0), names
+    for name in kept:
+        assert allows_connections(lab.pg, name) is True
+    if finished:
+        assert swept["kept_databases"] == []
+        assert details["restore"]["kept_database"] == kept[0]  # type: ignore[index]
+    else:
+        assert swept["kept_databases"] == kept
+        if committed:
+            assert details["swap_completed"]["kept_database"] == kept[0]  # type: ignore[index]
     # No verified backup lost.
     again, _ = lab.service.verify(str(backup.id))
     assert again.status == "succeeded", again.error
@@ -132,7 +145,7 @@ def test_full_restore_killed_anywhere(lab: Lab, tmp_path: Path, instant: str | N
     swept = sweep_json(cli_env(lab.url, lab.backup_dir))
 
     _assert_after_sweep(lab, backup, swept, committed=(instant in COMMITTED) if instant else None,
-                        at_backup=at_backup, before=before)
+                        at_backup=at_backup, before=before, may_have_finished=instant is None)
 
 
 @pytest.mark.parametrize(("instant", "delay"), INTO_CASES)
@@ -144,7 +157,11 @@ def test_into_restore_killed_anywhere(lab: Lab, make_database: DatabaseFactory, 
 
     swept = sweep_json(cli_env(lab.url, lab.backup_dir))
 
-    assert not database_exists(lab.pg, target)  # half-restored or not yet created: not there after the sweep
+    if instant is None and _restore_status(lab) == RunStatus.SUCCEEDED.value:  # done before the kill landed
+        assert content(lab.pg.url_for(target), skip=(CATALOG, CANARY)) == at_backup
+    else:
+        assert not database_exists(lab.pg, target)  # half-restored or not yet created: gone after the sweep
     if instant in ("restoring", "checking"):
         assert swept["databases"] == [target]
-    _assert_after_sweep(lab, backup, swept, committed=False, at_backup=at_backup, before=before)
+    _assert_after_sweep(lab, backup, swept, committed=False, at_backup=at_backup, before=before,
+                        may_have_finished=instant is None)

@@ -8,6 +8,7 @@ A restore that fails or is killed at any point leaves the live database as it wa
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -21,6 +22,7 @@ from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.errors import RestoreFailed, RestoreRefused
 from openwatch_backup.operations.compat import check_compatibility
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.created_databases import KEY as CREATED_KEY
 from openwatch_backup.operations.created_databases import create_recorded, drop_recorded
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
@@ -66,6 +68,7 @@ class RestoreOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+log = logging.getLogger(__name__)
 SafetyBackup = Callable[[], BackupRun]  # the service passes its own backup method
 PostSteps = Callable[[], dict[str, Any]]  # migrations and health check after a full restore; raise on failure
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -156,7 +159,9 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
                                                   "kept_database": outcome.kept_database,
                                                   "safety_backup_run": outcome.safety_backup_run,
                                                   "seconds": outcome.seconds, **outcome.details},
-                                      "backup_run": str(backup.id)})
+                                      "backup_run": str(backup.id),
+                                      # The --into database is the operator's now; a scratch one is live.
+                                      CREATED_KEY: []})
         return outcome
     except BaseException as exc:
         record_failure(ctx, run_id, exc)
@@ -185,15 +190,26 @@ def _restore_and_check(ctx: OperationContext, run_id: uuid.UUID, manifest: Manif
     return {"checks": result.checks, "restore_stream_seconds": round(stats.seconds, 3)}
 
 
+def _drop_own(ctx: OperationContext, run_id: uuid.UUID, name: str) -> None:
+    """Drop a database this run created, after its failure. If that fails too (the server went away), the
+    original error wins and the recorded name is left for the sweeper."""
+    try:
+        with connect(ctx.target, ctx.redact) as admin:
+            drop_recorded(ctx, run_id, admin, name)
+    except Exception as exc:
+        log.warning("run %s could not drop its database %s (%s); the sweeper will", run_id, name,
+                    ctx.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+
+
 def _restore_into(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, name: str,
                   details: dict[str, Any]) -> RestoreOutcome:
     with connect(ctx.target, ctx.redact) as admin:
         create_recorded(ctx, run_id, admin, name)  # recorded first: a kill from here on is the sweeper's
-        try:
-            details.update(_restore_and_check(ctx, run_id, manifest, name))
-        except BaseException:
-            drop_recorded(ctx, run_id, admin, name)  # --into made it; a failed restore leaves nothing behind
-            raise
+    try:
+        details.update(_restore_and_check(ctx, run_id, manifest, name))
+    except BaseException:
+        _drop_own(ctx, run_id, name)  # --into made it; a failed restore leaves nothing behind
+        raise
     return RestoreOutcome(mode="into", database=name, details=details)
 
 
@@ -218,8 +234,7 @@ def _restore_full(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, 
                 pause=kill_point)
         kill_point("swapped")
     except BaseException:
-        with connect(ctx.target, ctx.redact) as admin:
-            drop_recorded(ctx, run_id, admin, scratch)
+        _drop_own(ctx, run_id, scratch)
         raise
     return RestoreOutcome(mode="full", database=ctx.target.dbname, kept_database=kept, safety_backup_run=safety,
                           details=details)
