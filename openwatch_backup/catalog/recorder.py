@@ -84,11 +84,14 @@ class RunRecorder:
     def create(self, kind: str, trigger: str, requested_by: str | None = None,
                parent_id: uuid.UUID | None = None, details: dict[str, Any] | None = None) -> uuid.UUID:
         run_id = uuid.uuid4()
+        # A CLI run is carried out by the process that queues it: recorded now, a kill before its claim (while it
+        # waits for the lock) is seen by sweep too, instead of a run queued forever.
+        owner = {"owner": this_process()} if trigger == "cli" else {}
         with self._begin() as conn:
             conn.execute(_TABLE.insert().values(
                 id=run_id, kind=kind, status=RunStatus.QUEUED.value, trigger=trigger,
                 requested_by=self._redact(requested_by) if requested_by else None, parent_id=parent_id,
-                details={**(details or {}), "log": [_queued_line(trigger, requested_by, self._redact)]},
+                details={**(details or {}), **owner, "log": [_queued_line(trigger, requested_by, self._redact)]},
                 bytes_done=0))
         return run_id
 

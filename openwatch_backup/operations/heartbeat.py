@@ -46,15 +46,16 @@ def heartbeat(recorder: RunRecorder, run_id: uuid.UUID, interval: float) -> Iter
 
 
 def abandon_dead_cli_runs(recorder: RunRecorder) -> list[uuid.UUID]:
-    """Running CLI runs whose process is provably gone (killed on this machine): abandoned now, not after the
-    stale heartbeat. A CLI run has no one else to finish it; Celery runs keep the heartbeat rule."""
+    """Running (or still queued) CLI runs whose process is provably gone (killed on this machine): abandoned now,
+    not after the stale heartbeat. A CLI run has no one else to finish it; Celery runs keep the heartbeat rule."""
     abandoned = []
-    for run in recorder.list(limit=1000, status=RunStatus.RUNNING.value, trigger=Trigger.CLI.value):
-        owner = run.details.get("owner") or {}
-        if is_gone(owner):
-            recorder.finish_unsuccessfully(
-                run.id, RunStatus.ABANDONED, "abandoned",
-                f"its process (pid {owner['pid']} on {owner['host']}) ended without finishing the run (killed); "
-                "its leftovers were removed", only_if=RunStatus.RUNNING)
-            abandoned.append(run.id)
+    for status in (RunStatus.RUNNING, RunStatus.QUEUED):  # queued: killed while it waited for the lock
+        for run in recorder.list(limit=1000, status=status.value, trigger=Trigger.CLI.value):
+            owner = run.details.get("owner") or {}
+            if is_gone(owner):
+                recorder.finish_unsuccessfully(
+                    run.id, RunStatus.ABANDONED, "abandoned",
+                    f"its process (pid {owner['pid']} on {owner['host']}) ended without finishing the run (killed); "
+                    "its leftovers were removed", only_if=status)
+                abandoned.append(run.id)
     return abandoned

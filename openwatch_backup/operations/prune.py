@@ -167,6 +167,7 @@ def _plan_details(apply: bool, values: dict[str, Any], plan: PrunePlan, report: 
 def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: PruneStore,
               overrides: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     """Carry out a queued prune run; returns its summary, None when another delivery already claimed it."""
+    kill_point("prune:queued")
     if not ctx.recorder.claim(run_id):
         return None
     kill_point("prune:claimed")
