@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 
 from openwatch_backup.errors import RestoreRefused
 from openwatch_backup.operations.restore import RestoreRequest
+from tests.support.procs import children_named
 from tests.support.restore_helpers import CANARY, CATALOG, Lab, cli_env, content, count, run_cli
-from tests.support.restore_kill import run_row, start_paused
+from tests.support.restore_kill import run_row, start_paused, wait_for_children_gone
 
 pytestmark = pytest.mark.usefixtures("restore_env")
 
@@ -65,7 +67,8 @@ def test_another_runs_artifact_moved_over_the_file_is_rolled_back(lab: Lab, tmp_
     assert _audit_marks(lab.url) == 0
 
 
-def test_a_kill_before_the_commit_leaves_the_table_as_it_was(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_kill_before_the_commit_leaves_the_table_as_it_was(lab: Lab, tmp_path: Path, how: signal.Signals) -> None:
     backup = lab.backup()
     with psycopg.connect(lab.url) as conn:
         conn.execute("DELETE FROM audit_logs")
@@ -75,10 +78,21 @@ def test_a_kill_before_the_commit_leaves_the_table_as_it_was(lab: Lab, tmp_path:
                        tmp_path / "pause")
     try:
         cli.wait_for("table_before_commit")  # every row sent, the hash matched, no COMMIT yet
-        cli.kill()
+        clients = children_named(cli.proc.pid, "psql") + children_named(cli.proc.pid, "pg_restore")
+        assert children_named(cli.proc.pid, "psql"), "no psql holding the open transaction"
+        if how == signal.SIGKILL:
+            cli.kill()
+        else:
+            cli.proc.send_signal(how)
+            code, _, err = cli.finish(timeout=60)
+            assert (code, err.count("\n")) == (130, 1), err
+        wait_for_children_gone(clients)
     finally:
         cli.stop()
     assert count(lab.url, "audit_logs") == 0
+    if how == signal.SIGTERM:
+        run = lab.only_restore_run()
+        assert (run.status, run.error_code) == ("cancelled", "cancelled")
 
 
 def _listed_rows(archive_text: str) -> list[str]:

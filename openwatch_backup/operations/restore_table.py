@@ -134,7 +134,10 @@ class _Sql:
 
     def take(self, block: bytes) -> None:
         if self.alive:  # once psql stopped (an error), drain pg_restore so it is not blocked
-            self.alive = self.feeder.write(block)
+            try:
+                self.alive = self.feeder.write(block)
+            except (ValueError, OSError):  # its stdin closed under us: psql is being killed
+                self.alive = False
 
 
 def restore_rows(ctx: OperationContext, manifest: Manifest, dbname: str, tables: tuple[str, ...], *,
@@ -144,11 +147,13 @@ def restore_rows(ctx: OperationContext, manifest: Manifest, dbname: str, tables:
     argv = [client_for(manifest, "pg_restore", ctx).path, "--no-owner", "--no-privileges", "--file=-"]
     argv += ["--data-only"] if data_only else []
     argv += [f"--table={name}" for name in tables]
-    sql = _Sql(ctx, manifest, dbname)
-    converter = _ArchiveReader(ctx, argv, sql.take)
     raw = ctx.storage.open_reader(f"{ARTIFACT_PREFIX}/{manifest.artifact}")
     reader = HashingReader(raw)
+    sql: _Sql | None = None
+    converter: _ArchiveReader | None = None
     try:
+        sql = _Sql(ctx, manifest, dbname)
+        converter = _ArchiveReader(ctx, argv, sql.take)
         accepting = True
         for chunk in _chunks(manifest, reader):
             if accepting:
@@ -157,13 +162,14 @@ def restore_rows(ctx: OperationContext, manifest: Manifest, dbname: str, tables:
                 on_bytes(reader.size)
         reader.drain()  # the hash covers every stored byte, whatever pg_restore needed
         converted = converter.finish()
+        # The file first: another file's bytes are the cause of whatever pg_restore or psql made of them.
+        if reader.hexdigest() != manifest.sha256:
+            raise RestoreFailed(f"{manifest.artifact} is not the file this backup wrote (sha256 {reader.hexdigest()}, "
+                                f"manifest {manifest.sha256}); the restore was rolled back, nothing changed")
         if converted != 0:
             raise RestoreFailed(ctx.redact(describe_exit("pg_restore", converted, converter.proc.stderr_tail())))
         if not sql.alive:
             raise RestoreFailed(_psql_failure(ctx, sql.feeder))
-        if reader.hexdigest() != manifest.sha256:
-            raise RestoreFailed(f"{manifest.artifact} is not the file this backup wrote (sha256 {reader.hexdigest()}, "
-                                f"manifest {manifest.sha256}); the restore was rolled back, nothing changed")
         if before_commit is not None:
             before_commit()
         if not sql.feeder.write(b"\nCOMMIT;\n"):
@@ -171,8 +177,12 @@ def restore_rows(ctx: OperationContext, manifest: Manifest, dbname: str, tables:
         if sql.feeder.finish() != 0:
             raise RestoreFailed(_psql_failure(ctx, sql.feeder))
     except BaseException:
-        converter.kill()
-        sql.feeder.kill()  # its input ends without COMMIT: PostgreSQL rolls back
+        # psql first: its input ends without COMMIT (PostgreSQL rolls back), and a pump blocked writing to it
+        # is released, so pg_restore's pump can be joined.
+        if sql is not None:
+            sql.feeder.kill()
+        if converter is not None:
+            converter.kill()
         raise
     finally:
         raw.close()
