@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RestoreRefused
 from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.source.scratch import scratch_name
@@ -114,3 +115,16 @@ def test_sigterm_mid_into_restore_drops_what_it_created(lab: Lab, make_database:
     assert (run.status, run.error_code) == ("cancelled", "cancelled")
     assert not database_exists(lab.pg, target)
     assert run_row(lab.url, str(run.id))[2]["databases_created"] == []
+
+
+def test_sweep_never_drops_the_live_database_whatever_a_run_row_says(lab: Lab) -> None:
+    """A catalog row (forged, or carried over by a restore) naming the live database as created by a failed
+    run: the sweep leaves the live database alone and clears the record."""
+    run_id = lab.service.recorder.create("restore", "cli", details={"databases_created": [lab.name]})
+    lab.service.recorder.finish_unsuccessfully(run_id, RunStatus.FAILED, "restore_failed", "forged")
+
+    report = lab.service.sweep()
+
+    assert report.databases == []
+    assert database_exists(lab.pg, lab.name)
+    assert lab.service.get_run(str(run_id)).details["databases_created"] == []

@@ -42,9 +42,9 @@ def _sweep_recorded(ctx: OperationContext, runs: list[BackupRun], report: SweepR
         for run in runs:
             if not _ended_unsuccessfully(run):
                 continue
-            names = [n for n in recorded(run.details) if n != live]  # never the live name, whatever a row says
+            names = recorded(run.details)
             for name in names:
-                if name in existing:
+                if name in existing and name != live:  # never the live name, whatever a row says
                     drop_database(conn, name)
                     report.databases.append(name)
             if names:
