@@ -19,12 +19,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import cast
 
+from openwatch_backup.catalog import read_errors
 from openwatch_backup.catalog.locks import REQUEST_KEY
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.owner import this_process
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.errors import CatalogMissing, DatabaseUnavailable, RunNotFound
-from openwatch_backup.foreign_errors import as_backup_error
+from openwatch_backup.errors import RunNotFound
 
 _TABLE = typing.cast(Table, BackupRun.__table__)  # Core statements: no ORM identity map in long-running workers
 
@@ -53,17 +53,9 @@ def catalog_errors(database: str) -> Iterator[None]:
     try:
         yield
     except ProgrammingError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "42P01":  # undefined_table
-            raise CatalogMissing(f"the backup_runs table does not exist in {database}; "
-                                 "run `openwatch-backup db upgrade` first") from None
-        raise as_backup_error(exc, where=f"the catalog database {database}") from None
+        raise read_errors.refused(exc, getattr(exc.orig, "sqlstate", None), database) from None
     except OperationalError as exc:
-        translated = as_backup_error(exc, where=f"the catalog database {database}")
-        if not isinstance(translated, DatabaseUnavailable):  # answered, but refused: a lock, a privilege...
-            raise translated from None
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
-        raise DatabaseUnavailable(f"cannot reach the catalog database {database} ({reason}); check "
-                                  "OPENWATCH_DATABASE_URL and that PostgreSQL is running") from None
+        raise read_errors.unreachable(exc, exc.orig, database) from None
 
 
 class RunRecorder:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openwatch_backup.catalog.models import BackupRun
+if TYPE_CHECKING:  # a RunRow (catalog/fast_list.py) serialises alike; `list` must not import SQLAlchemy
+    from openwatch_backup.catalog.fast_list import RunRow
+    from openwatch_backup.catalog.models import BackupRun
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def run_to_dict(run: BackupRun) -> dict[str, Any]:
+def run_to_dict(run: BackupRun | RunRow) -> dict[str, Any]:
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     return {
         "id": str(run.id), "kind": run.kind, "status": run.status, "trigger": run.trigger,

@@ -17,6 +17,7 @@ from openwatch_backup.cli.common import (
     err,
     fail,
     human_bytes,
+    is_cli_control,
     operator,
     out,
     print_json,
@@ -25,8 +26,10 @@ from openwatch_backup.cli.common import (
     runs_table,
     service_from_env,
 )
+from openwatch_backup.cli.lean_params import LeanCommand
 from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus, Trigger
 from openwatch_backup.errors import BackupError, ConfigError, ManifestError
+from openwatch_backup.foreign_errors import as_backup_error
 
 
 @app.command()
@@ -79,7 +82,7 @@ def _one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> str | N
     return value
 
 
-@app.command("list")
+@app.command("list", cls=LeanCommand)  # plain option values without pydantic (cli/lean_params.py)
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind.")] = None,
@@ -87,15 +90,39 @@ def list_runs(
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first."""
-    with service_from_env() as service:
-        runs = service.list_runs(limit=limit, kind=_one_of("--kind", kind, RUN_KINDS),
-                                 status=_one_of("--status", status, tuple(s.value for s in RunStatus)))
+    # Not through the service: SQLAlchemy's ORM and pydantic cost more than list's 0.3 s start-up
+    # (bench/bench_cli_start.py). The rows come from one psycopg SELECT (catalog/fast_list.py) and print as the
+    # ORM's would; failures end as service_from_env ends them: one line, the error's exit status.
+    from openwatch_backup.catalog.fast_list import list_runs as read_runs
+    from openwatch_backup.core.redact import Redactor
+    from openwatch_backup.settings_env import catalog_env
+
+    secrets: tuple[str | None, ...]
+    try:
+        found = catalog_env()
+        if found is None:  # only the full Settings can judge the environment (and word its errors)
+            from openwatch_backup.settings import load_settings
+
+            settings = load_settings()
+            target, secrets = settings.target, (settings.target.password, settings.database_url, settings.webhook_url)
+        else:
+            target, secrets = found.target, found.secrets
+    except Exception as exc:
+        raise fail(as_backup_error(exc)) from None
+    redact = Redactor(secrets)
+    try:
+        runs = read_runs(target, limit=limit, kind=_one_of("--kind", kind, RUN_KINDS),
+                         status=_one_of("--status", status, tuple(s.value for s in RunStatus)))
         if as_json:
             print_json([run_to_dict(r) for r in runs])
         elif not runs:
             out.print("no runs yet: `openwatch-backup backup` takes the first one")
         else:
             out.print(runs_table(runs))
+    except Exception as exc:
+        if is_cli_control(exc):
+            raise
+        raise fail(as_backup_error(exc, where=target.describe(), redact=redact)) from None
 
 
 @app.command()

@@ -8,6 +8,7 @@ import psycopg
 
 from openwatch_backup.core.kinds import Compression
 from openwatch_backup.core.naming import POSTGRES_PREFIX
+from openwatch_backup.core.units import human_bytes as human_bytes  # re-exported: checklist.py imports it here
 from openwatch_backup.errors import InsufficientSpace
 from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
@@ -22,14 +23,6 @@ class PreflightResult:
     pg_dump: ClientTool
     needed_bytes: int
     free_bytes: int | None
-
-
-def human_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
 
 
 def estimate_bytes(database_size: int, compression: Compression, factor: float, reserve: int) -> int:
