@@ -17,6 +17,7 @@ import pytest
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.source.scratch import scratch_name
+from openwatch_backup.source.swap import LOCK_TIMEOUT
 from tests.support.restore_helpers import (
     CANARY,
     CATALOG,
@@ -119,3 +120,41 @@ def test_sigterm_inside_the_swap_rolls_it_back(lab: Lab, tmp_path: Path, instant
     assert allows_connections(lab.pg, lab.name) is True
     assert content(lab.url, skip=(CATALOG, CANARY)) == before
     assert lab.leftovers() == []
+
+
+def test_a_lock_on_the_scratch_database_times_the_swap_out(lab: Lab, tmp_path: Path) -> None:
+    """Someone holds a lock on the restored database (an open transaction that commented on it): the swap
+    gives up after its lock_timeout with one typed line instead of waiting for ever; the live database is
+    untouched; the scratch database the failed run could not drop is the sweeper's."""
+    backup = lab.backup()
+    modify(lab.url)
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    lab.service.recorder.release_connections()
+    cli = start_paused(["restore", str(backup.id), "--confirm", lab.name, "--no-safety-backup",
+                        "--terminate-connections"], cli_env(lab.url, lab.backup_dir), ["catalog_copied"],
+                       tmp_path / "pause")
+    holder = lab.pg.connect(autocommit=False)  # the maintenance database: nothing the swap terminates
+    try:
+        cli.wait_for("catalog_copied")
+        restore_id = str(lab.service.list_runs(kind="restore")[0].id)
+        scratch = scratch_name("restore", lab.service.recorder.get(restore_id).id)
+        holder.execute(f'COMMENT ON DATABASE "{scratch}" IS \'under inspection\'')  # locked until rollback
+        started = time.monotonic()
+        cli.resume()
+        code, out, err = cli.finish(timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+        cli.stop()
+
+    message = (f"the swap waited {LOCK_TIMEOUT} for a lock on {lab.name} or {scratch} and gave up; nothing was "
+               "changed; restore again when they are idle")
+    assert (code, out, err) == (8, "", f"error: {message}\n")
+    assert waited < 60
+    status, error_code, _ = run_row(lab.url, restore_id)
+    assert (status, error_code) == ("failed", "database_in_use")
+    assert databases_named_after(lab.pg, lab.name) == [lab.name]
+    assert content(lab.url, skip=(CATALOG, CANARY)) == before
+    assert scratch in sweep_json(cli_env(lab.url, lab.backup_dir))["databases"]  # type: ignore[operator]
+    assert not database_exists(lab.pg, scratch)

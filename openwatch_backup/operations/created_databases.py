@@ -31,8 +31,9 @@ def create_recorded(ctx: OperationContext, run_id: uuid.UUID, conn: psycopg.Conn
                              "another name)") from None
 
 
-def drop_recorded(ctx: OperationContext, run_id: uuid.UUID, conn: psycopg.Connection, name: str) -> None:
-    drop_database(conn, name)
+def drop_recorded(ctx: OperationContext, run_id: uuid.UUID, conn: psycopg.Connection, name: str, *,
+                  lock_timeout: str | None = None) -> None:
+    drop_database(conn, name, lock_timeout=lock_timeout)
     ctx.recorder.add_details(run_id, {KEY: []})
 
 

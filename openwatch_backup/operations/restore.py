@@ -69,6 +69,7 @@ class RestoreOutcome:
 
 
 log = logging.getLogger(__name__)
+CLEANUP_LOCK_TIMEOUT = "10s"  # a failed run's cleanup never hangs on someone's lock: the sweeper finishes it
 SafetyBackup = Callable[[], BackupRun]  # the service passes its own backup method
 PostSteps = Callable[[], dict[str, Any]]  # migrations and health check after a full restore; raise on failure
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -195,7 +196,7 @@ def _drop_own(ctx: OperationContext, run_id: uuid.UUID, name: str) -> None:
     original error wins and the recorded name is left for the sweeper."""
     try:
         with connect(ctx.target, ctx.redact) as admin:
-            drop_recorded(ctx, run_id, admin, name)
+            drop_recorded(ctx, run_id, admin, name, lock_timeout=CLEANUP_LOCK_TIMEOUT)
     except Exception as exc:
         log.warning("run %s could not drop its database %s (%s); the sweeper will", run_id, name,
                     ctx.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))

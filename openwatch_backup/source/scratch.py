@@ -34,8 +34,18 @@ def create_database(conn: psycopg.Connection, name: str) -> None:
     conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
 
 
-def drop_database(conn: psycopg.Connection, name: str) -> None:
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def drop_database(conn: psycopg.Connection, name: str, *, lock_timeout: str | None = None) -> None:
+    """FORCE ends the sessions on it. lock_timeout bounds the wait for a lock someone holds on the database
+    (a failed run's cleanup must not hang; what it leaves, the sweeper drops later)."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    if lock_timeout is None:
+        conn.execute(statement)
+        return
+    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)))
+    try:
+        conn.execute(statement)
+    finally:
+        conn.execute("RESET lock_timeout")
 
 
 def list_scratch_databases(conn: psycopg.Connection) -> list[str]:
