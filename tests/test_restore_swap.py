@@ -158,3 +158,40 @@ def test_a_lock_on_the_scratch_database_times_the_swap_out(lab: Lab, tmp_path: P
     assert content(lab.url, skip=(CATALOG, CANARY)) == before
     assert scratch in sweep_json(cli_env(lab.url, lab.backup_dir))["databases"]  # type: ignore[operator]
     assert not database_exists(lab.pg, scratch)
+
+
+def test_a_connection_lost_inside_the_swap_leaves_it_undone_and_says_so(lab: Lab, tmp_path: Path) -> None:
+    """The swap's own connection is ended by the server before its COMMIT: all or nothing, here nothing."""
+    backup = lab.backup()
+    modify(lab.url)
+    before = content(lab.url, skip=(CATALOG, CANARY))
+    lab.service.recorder.release_connections()
+    cli = start_paused(["restore", str(backup.id), "--confirm", lab.name, "--no-safety-backup",
+                        "--terminate-connections"], cli_env(lab.url, lab.backup_dir), ["swap_before_commit"],
+                       tmp_path / "pause")
+    try:
+        cli.wait_for("swap_before_commit")
+        with lab.pg.connect() as admin:
+            # The session holding the live database's lock: the swap's, with both renames done, uncommitted.
+            swapping = admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'object' AND classid = 'pg_database'::regclass "
+                "AND objid = (SELECT oid FROM pg_database WHERE datname = %s) AND mode = 'AccessExclusiveLock' "
+                "AND granted", (lab.name,)).fetchall()
+            assert len(swapping) == 1, swapping
+            admin.execute("SELECT pg_terminate_backend(%s)", (swapping[0][0],))
+        cli.resume()
+        code, out, err = cli.finish(timeout=120)
+    finally:
+        cli.stop()
+
+    run = lab.only_restore_run()
+    kept = run.details["swap"]["kept"]
+    assert (code, out) == (8, "")
+    assert err.startswith("error: the connection broke during the swap (")
+    assert err.endswith(f"); it either committed whole or not at all: `openwatch-backup sweep` reports {kept} if "
+                        f"the restored database is now {lab.name}\n")
+    assert (run.status, run.error_code) == ("failed", "restore_failed")
+    assert databases_named_after(lab.pg, lab.name) == [lab.name]
+    assert content(lab.url, skip=(CATALOG, CANARY)) == before
+    assert lab.leftovers() == []
+    assert sweep_json(cli_env(lab.url, lab.backup_dir))["kept_databases"] == []

@@ -102,6 +102,12 @@ def swap_in(target: DatabaseTarget, redact: Callable[[str], str], restored: str,
                 raise DatabaseInUse(f"the swap waited {LOCK_TIMEOUT} for a lock on {live} or {restored} and gave up; "
                                     f"nothing was changed; restore again when they are idle") from None
             except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    # The COMMIT may or may not have reached the server; either way it was all or nothing, and
+                    # the sweep reports a swap that committed (its kept database exists).
+                    raise RestoreFailed(redact(f"the connection broke during the swap ({_first_line(exc)}); it "
+                                               "either committed whole or not at all: `openwatch-backup sweep` "
+                                               f"reports {kept} if the restored database is now {live}")) from None
                 raise RestoreFailed(redact(f"the swap failed and nothing was changed ({type(exc).__name__}: "
                                            f"{_first_line(exc)})")) from None
 
