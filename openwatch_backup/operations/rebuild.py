@@ -56,11 +56,11 @@ class _Catalog:
 
 def _load(engine: Engine, database: str) -> _Catalog:
     table = typing.cast(Table, BackupRun.__table__)
-    query = select(table.c.id, table.c.details["artifact"].astext, table.c.pruned_at.is_not(None))
+    query = select(table.c.id, table.c.kind, table.c.details["artifact"].astext, table.c.pruned_at.is_not(None))
     with catalog_errors(database), engine.connect() as conn:
-        rows = [(str(i), a, bool(p)) for i, a, p in conn.execute(query).all()]
-    return _Catalog(artifacts={i: a for i, a, _ in rows}, pruned={i for i, _, p in rows if p},
-                    owners={a: i for i, a, p in rows if a and not p})
+        rows = [(str(i), k, a, bool(p)) for i, k, a, p in conn.execute(query).all()]
+    return _Catalog(artifacts={i: a for i, _, a, _ in rows}, pruned={i for i, _, _, p in rows if p},
+                    owners={a: i for i, k, a, p in rows if a and not p and k in BACKUP_KINDS})
 
 
 def _read(storage: Storage, key: str) -> Manifest:
