@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from celery.schedules import crontab
 
 from openwatch_backup.catalog.settings_store import SettingsStore
 from openwatch_backup.errors import ConfigError
-from openwatch_backup.settings import Settings
+from openwatch_backup.operations.stored_settings import SettingProblem
+from openwatch_backup.settings import Settings, cron_problem, env_name
 
 BACKUP_KEY = "schedule.backup"
 DRILL_KEY = "schedule.drill"
 # Per schedule, the expression the dispatcher last saw and since when: {"expression": ..., "since": iso}.
+CRON_ALLOWED = "5-field cron (celery's crontab), e.g. '0 2 * * *'"
 SEEN_KEYS = {"backup": "scheduler.seen.backup", "drill": "scheduler.seen.drill"}
 
 
@@ -28,6 +31,21 @@ class Schedules:
     drill: str
     backup_source: str  # "database" or "environment"
     drill_source: str
+    # Values that cannot be evaluated: a stored one falls back to the environment's; an environment one that is
+    # also in use (no good stored value over it) leaves its schedule unusable (see `unusable`).
+    problems: tuple[SettingProblem, ...] = ()
+    unusable: tuple[tuple[str, str], ...] = ()  # (schedule, its environment problem): nothing valid to evaluate
+
+    def require_usable(self) -> None:
+        """The one-line ConfigError naming the variable, for callers that need every schedule (dispatcher,
+        `schedule`): the line load_settings gave before the check moved here."""
+        if self.unusable:
+            raise ConfigError(self.unusable[0][1])
+
+    def usable(self) -> dict[str, str]:
+        """The schedules that can be evaluated, by name."""
+        skip = {name for name, _ in self.unusable}
+        return {name: expr for name, expr in (("backup", self.backup), ("drill", self.drill)) if name not in skip}
 
 
 def parse_cron(expression: str, what: str = "schedule") -> crontab:
@@ -43,13 +61,42 @@ def parse_cron(expression: str, what: str = "schedule") -> crontab:
         raise ConfigError(f"{what} {expression!r} is not a valid cron expression ({exc})") from None
 
 
+def _stored_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "is not a cron expression (a JSON string such as '0 2 * * *')"
+    return cron_problem(value)
+
+
 def current_schedules(settings: Settings, store: SettingsStore) -> Schedules:
+    """The schedules in force: a stored one (backup_settings) when celery's crontab accepts it, else the
+    environment's. Never raises for a bad value: each one is a SettingProblem, so beat's tick, the status and
+    `check` go on and say what is wrong (a value written around the API, e.g. by psql, is not checked before)."""
     overrides = store.all("schedule.")
-    backup = overrides.get(BACKUP_KEY)
-    drill = overrides.get(DRILL_KEY)
-    return Schedules(backup=str(backup or settings.schedule), drill=str(drill or settings.drill_schedule),
-                     backup_source="database" if backup else "environment",
-                     drill_source="database" if drill else "environment")
+    chosen: dict[str, tuple[str, str]] = {}
+    problems: list[SettingProblem] = []
+    unusable: list[tuple[str, str]] = []
+    for name, key, field, option in (("backup", BACKUP_KEY, "schedule", "--backup"),
+                                     ("drill", DRILL_KEY, "drill_schedule", "--drill")):
+        env, default = env_name(field), str(getattr(settings, field))
+        env_problem = cron_problem(default)
+        env_line = f"{env}: {env_problem} (got {default!r})" if env_problem else ""
+        if env_problem:  # the environment's value is judged here, not when the settings load (celery is slow)
+            problems.append(SettingProblem(env, env_line, CRON_ALLOWED))
+        stored = overrides.get(key)
+        stored_problem = _stored_problem(stored) if stored is not None else None
+        if stored is not None and stored_problem is None:
+            chosen[name] = (str(stored), "database")
+            continue
+        if stored is not None:
+            fallback = "nothing (it is invalid too)" if env_problem else f"{env} {default!r}"
+            problems.append(SettingProblem(key, f"backup_settings {key} {stored!r} {stored_problem}; the {name} "
+                                           f"schedule uses {fallback} until it is fixed: `openwatch-backup schedule "
+                                           f"{option} CRON` or the admin page's settings", CRON_ALLOWED))
+        if env_problem:
+            unusable.append((name, env_line))
+        chosen[name] = (default, "environment")
+    return Schedules(backup=chosen["backup"][0], drill=chosen["drill"][0], backup_source=chosen["backup"][1],
+                     drill_source=chosen["drill"][1], problems=tuple(problems), unusable=tuple(unusable))
 
 
 def next_fire(expression: str, after: datetime) -> datetime:

@@ -27,15 +27,24 @@ COUNTED_TABLES = ("hosts", "scans", "scan_findings", "users")
 PREFIX = "OPENWATCH_BACKUP_"
 
 
-def cron_problem(expression: str) -> str | None:
-    """Why celery's crontab (what beat's dispatcher evaluates) refuses a 5-field expression, or None.
-
-    The schedule fields skip validating their defaults (validate_default=False), so celery, slow to import, is
-    loaded only when a schedule is set in the environment.
-    """
+def cron_shape_problem(expression: str) -> str | None:
+    """Why a value is not even shaped like a 5-field cron expression, or None. Cheap: no celery."""
     fields = expression.split()
     if len(fields) != 5 or not _CRON_FIELD.match("".join(fields)):
         return "is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"
+    return None
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why celery's crontab (what beat's dispatcher evaluates) refuses a 5-field expression, or None.
+
+    Imports celery (0.4 s), so loading the settings checks only the shape; the full check runs where a schedule
+    is used: openwatch_backup/scheduling.py's current_schedules (dispatcher, `schedule`, status, `check`).
+    """
+    shape = cron_shape_problem(expression)
+    if shape:
+        return shape
+    fields = expression.split()
     from celery.schedules import crontab
 
     try:
@@ -96,8 +105,8 @@ class Settings(BaseSettings):
     # --- Celery (tasks.py): schedules are read on every dispatcher tick, so changing them needs no restart.
     queue: str = Field(default="maintenance", description="Celery queue of the plugin's tasks (OpenWatch's worker "
                        "already consumes maintenance).")
-    # validate_default=False: pydantic-settings validates defaults, and the cron check imports celery (0.1 s of
-    # every CLI start); the defaults are known good.
+    # Loading checks a schedule's shape only: celery's crontab (0.4 s to import) judges it where it is used, in
+    # scheduling.current_schedules, with the same one line naming the variable; `check` reports it too.
     schedule: str = Field(default="0 2 * * *", validate_default=False, description="Cron expression (UTC) of the "
                           "scheduled backup: the guide's nightly 02:00.")
     drill_schedule: str = Field(default="0 4 * * 0", validate_default=False, description="Cron expression (UTC) of "
@@ -282,7 +291,7 @@ class Settings(BaseSettings):
     @field_validator("schedule", "drill_schedule")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
-        problem = cron_problem(value)
+        problem = cron_shape_problem(value)
         if problem:
             raise ValueError(problem)
         return value

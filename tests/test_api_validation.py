@@ -115,16 +115,38 @@ def test_the_largest_values_are_accepted_and_plan(catalog: Catalog, audit: Audit
     services.close()
 
 
-def test_a_bad_value_stored_by_hand_is_a_one_line_422_not_a_500(catalog: Catalog, audit: AuditLog) -> None:
-    """A value written around the API (an older version, psql) stops the plan with a line naming the key."""
-    catalog.service.settings_store.set("retention.days", 1e20, updated_by="psql")
+def test_a_bad_value_stored_by_hand_stops_the_plan_but_not_the_settings_form(catalog: Catalog,
+                                                                            audit: AuditLog) -> None:
+    """A value written around the API (an older version, psql) stops the plan with a line naming the key and the
+    fix; GET /settings still answers, with the value as stored and the problem, so the page can load its form and
+    PUT a good value (other changes are not blocked meanwhile)."""
+    catalog.execute("INSERT INTO backup_settings (key, value, updated_by) VALUES ('retention.days', '1e20', 'psql')")
+    refusal = ("backup_settings retention.days: Input should be less than or equal to 36500 (got "
+               "100000000000000000000); store a value from 1 to 36,500 on the admin page's settings (PUT "
+               "/settings), or delete the key to use OPENWATCH_BACKUP_RETENTION_DAYS")
     services = Services(catalog.url, catalog.backup_dir)
     with client_for(build_app(auth=openwatch_auth(audit), services=services, submit=Submitted())) as client:
         plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
-        assert plan.status_code == 422, plan.text
-        assert plan.json()["detail"].startswith("backup_settings retention.days: Input should be less than or equal "
-                                                "to 36500")
-        assert client.get(f"{PREFIX}/settings", headers=ADMIN).status_code == 422
+        assert (plan.status_code, plan.json()) == (422, {"detail": refusal})
+
+        loaded = client.get(f"{PREFIX}/settings", headers=ADMIN)
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["retention"]["days"] == 1e20
+        assert loaded.json()["retention"]["keep_last"] == 0  # the others as in force
+        assert loaded.json()["problems"] == [{"key": "retention.days", "detail": refusal, "allowed": "1 to 36,500"}]
+        status = client.get(f"{PREFIX}/status", headers=ADMIN).json()
+        assert "settings_valid" in status["failing_checks"]
+
+        other = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"retention": {"keep_last": 2}})
+        assert other.status_code == 200, other.text
+        assert [p["key"] for p in other.json()["problems"]] == ["retention.days"]
+
+        fixed = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"retention": {"days": 40}})
+        assert fixed.status_code == 200, fixed.text
+        assert (fixed.json()["retention"]["days"], fixed.json()["problems"]) == (40, [])
+        plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["details"]["policy"]["retention_days"] == 40
     services.close()
 
 

@@ -26,10 +26,10 @@ from openwatch_backup.source.scratch import scratch_name
 from tests.support.procs import children_named
 
 KEYS = ["backup_present", "backup_verified", "verify_failures", "offsite_copy", "retention_applied", "log_clean",
-        "restore_drill", "offsite_accessible", "procedures_reviewed"]
+        "settings_valid", "restore_drill", "offsite_accessible", "procedures_reviewed"]
 HEALTHY = {"backup_present": "ok", "backup_verified": "ok", "verify_failures": "ok", "offsite_copy": "skip",
-           "retention_applied": "ok", "log_clean": "ok", "restore_drill": "ok", "offsite_accessible": "skip",
-           "procedures_reviewed": "skip"}
+           "retention_applied": "ok", "log_clean": "ok", "settings_valid": "ok", "restore_drill": "ok",
+           "offsite_accessible": "skip", "procedures_reviewed": "skip"}
 NO_BACKUP = "no successful full backup to drill with; take one with `openwatch-backup backup`"
 
 MakeService = Callable[..., BackupService]
@@ -387,7 +387,7 @@ def test_check_after_verify_and_drill_passes(env: Env, healthy: Healthy) -> None
     items = healthy.service.checklist()
 
     assert [(i.key, i.status.value) for i in items] == list(HEALTHY.items())
-    assert [i.cadence for i in items] == ["each backup"] * 6 + ["quarterly"] * 3
+    assert [i.cadence for i in items] == ["each backup"] * 7 + ["quarterly"] * 3
     assert all(i.fix == "" for i in items)
     report = check_json(0)
     assert states(report) == HEALTHY

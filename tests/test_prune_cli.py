@@ -56,7 +56,8 @@ def test_a_bad_override_fails_the_prune_with_one_line(one_to_prune: tuple[Env, B
         env.service.prune(apply=True)
 
     assert info.value.message == ("backup_settings retention.verified_floor: Input should be greater than or "
-                                  "equal to 1 (got 0)")
+                                  "equal to 1 (got 0); store a value from 1 to 1,000 on the admin page's settings "
+                                  "(PUT /settings), or delete the key to use OPENWATCH_BACKUP_VERIFIED_FLOOR")
     run = env.service.list_runs(limit=1, kind="prune")[0]
     assert (run.status, run.error_code) == ("failed", "config")
     assert all((env.dir / k).exists() for k in env.keys(old))

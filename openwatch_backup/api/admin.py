@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,24 +19,33 @@ from openwatch_backup.api.schemas import (
     PruneIn,
     RunOut,
     ScheduleSettings,
+    SettingProblemOut,
     SettingsIn,
     SettingsOut,
     StatusOut,
 )
 from openwatch_backup.core.kinds import RunStatus, Trigger
 from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS, effective_values
+from openwatch_backup.operations.stored_settings import settings_problems
 from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
 from openwatch_backup.service import BackupService
 
 
 def _settings_out(service: BackupService) -> SettingsOut:
+    """The settings as stored, and the stored values that cannot be used: a bad value written around the API
+    (psql) is shown with its problem instead of failing the answer, so the page can load the form to fix it."""
     schedules = current_schedules(service.settings, service.settings_store)
-    values, _ = effective_values(service.settings, service.settings_store.all("retention."))
-    retention = {key.removeprefix("retention."): values[field] for key, field in OVERRIDE_KEYS.items()}
-    return SettingsOut(schedule=ScheduleSettings(backup=schedules.backup, drill=schedules.drill),
+    problems = settings_problems(service.settings, service.settings_store)
+    bad = {problem.key for problem in problems}
+    stored = service.settings_store.all("retention.")
+    values, _ = effective_values(service.settings, {k: v for k, v in stored.items() if k not in bad})
+    retention = {key.removeprefix("retention."): stored[key] if key in bad else values[field]
+                 for key, field in OVERRIDE_KEYS.items()}
+    return SettingsOut(schedule=ScheduleSettings.model_construct(backup=schedules.backup, drill=schedules.drill),
                        schedule_source={"backup": schedules.backup_source, "drill": schedules.drill_source},
                        next_runs=service.next_scheduled(), retention=retention,
-                       allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)))
+                       allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)),
+                       problems=[SettingProblemOut(**asdict(problem)) for problem in problems])
 
 
 def _audit_status(api: ApiContext) -> AuditStatusOut:
@@ -93,9 +103,9 @@ def admin_router(api: ApiContext) -> APIRouter:
             retention = body.retention.model_dump(exclude_none=True) if body.retention is not None else {}
             for name, value in retention.items():
                 changes[f"retention.{name}"] = value
-            # Every value is checked before any is stored: a bad one changes nothing.
-            effective_values(service.settings, {**store.all("retention."),
-                                                **{k: v for k, v in changes.items() if k.startswith("retention.")}})
+            # Every new value is checked before any is stored: a bad one changes nothing. A bad value already
+            # stored (psql) does not block other changes: GET /settings lists it, and this PUT can replace it.
+            effective_values(service.settings, {k: v for k, v in changes.items() if k.startswith("retention.")})
             unknown = [k for k in changes if k.startswith("retention.") and k not in OVERRIDE_KEYS]
             if unknown:
                 from openwatch_backup.errors import ConfigError

@@ -113,12 +113,25 @@ class ScheduleSettings(BaseModel):
     drill: str = Field(pattern=CRON, description="Cron (UTC) of the weekly drill")
 
 
+class SettingProblemOut(BaseModel):
+    """A setting in force that cannot be used as it is (written around the API, e.g. by psql)."""
+
+    key: str = Field(description="The backup_settings key (schedule.backup, retention.days) or environment variable")
+    detail: str = Field(description="One line: what is wrong, what is used meanwhile, how to fix it")
+    allowed: str = Field(description="The values the setting allows")
+
+
 class SettingsOut(BaseModel):
-    schedule: ScheduleSettings
+    schedule: ScheduleSettings = Field(description="The schedules in force: a stored one the crontab refuses shows "
+                                                   "the environment's that replaces it (see problems)")
     schedule_source: dict[str, str]
-    next_runs: dict[str, datetime]
-    retention: dict[str, Any]
+    next_runs: dict[str, datetime] = Field(description="Per schedule; a schedule that cannot be evaluated (see "
+                                                       "problems) has none")
+    retention: dict[str, Any] = Field(description="The values in force, or as stored when a stored value is out of "
+                                                  "its bounds (see problems)")
     allow_restore: bool
+    problems: list[SettingProblemOut] = Field(default_factory=list, description="Stored or environment settings "
+                                              "that cannot be used as they are; empty when all are valid")
 
 
 def _retention_field(field: str) -> Any:
@@ -166,7 +179,8 @@ class StatusOut(BaseModel):
     failing_checks: list[str] = Field(description="Keys of the checklist items that fail (empty when healthy, unless "
                                                   "no backup verified in time)")
     running: RunOut | None
-    next_runs: dict[str, datetime]
+    next_runs: dict[str, datetime] = Field(description="Per schedule; none for a schedule that cannot be evaluated "
+                                                       "(failing_checks has settings_valid)")
     storage_used_bytes: int
     storage_free_bytes: int | None
     checklist: list[CheckItemOut]

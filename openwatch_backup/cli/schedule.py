@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from openwatch_backup.cli.common import JsonOption, app, operator, out, print_json, service_from_env
+from openwatch_backup.cli.common import JsonOption, app, err, operator, out, print_json, service_from_env
 
 
 @app.command()
@@ -31,13 +31,15 @@ def schedule(
             if value is not None:
                 store.set(key, value, updated_by=operator())
         current = current_schedules(service.settings, store)
+        current.require_usable()  # a bad OPENWATCH_BACKUP_SCHEDULE with nothing valid over it: its one line
         upcoming = service.next_scheduled()  # what beat's dispatcher will do, by the rule it applies
-    data = {"backup": {"cron": current.backup, "source": current.backup_source,
-                       "next_run": upcoming["backup"].isoformat()},
-            "drill": {"cron": current.drill, "source": current.drill_source,
-                      "next_run": upcoming["drill"].isoformat()}}
+    data: dict[str, Any] = {
+        "backup": {"cron": current.backup, "source": current.backup_source, "next_run": upcoming["backup"].isoformat()},
+        "drill": {"cron": current.drill, "source": current.drill_source, "next_run": upcoming["drill"].isoformat()}}
+    for problem in current.problems:  # a stored value the crontab refuses: the environment's applies meanwhile
+        err.print(f"warning: {problem.detail}", highlight=False, markup=False)
     if as_json:
-        print_json(data)
+        print_json({**data, "problems": [p.detail for p in current.problems]})
         return
     for name, info in data.items():
         out.print(f"{name:>6}: {info['cron']:<15} ({info['source']}), next run {info['next_run']}", highlight=False)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.drill import newest_restorable
 from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.operations.presence import is_present
+from openwatch_backup.operations.stored_settings import SettingProblem
 from openwatch_backup.operations.verify import backup_manifest_key
 
 RETENTION_CHECK_DAYS = 2  # the nightly chain prunes after every verified backup
@@ -51,7 +53,9 @@ def _age(then: datetime | None, now: datetime) -> str:
     return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
-def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[CheckItem]:
+def run_checklist(ctx: OperationContext, now: datetime | None = None,
+                  problems: Sequence[SettingProblem] = ()) -> list[CheckItem]:
+    """`problems`: settings in force that cannot be used (operations/stored_settings.py), one failing item."""
     now = now or datetime.now(UTC)
     items: list[CheckItem] = []
     each, quarterly = "each backup", "quarterly"
@@ -97,6 +101,7 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None) -> list[Ch
     else:
         items.append(CheckItem("log_clean", "The last run's log is free of errors", each, ItemStatus.OK,
                                "no error" if finished else "no run yet"))
+    items.append(_settings_item(problems, each))
     items.append(_drill_item(ctx, now, quarterly))
     items.append(CheckItem("offsite_accessible", "Off-site backup accessibility verified", quarterly, ItemStatus.SKIP,
                            "off-site storage is not configured"))
@@ -200,6 +205,17 @@ def _retention_item(ctx: OperationContext, now: datetime, cadence: str) -> Check
                      f"applied {_age(applied.finished_at, now)}: {summary.get('backups_deleted', 0)} backup(s) and "
                      f"{summary.get('files_deleted', 0)} file(s) deleted, {human_bytes(summary.get('bytes_freed', 0))} "
                      f"freed, {summary.get('backups_kept', 0)} kept")
+
+
+def _settings_item(problems: Sequence[SettingProblem], cadence: str) -> CheckItem:
+    """A schedule beat cannot evaluate, or a retention value the prune refuses: failing, with the first one's line
+    (each line names its key, what is used meanwhile, and the fix)."""
+    title = "Schedules and retention settings are valid"
+    if not problems:
+        return CheckItem("settings_valid", title, cadence, ItemStatus.OK, "schedules and retention settings valid")
+    more = f" (and {len(problems) - 1} more: {', '.join(p.key for p in problems[1:])})" if len(problems) > 1 else ""
+    return CheckItem("settings_valid", title, cadence, ItemStatus.FAIL, f"{problems[0].detail}{more}",
+                     f"fix {problems[0].key} (allowed: {problems[0].allowed})")
 
 
 def _drill_item(ctx: OperationContext, now: datetime, cadence: str) -> CheckItem:

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from openwatch_backup.core.retention import CONFIG, DATABASE, GIB, VOLUME, Policy, RetentionConfig
 from openwatch_backup.errors import ConfigError
-from openwatch_backup.settings import Settings
+from openwatch_backup.settings import Settings, allowed_range, env_name
 
 # backup_settings key -> Settings field
 OVERRIDE_KEYS = {
@@ -40,7 +40,24 @@ def _validate(key: str, field: str, value: Any) -> Any:
         return adapter.validate_python(value)
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"])
-        raise ConfigError(f"backup_settings {key}: {message} (got {value!r})") from None
+        raise ConfigError(f"backup_settings {key}: {message} (got {value!r}); store a value from "
+                          f"{allowed_range(field)} on the admin page's settings (PUT /settings), or delete the key to "
+                          f"use {env_name(field)}") from None
+
+
+def override_problems(overrides: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, one line, allowed range) for each stored retention value the prune refuses: what GET /settings and
+    `check` report, so the value can be fixed from the page that shows it."""
+    problems = []
+    for key, value in sorted(overrides.items()):
+        field = OVERRIDE_KEYS.get(key)
+        if field is None:
+            continue
+        try:
+            _validate(key, field, value)
+        except ConfigError as exc:
+            problems.append((key, exc.message, allowed_range(field)))
+    return problems
 
 
 def effective_values(settings: Settings, overrides: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

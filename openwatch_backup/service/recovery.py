@@ -121,8 +121,9 @@ class RecoveryService(BackupsService):
 
     def checklist(self) -> list[CheckItem]:
         from openwatch_backup.operations.checklist import run_checklist
+        from openwatch_backup.operations.stored_settings import settings_problems
 
-        return run_checklist(self.context)
+        return run_checklist(self.context, problems=settings_problems(self.settings, self.settings_store))
 
     def sweep(self) -> SweepReport:
         from openwatch_backup.operations.sweep import sweep_leftovers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.service.base import BACKUP_KINDS, STALE_ALERT_EVERY, STALE_ALERT_KEY
 from openwatch_backup.service.retention import RetentionService
 
+log = logging.getLogger(__name__)
+
 
 class BackupService(RetentionService):
     def dispatch_due(self, now: datetime | None = None) -> list[tuple[str, uuid.UUID]]:
@@ -28,6 +31,9 @@ class BackupService(RetentionService):
 
         now = now or datetime.now(UTC)
         schedules = current_schedules(self.settings, self.settings_store)
+        for problem in schedules.problems:  # every tick, one line each: the status and `check` show them too
+            log.error("%s", problem.detail)
+        schedules.require_usable()  # an environment value with nothing valid over it: the variable's one line
         queued: list[tuple[str, uuid.UUID]] = []
         backup_ref = self._schedule_reference("backup", schedules.backup, now, record=True)
         drill_ref = self._schedule_reference("drill", schedules.drill, now, record=True)
@@ -48,13 +54,15 @@ class BackupService(RetentionService):
         return queued
 
     def next_scheduled(self, now: datetime | None = None) -> dict[str, datetime]:
-        """When the dispatcher will queue the scheduled backup and drill: the same rule it applies itself."""
+        """When the dispatcher will queue the scheduled backup and drill: the same rule it applies itself. A
+        stored schedule that is invalid counts as the environment's, as in the dispatcher."""
         from openwatch_backup.scheduling import current_schedules, next_run
 
         now = now or datetime.now(UTC)
         schedules = current_schedules(self.settings, self.settings_store)
+        # A schedule that cannot be evaluated has no next run (the dispatcher refuses it; `check` says why).
         return {name: next_run(expression, now, self._schedule_reference(name, expression, now, record=False))
-                for name, expression in (("backup", schedules.backup), ("drill", schedules.drill))}
+                for name, expression in schedules.usable().items()}
 
     def _schedule_reference(self, name: str, expression: str, now: datetime, *, record: bool) -> datetime:
         """What the next fire time counts from: the last scheduled run, or when this expression was first seen.

@@ -194,7 +194,15 @@ def test_the_largest_allowed_values_are_usable(monkeypatch: pytest.MonkeyPatch) 
     assert config.size_budget_bytes == 1_048_576 * 1024**3
 
 
-# --- cron: parsed with celery's crontab when the settings are read ---------------------------------------------
+# --- cron: the shape when the settings are read; celery's crontab where schedules are used ---------------------
+class _NoStoredSchedules:
+    """backup_settings without rows (the stored-value cases run on PostgreSQL: tests/test_schedule_stored.py)."""
+
+    def all(self, prefix: str = "") -> dict[str, object]:
+        return {}
+
+
+
 @pytest.mark.parametrize(("expression", "reason"), [
     ("61 * * * *", "is not a valid cron expression (Invalid end range: 61 > 59), e.g. '0 2 * * *'"),
     ("* 24 * * *", "is not a valid cron expression (Invalid end range: 24 > 23), e.g. '0 2 * * *'"),
@@ -204,11 +212,28 @@ def test_the_largest_allowed_values_are_usable(monkeypatch: pytest.MonkeyPatch) 
     ("0 2 * *", "is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"),
 ])
 @pytest.mark.parametrize("field", ["schedule", "drill_schedule"])
-def test_bad_cron_expressions_are_refused_when_read(monkeypatch: pytest.MonkeyPatch, field: str, expression: str,
-                                                    reason: str) -> None:
+def test_bad_cron_expressions_are_refused_with_one_line(monkeypatch: pytest.MonkeyPatch, field: str, expression: str,
+                                                         reason: str) -> None:
+    """A value not shaped like cron is refused when the settings load (no celery); one celery's crontab refuses
+    is refused, with the same line, where the schedules are used (loading them would import celery, 0.4 s of every
+    CLI command)."""
+    from typing import cast
+
+    from openwatch_backup.catalog.settings_store import SettingsStore
+    from openwatch_backup.scheduling import current_schedules
+
     name = env_name(field)
-    assert config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, **{name: expression}) == (
-        f"{name}: {reason} (got {expression!r})")
+    line = f"{name}: {reason} (got {expression!r})"
+    if "5-field" in reason:
+        assert config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, **{name: expression}) == line
+        return
+    monkeypatch.setenv("OPENWATCH_DATABASE_URL", URL)
+    monkeypatch.setenv(name, expression)
+    schedules = current_schedules(load_settings(), cast(SettingsStore, _NoStoredSchedules()))
+    assert [(p.key, p.detail) for p in schedules.problems] == [(name, line)]
+    with pytest.raises(ConfigError) as info:
+        schedules.require_usable()
+    assert (info.value.message, info.value.exit_status) == (line, 2)
 
 
 def test_good_cron_expressions_load(monkeypatch: pytest.MonkeyPatch) -> None:
