@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, Route, expect, sync_playwright
 
@@ -42,13 +43,26 @@ SIZE = re.compile(r"^\d+(\.\d+)? (B|KiB|MiB|GiB)$")
 
 # --- fixtures ----------------------------------------------------------------------------------------------
 
+def _far_schedules() -> dict[str, str]:
+    hour = (datetime.now(UTC).hour + 12) % 24
+    return {"OPENWATCH_BACKUP_SCHEDULE": f"0 {hour} * * *", "OPENWATCH_BACKUP_DRILL_SCHEDULE": f"30 {hour} * * *",
+            "OWB_TEST_DISPATCH_SECONDS": "5"}
+
+
+def _stored(stack: EmbeddedStack, key: str) -> Any:
+    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
+                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+        return service.settings_store.get(key)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     database = scratch_database_name("page")  # owb_page_<pid>_<hex>: a killed run's leftover is dropped later
-    # No beat: its dispatcher queues a scheduled backup (and a drill) a minute after it starts, since none ever
-    # ran, which would race the runs these tests start and count. The worker and the API are the real ones.
+    # Beat runs too, ticking every few seconds: a schedule's first run waits for its fire time (beat queues nothing
+    # at its first ticks), and the schedules fire twelve hours from now, so no scheduled run lands among the runs
+    # these tests start and count (test_back_up_... checks that beat ticked and queued nothing).
     embedded = EmbeddedStack(tmp_path_factory.mktemp("admin-page") / "var", database=database, size_mib=5,
-                             port=0, redis_db=11, beat=False)
+                             port=0, redis_db=11, beat=True, extra_env=_far_schedules())
     embedded.start()
     try:
         yield embedded
@@ -210,8 +224,17 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
     expect(verify_row).to_have_count(1, timeout=RUN_TIMEOUT_MS)
     expect(verify_row.locator("td").nth(1)).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
 
-    # Health: a verified backup makes it healthy; the checklist lists its items with ok/fail/skip.
-    expect(page.locator("#health-verified")).to_contain_text("healthy", timeout=RUN_TIMEOUT_MS)
+    # Health: a verified backup, but no prune applied and no drill yet: unhealthy, and the health panel lists the
+    # failing checklist items (the checklist below lists every item with ok/fail/skip).
+    failing = page.locator("#health-failing-list li")
+    expect(failing).to_have_text([
+        re.compile(r"^Old backups cleaned up per retention policy: no applied prune in 2 days \(never applied\)$"),
+        re.compile(r"^Full restore test performed, recovery time measured against the RTO: no passed drill in 90 "
+                   r"days \(never run\)$")], timeout=RUN_TIMEOUT_MS)
+    expect(failing.nth(0)).to_have_attribute("data-check", "retention_applied")
+    expect(page.locator("#health-verified .badge")).to_have_text("unhealthy")
+    expect(page.locator("#health-verified")).to_contain_text(re.compile(r"\d h ago \(alert after 26 h\)"))
+    expect(page.locator("#health-audit")).to_be_hidden()
     expect(page.locator("#health-error")).to_be_hidden()
     expect(page.locator('#checklist tr[data-check="backup_present"] .badge')).to_have_text("ok")
     expect(page.locator("#health-used")).to_have_text(SIZE)
@@ -262,18 +285,27 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
     assert page.locator("#runs tr[data-run-id]").filter(has_text="api-token").filter(
         has=page.locator(".kind", has_text="full")).count() == 1 + len(runs)
 
+    # Beat ticked all along and queued nothing: the first runs wait for their schedule, twelve hours away.
+    assert _stored(session.stack, "scheduler.seen.backup")["expression"] == session.stack.env[
+        "OPENWATCH_BACKUP_SCHEDULE"]
+    with session.api() as client:
+        assert [r["trigger"] for r in client.get("runs", params={"limit": 200}).json()["items"]
+                if r["trigger"] == "schedule"] == []
+
     # Settings: a changed schedule is saved (only the changed groups are sent) and persisted.
-    expect(page.get_by_label("Backup cron")).to_have_value("0 2 * * *")
-    page.get_by_label("Backup cron").fill("30 3 * * *")
+    drill = session.stack.env["OPENWATCH_BACKUP_DRILL_SCHEDULE"]
+    changed = "45" + session.stack.env["OPENWATCH_BACKUP_SCHEDULE"].removeprefix("0")  # still far from now
+    expect(page.get_by_label("Backup cron")).to_have_value(session.stack.env["OPENWATCH_BACKUP_SCHEDULE"])
+    page.get_by_label("Backup cron").fill(changed)
     page.get_by_label("Keep database backups (days)").fill("45")
     with page.expect_request(lambda r: r.method == "PUT") as saving:
         page.get_by_role("button", name="Save").click()
-    assert _post_json(saving.value) == {"schedule": {"backup": "30 3 * * *", "drill": "0 4 * * 0"},
+    assert _post_json(saving.value) == {"schedule": {"backup": changed, "drill": drill},
                                         "retention": {"days": 45}}
     expect(page.locator("#settings-msg")).to_have_text("Saved")
     with session.api() as client:
         stored = client.get("settings").json()
-    assert stored["schedule"]["backup"] == "30 3 * * *"
+    assert stored["schedule"]["backup"] == changed
     assert stored["retention"]["days"] == 45
     assert stored["allow_restore"] is False
 
@@ -289,7 +321,7 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
     expect(page.get_by_label("Backup cron")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Backup cron")).to_have_attribute("aria-describedby", re.compile(r"\bsettings-msg\b"))
     with session.api() as client:
-        assert client.get("settings").json()["schedule"]["backup"] == "30 3 * * *"
+        assert client.get("settings").json()["schedule"]["backup"] == changed
 
     # A plan for the screenshot: what retention keeps, and why.
     page.get_by_role("button", name="Plan prune").click()
@@ -395,4 +427,70 @@ def test_older_runs_come_a_page_at_a_time(session: Session) -> None:
     expect(older).to_be_hidden()
     created = [str(page.locator("#runs tr[data-run-id] time").nth(i).get_attribute("datetime")) for i in (0, total - 1)]
     assert created[0] >= created[1]  # newest first
+    session.check_requests()
+
+
+def test_the_health_panel_shows_an_audit_write_openwatch_refused(session: Session) -> None:
+    page = session.page
+
+    def status(route: Route) -> None:  # the real answer, with an audit failure (OpenWatchAuth keeps one; TokenAuth not)
+        answer = route.fetch()
+        body = answer.json()
+        body["audit"] = {"last_error": "can't adapt type 'dict'", "last_error_at": datetime.now(UTC).isoformat(),
+                         "last_error_action": "backup_requested"}
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/status", status)
+    session.use_token()
+    audit = page.locator("#health-audit")
+    expect(audit).to_be_visible()
+    expect(audit).to_have_text(re.compile(r"^Audit log: the last record was not written \(backup_requested\) .+: "
+                                          r"can't adapt type 'dict'$"))
+    expect(audit.locator("time")).to_have_count(1)
+    session.check_requests()
+
+
+def test_bad_values_stored_by_hand_are_shown_and_fixed_from_the_form(session: Session) -> None:
+    """psql wrote a schedule celery's crontab refuses and a retention value out of bounds: the form still loads,
+    lists both with the allowed values, marks their inputs, and Save replaces them; health says it meanwhile."""
+    stack = session.stack
+    with psycopg.connect(stack.env["OPENWATCH_DATABASE_URL"], autocommit=True) as conn:
+        for key, value in (("retention.days", "1e20"), ("schedule.backup", '"61 * * * *"')):
+            conn.execute("INSERT INTO backup_settings (key, value, updated_by) VALUES (%s, %s::json, 'psql') "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value))
+    page = session.page
+    session.use_token()
+
+    problems = page.locator("#settings-problems li")
+    expect(problems).to_have_count(2)
+    expect(problems.nth(0)).to_have_attribute("data-key", "schedule.backup")
+    expect(problems.nth(0)).to_contain_text("backup_settings schedule.backup '61 * * * *' is not a valid cron "
+                                            "expression (Invalid end range: 61 > 59)")
+    expect(problems.nth(1)).to_have_attribute("data-key", "retention.days")
+    expect(problems.nth(1)).to_contain_text("(allowed: 1 to 36,500)")
+    backup_cron = page.get_by_label("Backup cron")
+    expect(backup_cron).to_have_value(stack.env["OPENWATCH_BACKUP_SCHEDULE"])  # the environment's, in force meanwhile
+    expect(backup_cron).to_have_attribute("aria-invalid", "true")
+    days = page.get_by_label("Keep database backups (days)")
+    expect(days).to_have_value("100000000000000000000")
+    expect(days).to_have_attribute("aria-invalid", "true")
+    unhealthy = page.locator('#health-failing-list li[data-check="settings_valid"]')
+    expect(unhealthy).to_contain_text("backup_settings schedule.backup '61 * * * *'")
+    expect(page.locator("#health-verified .badge")).to_have_text("unhealthy")
+
+    days.fill("30")
+    with page.expect_request(lambda r: r.method == "PUT") as saving:
+        page.get_by_role("button", name="Save").click()
+    # The schedule, left as shown, is sent too: saving replaces the stored bad value.
+    assert _post_json(saving.value) == {"schedule": {"backup": stack.env["OPENWATCH_BACKUP_SCHEDULE"],
+                                                     "drill": stack.env["OPENWATCH_BACKUP_DRILL_SCHEDULE"]},
+                                        "retention": {"days": 30}}
+    expect(page.locator("#settings-msg")).to_have_text("Saved")
+    expect(page.locator("#settings-problems")).to_be_hidden()
+    expect(backup_cron).not_to_have_attribute("aria-invalid", "true")
+    expect(unhealthy).to_have_count(0)
+    with session.api() as client:
+        stored = client.get("settings").json()
+    assert (stored["problems"], stored["retention"]["days"]) == ([], 30)
+    assert stored["schedule_source"]["backup"] == "database"
     session.check_requests()

@@ -17,14 +17,34 @@ function renderHealth(status) {
   $("health-verified").replaceChildren(verdict, " ", status.newest_verified_at
     ? h("span", {}, age(status.newest_verified_age_hours || 0), " ", limit)
     : `no verified backup yet ${limit}`);
-  $("health-next-backup").replaceChildren(localTime(status.next_runs.backup));
-  $("health-next-drill").replaceChildren(localTime(status.next_runs.drill));
+  $("health-next-backup").replaceChildren(nextRun(status.next_runs.backup));
+  $("health-next-drill").replaceChildren(nextRun(status.next_runs.drill));
   $("health-used").textContent = humanBytes(status.storage_used_bytes);
   $("health-free").textContent = status.storage_free_bytes === null ? "unknown" : humanBytes(status.storage_free_bytes);
   $("checklist").tBodies[0].replaceChildren(...status.checklist.map((item) => h("tr", { "data-check": item.key },
     h("td", {}, item.title, h("span", { class: "cadence" }, item.cadence)),
     h("td", {}, badge(item.status)),
     h("td", {}, item.detail, item.fix ? h("span", { class: "fix" }, "What to do: ", item.fix) : null))));
+  renderFailing(status);
+}
+
+// A schedule that cannot be evaluated has no next run; the failing checks below say why.
+const nextRun = (iso) => (iso ? localTime(iso) : "not scheduled (see the failing checks)");
+
+// Why it is unhealthy, where the badge is: each failing checklist item, and an audit write OpenWatch refused.
+function renderFailing(status) {
+  const failing = new Set(status.failing_checks || []);
+  const items = status.checklist.filter((item) => failing.has(item.key));
+  $("health-failing-list").replaceChildren(...items.map((item) => h("li", { "data-check": item.key },
+    h("strong", {}, item.title), `: ${item.detail}`)));
+  $("health-failing").hidden = items.length === 0;
+  const audit = status.audit || {};
+  $("health-audit").hidden = !audit.last_error;
+  if (audit.last_error) {
+    $("health-audit").replaceChildren("Audit log: the last record was not written",
+      audit.last_error_action ? ` (${audit.last_error_action})` : "", " ", localTime(audit.last_error_at), ": ",
+      audit.last_error);
+  }
 }
 
 // The health panel says itself when status fails: polling must not fill the alert region every 2 s.
@@ -125,16 +145,26 @@ function retentionInput(key) {
   return input;
 }
 
+// Stored values that cannot be used (written around the API): listed above the form, their inputs marked, and
+// sent again on Save even when left as shown, so that saving replaces them.
+let problemKeys = new Set();
+
 function fillSettings(settings) {
   loaded = settings;
   $("cron-backup").value = settings.schedule.backup;
   $("cron-drill").value = settings.schedule.drill;
   for (const [name, hint] of [["backup", "cron-backup-hint"], ["drill", "cron-drill-hint"]]) {
-    $(hint).replaceChildren("Next: ", localTime(settings.next_runs[name]),
+    $(hint).replaceChildren("Next: ", nextRun(settings.next_runs[name]),
       ` (set in the ${settings.schedule_source[name] || "defaults"})`);
   }
   for (const [key, value] of Object.entries(settings.retention)) retentionInput(key).value = value;
   $("allow-restore").checked = settings.allow_restore;
+  const problems = settings.problems || [];
+  problemKeys = new Set(problems.map((problem) => problem.key));
+  $("settings-problems").replaceChildren(...problems.map((problem) => h("li", { "data-key": problem.key },
+    problem.detail, ` (allowed: ${problem.allowed})`)));
+  $("settings-problems").hidden = problems.length === 0;
+  for (const problem of problems) markInvalid(problem.key);
 }
 
 export async function loadSettings() {
@@ -151,7 +181,8 @@ function settingsMessage(text, tone) {
 function changes() {
   const body = {};
   const schedule = { backup: $("cron-backup").value.trim(), drill: $("cron-drill").value.trim() };
-  if (schedule.backup !== loaded.schedule.backup || schedule.drill !== loaded.schedule.drill) body.schedule = schedule;
+  if (schedule.backup !== loaded.schedule.backup || schedule.drill !== loaded.schedule.drill
+    || problemKeys.has("schedule.backup") || problemKeys.has("schedule.drill")) body.schedule = schedule;
   const retention = {};
   for (const [key, before] of Object.entries(loaded.retention)) {
     const input = retentionInput(key);
@@ -160,7 +191,7 @@ function changes() {
       input.setAttribute("aria-invalid", "true");
       throw new Error(`${retentionLabel(key)}: enter a number`);
     }
-    if (Number(text) !== Number(before)) retention[key] = Number(text);
+    if (Number(text) !== Number(before) || problemKeys.has(`retention.${key}`)) retention[key] = Number(text);
   }
   if (Object.keys(retention).length) body.retention = retention;
   if ($("allow-restore").checked !== loaded.allow_restore) body.allow_restore = $("allow-restore").checked;
