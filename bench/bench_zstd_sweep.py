@@ -128,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
                 entry.cpus.append(cpu)
                 entry.size = size
     base = statistics.median(rows["raw -Fc -Z0"].walls)
-    print(f"\n{'':<24}{'wall s':>8}{'vs -Z0':>8}{'CPU s':>8}{'MiB':>8}")
+    # The minimum and maximum beside the median: under load one slow run moves a median of three a lot.
+    print(f"\n{'':<24}{'wall s':>8}{'min':>7}{'max':>7}{'vs -Z0':>8}{'CPU s':>8}{'MiB':>8}")
     for entry in rows.values():
         wall = statistics.median(entry.walls)
         cpu_text = f"{statistics.median(entry.cpus):.2f}" if entry.cpus else "-"
         size_text = f"{entry.size / MIB:.1f}" if entry.size else "-"
-        print(f"{entry.label:<24}{wall:>8.2f}{wall / base:>7.2f}x{cpu_text:>8}{size_text:>8}")
+        print(f"{entry.label:<24}{wall:>8.2f}{min(entry.walls):>7.2f}{max(entry.walls):>7.2f}{wall / base:>7.2f}x"
+              f"{cpu_text:>8}{size_text:>8}")
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return 0
 
