@@ -20,7 +20,8 @@ from openwatch_backup.operations.created_databases import recorded
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import drop_database, sweep_scratch_databases
 
-_SCANNED = 1000  # restore runs looked at, newest first
+_SCANNED = 1000  # runs that create databases looked at, newest first
+_CREATORS = ("restore", "verify", "drill")  # the kinds of run that create databases (recorded before creating)
 
 
 @dataclass
@@ -69,8 +70,8 @@ def sweep_leftovers(ctx: OperationContext, exclude: uuid.UUID | None = None) -> 
         status = ctx.recorder.status_by_prefix(prefix)
         return status is not None and RunStatus(status).is_final
 
-    restores = [r for r in ctx.recorder.list(limit=_SCANNED, kind="restore") if r.id != exclude]
-    _sweep_recorded(ctx, restores, report)
+    creators = [r for r in ctx.recorder.list(limit=_SCANNED, kinds=_CREATORS) if r.id != exclude]
+    _sweep_recorded(ctx, creators, report)
     report.databases += [n for n in sweep_scratch_databases(ctx.target, ctx.redact, is_finished_run)
                          if n not in report.databases]
     in_progress = {str(r.details.get("artifact_in_progress")) + PARTIAL_SUFFIX for r in running}

@@ -21,12 +21,14 @@ from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed
 from openwatch_backup.executors.local import error_line
 from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.created_databases import create_recorded, drop_recorded
+from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.presence import present_artifact
 from openwatch_backup.operations.restore_checks import check_restored
 from openwatch_backup.operations.restore_stream import stream_into_database
 from openwatch_backup.operations.scratch_list import scratch_restore_options
 from openwatch_backup.source.connection import connect
-from openwatch_backup.source.scratch import create_database, drop_database, scratch_name
+from openwatch_backup.source.scratch import drop_database, scratch_name
 
 
 def backup_manifest_key(run: BackupRun) -> tuple[str, str]:
@@ -141,9 +143,10 @@ def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manif
     checks = dict(quick.checks, scratch_database=name)
     client = client_for(manifest, "pg_restore" if manifest.format == "custom" else "psql", ctx)
     with connect(ctx.target, ctx.redact) as admin:
-        drop_database(admin, name)
-        create_database(admin, name)
+        drop_database(admin, name)  # an earlier delivery's, by its name
+        create_recorded(ctx, verify_run_id, admin, name)  # recorded first, so a kill leaves it findable
         try:
+            kill_point(f"{purpose}_scratch_created")
             started = time.monotonic()
             try:
                 with scratch_restore_options(ctx, manifest, client) as options:  # tables: all but foreign keys
@@ -159,7 +162,7 @@ def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manif
                 return failed(True, result.reason, f"{manifest.artifact}: {result.message}", result.checks)
             return result
         finally:
-            drop_database(admin, name)
+            drop_recorded(ctx, verify_run_id, admin, name)
 
 
 def verify_error(result: VerifyResult) -> str:
