@@ -12,14 +12,7 @@ from openwatch_backup.errors import StorageIntegrityError
 from openwatch_backup.storage.copy import copy_object
 from openwatch_backup.storage.local import LocalStorage
 from openwatch_backup.storage.memory import MemoryStorage
-from tests.support.moto_server import (  # noqa: F401 - fixtures
-    aws_env_fixture,
-    bucket_fixture,
-    moto_endpoint_fixture,
-    open_uploads,
-    s3_storage,
-    stored,
-)
+from tests.support.moto_server import open_uploads, s3_storage, stored
 
 MIB = 1 << 20
 DATA = os.urandom(13 * MIB + 7)

@@ -27,16 +27,7 @@ from openwatch_backup.errors import (
 )
 from openwatch_backup.storage.probe import probe
 from openwatch_backup.storage.s3_errors import translate
-from tests.support.moto_server import (  # noqa: F401 - fixtures
-    REGION,
-    SECRET_KEY,
-    aws_env_fixture,
-    bucket_fixture,
-    moto_endpoint_fixture,
-    raw_client,
-    s3_storage,
-    use_credentials,
-)
+from tests.support.moto_server import REGION, SECRET_KEY, raw_client, s3_storage, use_credentials
 
 WRITE_ONLY_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],

@@ -7,35 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from openwatch_backup.errors import StorageAccessDenied, StorageClockSkew, StorageError, StorageUnreachable
 from openwatch_backup.storage.probe import probe
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.moto_server import (  # noqa: F401 - fixtures
-    SECRET_KEY,
-    aws_env_fixture,
-    bucket_fixture,
-    moto_endpoint_fixture,
-    open_uploads,
-    raw_client,
-    s3_storage,
-    stored,
-)
+from tests.support.moto_server import open_uploads, raw_client, s3_storage, stored
 
 MIB = 1 << 20
 DATA = os.urandom(16 * MIB + 123)  # four 5 MiB parts: three full, one short
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(moto_endpoint)
-    try:
-        yield fault_proxy
-    finally:
-        fault_proxy.close()
 
 
 def upload(storage_url: str, bucket_name: str, key: str, data: bytes = DATA, **tuning: object) -> None:

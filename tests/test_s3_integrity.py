@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,14 +11,7 @@ from openwatch_backup.errors import StorageIntegrityError, StorageUnreachable
 from openwatch_backup.storage.s3_download import REOPEN_ATTEMPTS
 from openwatch_backup.storage.s3_upload import MAX_PART, MAX_PARTS, MIB, grown_part_size, part_size_for
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.moto_server import (  # noqa: F401 - fixtures
-    PREFIX,
-    aws_env_fixture,
-    bucket_fixture,
-    moto_endpoint_fixture,
-    raw_client,
-    s3_storage,
-)
+from tests.support.moto_server import PREFIX, raw_client, s3_storage
 
 DATA = os.urandom(11 * MIB + 5)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -61,15 +53,6 @@ def test_an_altered_object_of_the_same_size_is_caught_by_the_reread(moto_endpoin
         s3_storage(moto_endpoint, uploaded).verify_object(KEY, SHA, len(DATA))
     assert info.value.message == (f"s3://{uploaded}/{PREFIX}/{KEY} does not match its backup: sha256 "
                                   f"{hashlib.sha256(altered).hexdigest()} instead of {SHA}")
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(moto_endpoint)
-    try:
-        yield fault_proxy
-    finally:
-        fault_proxy.close()
 
 
 def test_a_download_cut_mid_body_resumes_where_it_broke(proxy: FaultProxy, uploaded: str) -> None:

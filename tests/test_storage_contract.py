@@ -18,13 +18,7 @@ from openwatch_backup.storage.base import Storage
 from openwatch_backup.storage.local import LocalStorage
 from openwatch_backup.storage.memory import MemoryStorage
 from openwatch_backup.storage.probe import probe
-from tests.support.moto_server import (  # noqa: F401 - fixtures
-    SECRET_KEY,
-    aws_env_fixture,
-    bucket_fixture,
-    moto_endpoint_fixture,
-    s3_storage,
-)
+from tests.support.moto_server import SECRET_KEY, s3_storage
 
 MIB = 1 << 20
 

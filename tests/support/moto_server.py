@@ -1,9 +1,10 @@
 """moto's S3 server over real HTTP on 127.0.0.1, and what the S3 tests build on it.
 
-Fixtures (import the `*_fixture` names into a test module): `moto_endpoint` (one server per session), `aws_env` (test
-credentials in the environment, no ~/.aws, no instance metadata: nothing leaves 127.0.0.1), `bucket` (a fresh
-bucket per test). Plain helpers: `raw_client` (boto3 straight to moto, to look at what really is stored) and
-`s3_storage` (our S3Storage with small parts and few retries, so faults are quick to provoke).
+Fixtures (tests/conftest.py registers them for every test module): `moto_endpoint` (one server per
+session), `aws_env` (test credentials in the environment, no ~/.aws, no instance metadata: nothing leaves
+127.0.0.1), `bucket` (a fresh bucket per test), `proxy` (a fault-injecting proxy in front of moto). Plain
+helpers: `raw_client` (boto3 straight to moto, to look at what really is stored) and `s3_storage` (our
+S3Storage with small parts and few retries, so faults are quick to provoke).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from openwatch_backup.storage.s3 import S3Config, S3Storage
+from tests.support.fault_proxy import FaultProxy
 
 ACCESS_KEY = "owb-test-access-key"
 SECRET_KEY = "owb-Test-Secret-Key-0123456789abcdef"  # tests assert it never shows in a message
@@ -29,6 +30,8 @@ MIB = 1 << 20
 
 @pytest.fixture(scope="session", name="moto_endpoint")
 def moto_endpoint_fixture() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer  # here: every test session loads this module, few use S3
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -90,3 +93,13 @@ def open_uploads(endpoint: str, bucket_name: str) -> list[str]:
     """Keys of the multipart uploads moto still holds open in the bucket."""
     answer = raw_client(endpoint).list_multipart_uploads(Bucket=bucket_name)
     return [u["Key"] for u in answer.get("Uploads", [])]
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the session's moto server (tests/support/fault_proxy.py)."""
+    fault_proxy = FaultProxy(moto_endpoint)
+    try:
+        yield fault_proxy
+    finally:
+        fault_proxy.close()
