@@ -272,4 +272,6 @@ def test_409_while_the_worker_is_dumping(bulky_db: str, tmp_path: Path, api_cele
         assert third.status_code == 202
         poll_run(client, third.json()["id"], ADMIN, ("succeeded",), timeout=RUN_TIMEOUT, context=worker.tail)
     services.close()
+    # The catalog says succeeded a moment before celery logs it: wait for the second line, then count exactly.
+    worker.wait_for_log(r"Task openwatch_backup\.backup\[[0-9a-f-]+\] succeeded", timeout=30, count=2)
     assert worker.count(r"Task openwatch_backup\.backup\[[0-9a-f-]+\] succeeded") == 2
