@@ -7,7 +7,8 @@ Rows: raw `pg_dump -Fc` (what the upgrade guide runs), raw `pg_dump -Fc -Z0` (th
 `openwatch-backup backup --json --kind full --compression MODE` for zstd, pg and none (`--modes`), and with
 `--baseline-cli` another openwatch-backup (an older checkout, say) in zstd mode, interleaved with the rest, to
 measure a change under the same load. A warm-up `pg_dump -Fc -Z0 > /dev/null` runs first so every timed run
-sees a warm page cache (it cannot be dropped here). Every output file is deleted as soon as it is measured.
+sees a warm page cache (it cannot be dropped here), then one untimed backup per CLI caches its bytecode as an
+install would. Every output file is deleted as soon as it is measured.
 CPU s is user + system of the child and the children it waited for (wait4): the CLI with its pg_dump; the
 server's own CPU is in no row. See bench/README.md.
 """
@@ -84,7 +85,10 @@ def ours(args: argparse.Namespace, mode: str, work: Path, cli: str
          ) -> tuple[float, int, int | None, int, float] | None:
     """(wall, size, reported peak RSS, seen peak RSS, CPU) of one CLI backup, or None after printing why not."""
     backup_dir = Path(tempfile.mkdtemp(prefix=f"ours-{mode}-", dir=work))
-    env = {**os.environ, "OPENWATCH_DATABASE_URL": args.dsn, "OPENWATCH_BACKUP_DIR": str(backup_dir)}
+    # Without PYTHONDONTWRITEBYTECODE (set in some shells, e.g. this project's sessions): otherwise every run
+    # compiles the package's modules again, which an installed package never does (pip writes the bytecode).
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+           "OPENWATCH_DATABASE_URL": args.dsn, "OPENWATCH_BACKUP_DIR": str(backup_dir)}
     try:
         with tempfile.TemporaryFile() as out:
             argv = [cli, "backup", "--json", "--kind", "full", "--compression", mode]
@@ -192,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
             print("openwatch-backup not found (install the package or pass --cli): only raw pg_dump is measured")
         print("warm-up: pg_dump -Fc -Z0 > /dev/null")
         raw_dump(args, ["-Z0"], None)
+        clis = [(f"ours {mode}", mode, args.cli) for mode in modes] if args.cli else []
+        if args.baseline_cli:
+            clis.append(("baseline zstd", "zstd", args.baseline_cli))
+        for cli in dict.fromkeys(cli for _, _, cli in clis):
+            print(f"warm-up: {cli} backup (untimed; caches the package's bytecode)")
+            ours(args, "zstd", work, cli)
         rows: dict[str, Row] = {}
         for _ in range(args.runs):
             for label, extra in ((FC, []), (Z0, ["-Z0"])):
@@ -202,9 +212,6 @@ def main(argv: list[str] | None = None) -> int:
                 row.rss_seen_bytes = max(row.rss_seen_bytes, rss)
                 row.rss_bytes = row.rss_seen_bytes
                 print(f"  {label}: {wall:.2f} s, {size / MIB:.1f} MiB")
-            clis = [(f"ours {mode}", mode, args.cli) for mode in modes] if args.cli else []
-            if args.baseline_cli:
-                clis.append(("baseline zstd", "zstd", args.baseline_cli))
             for label, mode, cli in clis:
                 result = ours(args, mode, work, cli)
                 if result is None:
