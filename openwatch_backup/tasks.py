@@ -187,28 +187,44 @@ def submit(app: Celery, kind: str, run_id: uuid.UUID, service: BackupService) ->
     app.send_task(task, args=[str(run_id)], **_limits(service))
 
 
+@contextmanager
+def _tick(task: str, outcome: dict[str, Any]) -> Iterator[None]:
+    """A beat tick that meets one of our own errors (the catalog not migrated yet, the database down, a bad
+    setting) logs its one line and answers {"success": False, ...}, as OpenWatch's tasks do, instead of a
+    traceback in the worker's log every minute until someone runs `openwatch-backup db upgrade`."""
+    try:
+        yield
+    except BackupError as exc:
+        log.error("%s: %s", task, exc)
+        outcome.update({"success": False, "error_code": exc.code, "error": str(exc)})
+
+
 @shared_task(name=DISPATCH, bind=True)
 def dispatch_task(self: Any) -> dict[str, Any]:
     """Beat's tick: queue the scheduled backup and drill when their cron expression says so."""
-    with _service() as service:
+    outcome: dict[str, Any] = {}
+    with _tick(DISPATCH, outcome), _service() as service:
         queued = service.dispatch_due()
         for kind, run_id in queued:
             task = BACKUP if kind == "backup" else DRILL
             self.app.send_task(task, args=[str(run_id)], **_limits(service))
-        return {"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]}
+        outcome.update({"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]})
+    return outcome
 
 
 @shared_task(name=SWEEP, bind=True)
 def sweep_task(self: Any) -> dict[str, Any]:
     """Abandoned runs (worker died), their leftovers, the "no verified backup" alert, and queued runs whose
     task message was lost (Redis keeps nothing on disk): those are sent again; a claimed run ignores it."""
-    with _service() as service:
+    outcome: dict[str, Any] = {}
+    with _tick(SWEEP, outcome), _service() as service:
         report = service.watchdog()
         resent = []
         for run in service.stale_queued_runs():
             submit(self.app, run.kind, run.id, service)
             resent.append(str(run.id))
-        return {"success": True, **report, "resent": resent}
+        outcome.update({"success": True, **report, "resent": resent})
+    return outcome
 
 
 __all__ = ["TASK_NAMES", "install", "submit", "submit_backup"]
