@@ -1,7 +1,9 @@
 """`pip install openwatch-backup` alone (the wheel into a bare venv, no extras) starts a Celery worker on Redis.
 
-kombu's Redis transport imports `packaging`, which only `celery[redis]` brings: without it the worker dies at
-start-up with ModuleNotFoundError. The build must not warn about package data left out of `packages`. The worker
+kombu's Redis transport imports `packaging`, which kombu 5.7 lists only under its [redis] extra: without it the
+worker dies at start-up with ModuleNotFoundError. The package depends on `packaging` itself (not on celery[redis],
+which cannot resolve with OpenWatch's pins: tests/test_wheel_openwatch_pins.py). The build must not warn about
+package data left out of `packages`. The worker
 runs OpenWatch's kind of app (Celery("openwatch") + the README's install line) from the venv, and answers
 OpenWatch's own health check, `celery -A ... inspect ping`.
 """
