@@ -115,6 +115,20 @@ def test_the_largest_values_are_accepted_and_plan(catalog: Catalog, audit: Audit
     services.close()
 
 
+def test_one_schedule_alone_is_changed_and_the_other_kept(catalog: Catalog, audit: AuditLog) -> None:
+    services = Services(catalog.url, catalog.backup_dir)
+    with client_for(build_app(auth=openwatch_auth(audit), services=services, submit=Submitted())) as client:
+        drill_before = client.get(f"{PREFIX}/settings", headers=ADMIN).json()["schedule"]["drill"]
+        response = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"schedule": {"backup": "30 3 * * *"}})
+        assert response.status_code == 200, response.text
+        assert response.json()["schedule"] == {"backup": "30 3 * * *", "drill": drill_before}
+        bad = client.put(f"{PREFIX}/settings", headers=ADMIN, json={"schedule": {"drill": "61 * * * *"}})
+        assert bad.status_code == 422, bad.text
+        assert client.get(f"{PREFIX}/settings", headers=ADMIN).json()["schedule"] == {
+            "backup": "30 3 * * *", "drill": drill_before}
+    services.close()
+
+
 def test_a_bad_value_stored_by_hand_stops_the_plan_but_not_the_settings_form(catalog: Catalog,
                                                                             audit: AuditLog) -> None:
     """A value written around the API (an older version, psql) stops the plan with a line naming the key and the

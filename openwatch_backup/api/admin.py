@@ -97,9 +97,11 @@ def admin_router(api: ApiContext) -> APIRouter:
             store = service.settings_store
             changes: dict[str, Any] = {}
             if body.schedule is not None:
-                parse_cron(body.schedule.backup, "schedule.backup")
-                parse_cron(body.schedule.drill, "schedule.drill")
-                changes[BACKUP_KEY], changes[DRILL_KEY] = body.schedule.backup, body.schedule.drill
+                for key, cron, name in ((BACKUP_KEY, body.schedule.backup, "schedule.backup"),
+                                        (DRILL_KEY, body.schedule.drill, "schedule.drill")):
+                    if cron is not None:  # the schedule left out keeps its value
+                        parse_cron(cron, name)
+                        changes[key] = cron
             retention = body.retention.model_dump(exclude_none=True) if body.retention is not None else {}
             for name, value in retention.items():
                 changes[f"retention.{name}"] = value

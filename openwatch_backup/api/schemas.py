@@ -113,6 +113,14 @@ class ScheduleSettings(BaseModel):
     drill: str = Field(pattern=CRON, description="Cron (UTC) of the weekly drill")
 
 
+class ScheduleIn(BaseModel):
+    """A change of one schedule or both: the one left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+    backup: str | None = Field(default=None, pattern=CRON, description="Cron (UTC) of the scheduled backup")
+    drill: str | None = Field(default=None, pattern=CRON, description="Cron (UTC) of the weekly drill")
+
+
 class SettingProblemOut(BaseModel):
     """A setting in force that cannot be used as it is (written around the API, e.g. by psql)."""
 
@@ -149,7 +157,7 @@ RetentionIn = create_model(
 
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    schedule: ScheduleSettings | None = None
+    schedule: ScheduleIn | None = None
     retention: RetentionIn | None = None
     allow_restore: bool | None = None
 
