@@ -29,8 +29,8 @@ def _script(folder: Path, major: int, marker: Path) -> Path:
 
 @pytest.fixture
 def native_major() -> int:
-    if not NATIVE:
-        pytest.skip("no native pg_dump under /usr/lib/postgresql")
+    if not NATIVE:  # scripts/bootstrap installs Debian's postgresql-15 there; never a silent skip
+        pytest.fail("no native pg_dump under /usr/lib/postgresql: run scripts/bootstrap", pytrace=False)
     tool = tool_version(NATIVE[0])
     assert tool is not None
     return tool.major
