@@ -58,3 +58,13 @@ class Storage(Protocol):
 
     def location(self, key: str) -> str:
         """Human and catalog form of where the key lives (a path or a URL, never a credential)."""
+
+
+def write_whole(writer: ArtifactWriter, data: bytes) -> None:
+    """Write `data` through `writer` and commit it, or abort: every backend's put_bytes."""
+    try:
+        writer.write(data)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()

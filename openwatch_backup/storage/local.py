@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from openwatch_backup.core.naming import PARTIAL_SUFFIX
 from openwatch_backup.errors import InsufficientSpace, StorageError
-from openwatch_backup.storage.base import StoredObject
+from openwatch_backup.storage.base import StoredObject, write_whole
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -137,13 +137,7 @@ class LocalStorage:
         return LocalWriter(self.root, key, final)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        writer = self.open_writer(key)
-        try:
-            writer.write(data)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+        write_whole(self.open_writer(key), data)
 
     def _existing(self, key: str) -> Path:
         """The path of a key to read, refused when a link leads it outside the backup folder."""

@@ -26,7 +26,7 @@ from openwatch_backup.errors import (
     StorageIntegrityError,
     StorageObjectMissing,
 )
-from openwatch_backup.storage.base import StoredObject
+from openwatch_backup.storage.base import StoredObject, write_whole
 from openwatch_backup.storage.s3_download import open_stream
 from openwatch_backup.storage.s3_errors import translate
 from openwatch_backup.storage.s3_upload import MIB, SHA256_META, S3Writer, UploadTarget, b64_sha256, part_size_for
@@ -156,13 +156,7 @@ class S3Storage:
         return S3Writer(self._client, target, self._error, key=key, sha256=sha256)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        writer = self.open_writer(key, size_hint=len(data))
-        try:
-            writer.write(data)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+        write_whole(self.open_writer(key, size_hint=len(data)), data)
 
     def read_bytes(self, key: str) -> bytes:
         with self.open_reader(key) as reader:
