@@ -111,6 +111,18 @@ def test_preflight_refuses_an_unwritable_target(openwatch_db: str, tmp_path: Pat
     assert (_only_run(service).status, _only_run(service).error_code) == ("failed", "storage")
 
 
+def test_a_backup_dir_that_cannot_exist_names_the_setting(openwatch_db: str, tmp_path: Path, make_service) -> None:
+    """Any other OS error (here a file where a folder must be) still says what to set, in one line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    service = make_service(openwatch_db, blocker / "backups")
+    with pytest.raises(StorageError) as info:
+        service.backup(service.build_request(BackupKind.FULL, Compression.ZSTD))
+    assert info.value.message.endswith("; point OPENWATCH_BACKUP_DIR at a directory this user can create and write")
+    assert "\n" not in info.value.message
+    assert not blocker.is_dir()
+
+
 def test_preflight_refuses_a_pg_dump_older_than_the_server(openwatch_db: str, tmp_path: Path, make_service) -> None:
     """No older PostgreSQL client is packaged here, so a stand-in reports version 14 the way pg_dump does."""
     bin_dir = tmp_path / "pg14"

@@ -29,7 +29,8 @@ def _describe_os_error(exc: OSError, path: Path) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (f"cannot write {path} ({exc.strerror}); make the directory writable by this user "
                 f"(uid {os.getuid()}) or set OPENWATCH_BACKUP_DIR")
-    return f"cannot write {path} ({exc.strerror or exc})"
+    return (f"cannot write {path} ({exc.strerror or exc}); point OPENWATCH_BACKUP_DIR at a directory this user "
+            "can create and write")
 
 
 class LocalWriter:
