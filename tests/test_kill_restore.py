@@ -87,7 +87,7 @@ def _kill(lab: Lab, args: list[str], tmp_path: Path, instant: str | None, delay:
                 return
         clients = children_named(cli.proc.pid, "pg_restore") + children_named(cli.proc.pid, "psql") + \
             children_named(cli.proc.pid, "pg_dump")
-        cli.kill()
+        cli.kill(may_have_exited=instant is None)  # a random instant may come just after the run finished
         wait_for_children_gone(clients)
     finally:
         cli.stop()

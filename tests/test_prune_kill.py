@@ -170,7 +170,9 @@ def test_a_prune_killed_at_a_random_instant_is_finished_too(scene: Scene, seed: 
     process = subprocess.Popen([str(CLI), "prune", "--apply"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)
     os.kill(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=30) == -signal.SIGKILL, f"prune ended before the kill at {delay:.2f} s"
+    # Almost always killed mid-apply; on a machine where the apply outran the dry run it finished first (exit
+    # 0), and then the same truth must hold.
+    assert process.wait(timeout=30) in (-signal.SIGKILL, 0), f"prune failed before the kill at {delay:.2f} s"
 
     cli("sweep")
     cli("prune", "--apply")
