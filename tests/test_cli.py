@@ -38,7 +38,7 @@ def env(backup_env: Any, monkeypatch: pytest.MonkeyPatch) -> Env:
                 "OPENWATCH_DATABASE_URL", "OPENWATCH_BACKUP_DIR")):
             monkeypatch.delenv(name)
     result = invoke("db", "upgrade")
-    assert (result.exit_code, result.stdout) == (0, "plugin schema at revision owb_0002\n")
+    assert (result.exit_code, result.stdout) == (0, "plugin schema at revision owb_0003\n")
     return Env(backup_env.url, backup_env.dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_TABLES = {"backup_runs", "backup_canary", "backup_settings"}
+PLUGIN_TABLES = {"backup_runs", "backup_canary", "backup_settings", "backup_copies"}
 VERSION_TABLE = "openwatch_backup_alembic_version"
 
 
@@ -30,6 +31,9 @@ def versions(url: str, table: str) -> list[str]:
         return [r[0] for r in conn.execute(f"SELECT version_num FROM {table} ORDER BY 1")]
 
 
+HEAD = "owb_0003"
+
+
 def service(url: str, tmp_path: Path) -> BackupService:
     return BackupService(load_settings(database_url=url, dir=tmp_path))
 
@@ -41,10 +45,10 @@ def url(make_database: Callable[..., str]) -> str:
 
 def test_upgrade_creates_the_tables_and_its_own_version_table(url: str, tmp_path: Path) -> None:
     with service(url, tmp_path) as svc:
-        assert svc.db_upgrade() == "owb_0002"
+        assert svc.db_upgrade() == HEAD
 
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
-    assert versions(url, VERSION_TABLE) == ["owb_0002"]
+    assert versions(url, VERSION_TABLE) == [HEAD]
 
 
 def test_openwatch_alembic_version_is_untouched(url: str, tmp_path: Path) -> None:
@@ -68,9 +72,9 @@ def test_upgrade_twice_is_a_no_op(url: str, tmp_path: Path) -> None:
         with psycopg.connect(url) as conn:
             conn.execute("INSERT INTO backup_runs (kind, status, trigger) VALUES ('full', 'succeeded', 'cli')")
 
-        assert svc.db_upgrade() == "owb_0002"
+        assert svc.db_upgrade() == HEAD
 
-    assert versions(url, VERSION_TABLE) == ["owb_0002"]
+    assert versions(url, VERSION_TABLE) == [HEAD]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT kind, status, trigger FROM backup_runs").fetchall() == [
             ("full", "succeeded", "cli")]
@@ -82,7 +86,7 @@ def test_upgrade_over_a_hand_made_backup_runs_keeps_it(url: str, tmp_path: Path)
         conn.execute("INSERT INTO backup_runs VALUES ('00000000-0000-0000-0000-000000000001', 'full')")
 
     with service(url, tmp_path) as svc:
-        assert svc.db_upgrade() == "owb_0002"
+        assert svc.db_upgrade() == HEAD
 
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
     with psycopg.connect(url) as conn:
@@ -139,7 +143,7 @@ def test_installed_wheel_migrates_up_and_down(url: str, tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120)
 
     up = cli("db", "upgrade")
-    assert (up.returncode, up.stdout.strip(), up.stderr) == (0, "plugin schema at revision owb_0002", "")
+    assert (up.returncode, up.stdout.strip(), up.stderr) == (0, f"plugin schema at revision {HEAD}", "")
     assert tables(url) == {*PLUGIN_TABLES, VERSION_TABLE}
 
     down = cli("db", "downgrade")
@@ -152,8 +156,38 @@ def test_upgrade_from_the_first_revision_keeps_runs_and_adds_pins(url: str, tmp_
         assert svc.db_upgrade("owb_0001") == "owb_0001"
         with psycopg.connect(url) as conn:
             conn.execute("INSERT INTO backup_runs (kind, status, trigger) VALUES ('full', 'succeeded', 'cli')")
-        assert svc.db_upgrade() == "owb_0002"
+        assert svc.db_upgrade("owb_0002") == "owb_0002"
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT kind, pinned FROM backup_runs").fetchall() == [("full", False)]
         assert svc.db_downgrade("owb_0001") == "owb_0001"
     assert tables(url) == {"backup_runs", "backup_canary", VERSION_TABLE}
+
+
+def test_upgrade_to_copies_records_the_local_copy_of_every_backup(url: str, tmp_path: Path) -> None:
+    """0003 gives the backups made before it their local copy: verified, pending or deleted as the runs say."""
+    with service(url, tmp_path) as svc:
+        assert svc.db_upgrade("owb_0002") == "owb_0002"
+        with psycopg.connect(url) as conn:
+            def backup(name: str, pruned: bool) -> str:
+                row = conn.execute(
+                    "INSERT INTO backup_runs (kind, status, trigger, artifact_location, size_bytes, sha256, details, "
+                    "finished_at, pruned_at) VALUES ('full', 'succeeded', 'cli', %s, 10, %s, %s, now(), "
+                    "CASE WHEN %s THEN now() END) RETURNING id",
+                    (f"/b/postgres/{name}", "ab" * 32, json.dumps({"artifact": name}), pruned)).fetchone()
+                assert row is not None
+                return str(row[0])
+            verified, pending, pruned = backup("v.dump", False), backup("p.dump", False), backup("x.dump", True)
+            conn.execute("INSERT INTO backup_runs (kind, status, trigger, parent_id, finished_at) "
+                         "VALUES ('verify', 'succeeded', 'cli', %s, now())", (verified,))
+            conn.execute("INSERT INTO backup_runs (kind, status, trigger, parent_id, finished_at) "
+                         "VALUES ('verify', 'failed', 'cli', %s, now())", (pending,))
+            conn.execute("INSERT INTO backup_runs (kind, status, trigger) VALUES ('full', 'failed', 'cli')")
+        assert svc.db_upgrade() == HEAD
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT run_id::text, storage, state, key, location, size_bytes, verified_at IS NOT NULL, "
+                            "deleted_at IS NOT NULL FROM backup_copies ORDER BY key").fetchall()
+    assert rows == [
+        (pending, "local", "pending", "postgres/p.dump", "/b/postgres/p.dump", 10, False, False),
+        (verified, "local", "verified", "postgres/v.dump", "/b/postgres/v.dump", 10, True, False),
+        (pruned, "local", "deleted", "postgres/x.dump", "/b/postgres/x.dump", 10, False, True),
+    ]

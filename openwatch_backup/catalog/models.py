@@ -17,9 +17,11 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     false,
     text,
@@ -29,6 +31,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "abandoned")
 TRIGGERS = ("cli", "api", "schedule")
+COPY_STORAGES = ("local", "s3")
+COPY_STATES = ("pending", "copying", "verified", "failed", "deleted")
 
 
 class Base(DeclarativeBase):
@@ -94,3 +98,37 @@ class BackupSetting(Base):
     value: Mapped[Any] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     updated_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class BackupCopy(Base):
+    """One copy of a backup's files in one storage: the local file, the off-site object.
+
+    A backup run has at most one copy per storage. `upload_id` is the intent an upload records before its first
+    part is sent, so the sweeper can abort the multipart upload of a copy whose process died.
+    """
+
+    __tablename__ = "backup_copies"
+    __table_args__ = (
+        CheckConstraint(f"storage::text = ANY (ARRAY{list(COPY_STORAGES)}::text[])", name="storage"),
+        CheckConstraint(f"state::text = ANY (ARRAY{list(COPY_STATES)}::text[])", name="state"),
+        UniqueConstraint("run_id", "storage", name="uq_backup_copies_run_id_storage"),
+        Index("ix_backup_copies_storage_state", "storage", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4,
+                                          server_default=text("gen_random_uuid()"))
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("backup_runs.id", ondelete="CASCADE"))
+    storage: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    key: Mapped[str] = mapped_column(Text)  # the artifact's storage key, e.g. postgres/openwatch_....dump.zst
+    location: Mapped[str] = mapped_column(Text)  # a path or an s3:// URL, never a credential
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    upload_id: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reverified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the last full re-read
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -155,8 +155,18 @@ class RunRecorder:
                                               _TABLE.c.status == RunStatus.RUNNING.value).values(**values))
 
     def succeed(self, run_id: uuid.UUID, *, location: str | None, size: int | None, sha256: str | None,
-                details: dict[str, Any], bytes_done: int | None = None) -> None:
+                details: dict[str, Any], bytes_done: int | None = None,
+                local_copy: str | None = None) -> None:
+        """local_copy: the storage key of the file a backup wrote; its local copy is recorded in the same
+        transaction, so no succeeded backup lacks one."""
         with self._begin() as conn:
+            if local_copy is not None and location is not None:
+                from openwatch_backup.catalog.copies import CopyStore
+                from openwatch_backup.core.copies import CopyStorage
+
+                CopyStore(self._engine, self._redact, self._database).record(
+                    run_id, CopyStorage.LOCAL, key=local_copy, location=location, size=size, sha256=sha256,
+                    conn=conn)
             conn.execute(update(_TABLE).where(_TABLE.c.id == run_id).values(
                 status=RunStatus.SUCCEEDED.value, phase="done", finished_at=func.now(), heartbeat_at=func.now(),
                 artifact_location=location, size_bytes=size, sha256=sha256,

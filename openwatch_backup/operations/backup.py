@@ -181,7 +181,8 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
         # The catalog keeps the manifest's own digest, so verify notices a manifest edited afterwards.
         details["manifest_sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
         ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=result.bytes_out,
-                             bytes_done=result.bytes_in, sha256=result.sha256, details=details)
+                             bytes_done=result.bytes_in, sha256=result.sha256, details=details,
+                             local_copy=artifact_key)
         return manifest
     except BaseException as exc:
         if writer is not None:

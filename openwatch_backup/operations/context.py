@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from openwatch_backup.catalog.copies import CopyStore
 from openwatch_backup.catalog.recorder import RunRecorder
 from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.redact import Redactor
 from openwatch_backup.executors.local import LocalExecutor
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
+
+if TYPE_CHECKING:
+    from openwatch_backup.storage.s3 import S3Storage
 
 
 @dataclass(frozen=True)
@@ -20,3 +25,5 @@ class OperationContext:
     executor: LocalExecutor
     recorder: RunRecorder
     redact: Redactor
+    copies: CopyStore
+    offsite: S3Storage | None = None  # set when OPENWATCH_BACKUP_S3_BUCKET is: off-site copies are on

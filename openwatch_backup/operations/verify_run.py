@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.core.verify_result import VerifyResult
 from openwatch_backup.operations.context import OperationContext
@@ -25,6 +26,7 @@ def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep
             sweep_leftovers(ctx, exclude=run_id)
             result = deep_verify(ctx, run_id, manifest, result)
         details = {"verify": result.as_details(), "backup_run": str(backup.id)}
+        _record_local_copy(ctx, backup, result)
         if result.passed:
             ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes,
                                  sha256=backup.sha256, details=details)
@@ -35,3 +37,13 @@ def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep
     except BaseException as exc:
         record_failure(ctx, run_id, exc)
         raise
+
+
+def _record_local_copy(ctx: OperationContext, backup: BackupRun, result: VerifyResult) -> None:
+    """The local copy's state follows the verify of the local file: verified, or failed with the reason."""
+    if backup.sha256 is None or backup.size_bytes is None:
+        return
+    if result.passed:
+        ctx.copies.verified(backup.id, CopyStorage.LOCAL, size=backup.size_bytes, sha256=backup.sha256)
+    else:
+        ctx.copies.failed(backup.id, CopyStorage.LOCAL, verify_error(result))

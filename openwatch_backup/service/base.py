@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from functools import cached_property
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import Engine
 
+from openwatch_backup.catalog.copies import CopyStore
 from openwatch_backup.catalog.engine import make_engine
 from openwatch_backup.catalog.locks import OperationBusy, exclusive_operation
 from openwatch_backup.catalog.models import BackupRun
@@ -27,7 +28,11 @@ from openwatch_backup.operations.heartbeat import heartbeat
 from openwatch_backup.operations.presence import is_present
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
+from openwatch_backup.storage.factory import offsite_storage
 from openwatch_backup.storage.local import LocalStorage
+
+if TYPE_CHECKING:
+    from openwatch_backup.storage.s3 import S3Storage
 
 BACKUP_KINDS = tuple(kind.value for kind in BackupKind)
 STALE_ALERT_KEY = "alerts.stale_backup_at"
@@ -53,7 +58,17 @@ class ServiceBase:
     @cached_property
     def context(self) -> OperationContext:
         return OperationContext(settings=self.settings, target=self.target, storage=self.storage,
-                                executor=LocalExecutor(), recorder=self.recorder, redact=self.redact)
+                                executor=LocalExecutor(), recorder=self.recorder, redact=self.redact,
+                                copies=self.copies, offsite=self.offsite)
+
+    @cached_property
+    def copies(self) -> CopyStore:
+        return CopyStore(self.engine, self.redact, self.target.describe())
+
+    @cached_property
+    def offsite(self) -> S3Storage | None:
+        """The off-site storage when OPENWATCH_BACKUP_S3_BUCKET is set (boto3 is imported only then)."""
+        return offsite_storage(self.settings)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -6,10 +6,10 @@ import uuid
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import Trigger
-from openwatch_backup.service.recovery import RecoveryService
+from openwatch_backup.service.offsite import OffsiteService
 
 
-class RetentionService(RecoveryService):
+class RetentionService(OffsiteService):
     def request_prune(self, *, apply: bool = True, trigger: Trigger = Trigger.SCHEDULE,
                       requested_by: str | None = None) -> uuid.UUID | None:
         """Queue a prune unless one is queued or running (then None). It applies by default: the scheduled chain
