@@ -155,14 +155,17 @@ def show(run: Annotated[str, typer.Argument(help="Run id or its first characters
 def catalog_rebuild(
     any_database: Annotated[bool, typer.Option("--any-database", help="Also add backups of another database "
                                                                       "than OPENWATCH_DATABASE_URL's.")] = False,
+    source: Annotated[str, typer.Option("--from", help="Where the manifests are: local (OPENWATCH_BACKUP_DIR) or "
+                                                       "s3 (OPENWATCH_BACKUP_S3_BUCKET, on a new host).")] = "local",
     as_json: JsonOption = False,
 ) -> None:
-    """Recreate catalog rows from the manifests in the backup directory.
+    """Recreate catalog rows from the manifests in the backup directory, or in the S3 bucket with --from s3.
 
     A manifest that cannot be added (unreadable, forged, of another database, its artifact missing or claimed by
     another run) is listed with the reason; the others are still added, and the exit status is then 7."""
     with service_from_env() as service:
-        report = service.rebuild_catalog(any_database=any_database)
+        report = service.rebuild_catalog(any_database=any_database,
+                                         source=_one_of("--from", source, ("local", "s3")) or "local")
         if as_json:
             print_json({"inserted": report.inserted, "already_present": report.already_present,
                         "pruned": report.pruned, "skipped": report.skipped})

@@ -53,11 +53,13 @@ class BackupsService(ServiceBase):
                observer: Observer | None = None) -> BackupRun:
         return self.execute_backup(self.request_backup(request, trigger, requested_by), observer)
 
-    def rebuild_catalog(self, *, any_database: bool = False) -> RebuildReport:
-        """Rows from the manifests in storage; those of another database than ours only with any_database."""
+    def rebuild_catalog(self, *, any_database: bool = False, source: str = "local") -> RebuildReport:
+        """Rows from the manifests in storage (local, or s3 on a new host); those of another database than ours
+        only with any_database."""
         from openwatch_backup.operations.rebuild import rebuild_catalog
 
-        return rebuild_catalog(self.storage, self.engine, self.target.describe(), self.target.dbname,
+        storage = self.storage if source == "local" else self.require_offsite()
+        return rebuild_catalog(storage, self.engine, self.target.describe(), self.target.dbname,
                                any_database=any_database)
 
     def db_upgrade(self, revision: str = "head") -> str | None:

@@ -22,6 +22,7 @@ from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import manifest_key
 from openwatch_backup.core.redact import Redactor
+from openwatch_backup.errors import ConfigError
 from openwatch_backup.executors.local import LocalExecutor
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.heartbeat import heartbeat
@@ -69,6 +70,12 @@ class ServiceBase:
     def offsite(self) -> S3Storage | None:
         """The off-site storage when OPENWATCH_BACKUP_S3_BUCKET is set (boto3 is imported only then)."""
         return offsite_storage(self.settings)
+
+    def require_offsite(self) -> S3Storage:
+        if self.offsite is None:
+            raise ConfigError("off-site storage is not configured: set OPENWATCH_BACKUP_S3_BUCKET (and "
+                              "OPENWATCH_BACKUP_S3_ENDPOINT_URL for a store other than AWS S3)")
+        return self.offsite
 
     def close(self) -> None:
         if "engine" in self.__dict__:
