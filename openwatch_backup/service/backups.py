@@ -56,11 +56,13 @@ class BackupsService(ServiceBase):
     def rebuild_catalog(self, *, any_database: bool = False, source: str = "local") -> RebuildReport:
         """Rows from the manifests in storage (local, or s3 on a new host); those of another database than ours
         only with any_database."""
+        from openwatch_backup.core.copies import CopyStorage
         from openwatch_backup.operations.rebuild import rebuild_catalog
 
-        storage = self.storage if source == "local" else self.require_offsite()
+        where = CopyStorage(source)
+        storage = self.storage if where is CopyStorage.LOCAL else self.require_offsite()
         return rebuild_catalog(storage, self.engine, self.target.describe(), self.target.dbname,
-                               any_database=any_database)
+                               copies=self.copies, where=where, any_database=any_database)
 
     def db_upgrade(self, revision: str = "head") -> str | None:
         from openwatch_backup.catalog import migrate  # alembic costs 70 ms to import; only these two need it
