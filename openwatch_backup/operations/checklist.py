@@ -15,6 +15,12 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RunNotFound
+from openwatch_backup.operations.checklist_offsite import (
+    ACCESS_TITLE,
+    COPY_TITLE,
+    offsite_copy_item,
+    offsite_reread_item,
+)
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.drill import newest_restorable
 from openwatch_backup.operations.preflight import human_bytes
@@ -89,8 +95,7 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None,
                                    f"{_age(newest.finished_at, now)})"))
         items.append(_verified_item(ctx, newest, now, each))
     items.append(_verify_failures_item(ctx, now, each))
-    items.append(CheckItem("offsite_copy", "Backup copied to off-site storage", each, ItemStatus.SKIP,
-                           "off-site storage is not configured"))
+    items.append(CheckItem("offsite_copy", COPY_TITLE, each, *_item(offsite_copy_item(ctx, newest, now, _age))))
     items.append(_retention_item(ctx, now, each))
     finished = ctx.recorder.list(limit=1, finished_only=True)
     if finished and finished[0].status == RunStatus.FAILED.value:
@@ -103,11 +108,15 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None,
                                "no error" if finished else "no run yet"))
     items.append(_settings_item(problems, each))
     items.append(_drill_item(ctx, now, quarterly))
-    items.append(CheckItem("offsite_accessible", "Off-site backup accessibility verified", quarterly, ItemStatus.SKIP,
-                           "off-site storage is not configured"))
+    items.append(CheckItem("offsite_accessible", ACCESS_TITLE, quarterly, *_item(offsite_reread_item(ctx, now, _age))))
     items.append(CheckItem("procedures_reviewed", "Backup scripts and procedures reviewed", quarterly,
                            ItemStatus.SKIP, "a person's task: read this README and the guide"))
     return items
+
+
+def _item(found: tuple[str, str, str]) -> tuple[ItemStatus, str, str]:
+    status, detail, fix = found
+    return ItemStatus(status), detail, fix
 
 
 @dataclass(frozen=True)
