@@ -75,6 +75,8 @@ ENDPOINTS = [
              "BACKUP_RESTORE_REQUESTED", "restore"),
     Endpoint("POST", "/prune/plan", None, 200, "BACKUP_PRUNE_PLANNED"),
     Endpoint("POST", "/prune", lambda c: {"apply": True}, 202, "BACKUP_PRUNE_REQUESTED", "prune"),
+    # These catalogs have no off-site storage: 422, nothing probed, nothing audited (tests/test_api_offsite.py).
+    Endpoint("POST", "/offsite/test", None, 422),
 ]
 DENIED = [role for role in ROLES if role != "super_admin"]
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, status
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.offsite import offsite_out
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
 from openwatch_backup.api.schemas import (
     AuditStatusOut,
@@ -45,7 +46,8 @@ def _settings_out(service: BackupService) -> SettingsOut:
                        schedule_source={"backup": schedules.backup_source, "drill": schedules.drill_source},
                        next_runs=service.next_scheduled(), retention=retention,
                        allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)),
-                       problems=[SettingProblemOut(**asdict(problem)) for problem in problems])
+                       problems=[SettingProblemOut(**asdict(problem)) for problem in problems],
+                       offsite=offsite_out(service))
 
 
 def _audit_status(api: ApiContext) -> AuditStatusOut:

@@ -24,6 +24,8 @@ from openwatch_backup.api.schemas import (
     ValidationErrorOut,
     VerifyIn,
 )
+from openwatch_backup.catalog.copies import copy_to_dict
+from openwatch_backup.catalog.models import BackupCopy
 from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.core.kinds import Trigger
 from openwatch_backup.core.naming import is_safe_name
@@ -45,8 +47,14 @@ ALLOW_RESTORE_KEY = "api.allow_restore"
 _CHUNK = 1 << 20
 
 
-def _out(run: Any) -> RunOut:
-    return RunOut.model_validate(run_to_dict(run))
+def _out(run: Any, copies: list[BackupCopy] | None = None) -> RunOut:
+    return RunOut.model_validate(run_to_dict(run, [copy_to_dict(c) for c in copies or []]))
+
+
+def _with_copies(service: BackupService, runs: list[Any]) -> list[RunOut]:
+    """The runs with their copies: one query for the whole page."""
+    copies = service.copies.of_runs(run.id for run in runs)
+    return [_out(run, copies.get(run.id)) for run in runs]
 
 
 def conflict(what: str, active: Any | None) -> JSONResponse:
@@ -99,16 +107,19 @@ def runs_router(api: ApiContext) -> APIRouter:
                   ) -> RunPage:
         before = _decode_cursor(cursor) if cursor else None
         with translated():
-            runs = api.service().recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
-        more = len(runs) > limit
-        runs = runs[:limit]
+            service = api.service()
+            runs = service.recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
+            more = len(runs) > limit
+            runs = runs[:limit]
+            items = _with_copies(service, runs)
         following = _encode_cursor(runs[-1].created_at, runs[-1].id) if more and runs else None
-        return RunPage(items=[_out(r) for r in runs], next_cursor=following)
+        return RunPage(items=items, next_cursor=following)
 
     @router.get("/runs/{run_id}", response_model=RunOut, summary="One run with its details")
     def get_run(run_id: RunId) -> RunOut:
         with translated():
-            return _out(api.service().get_run(str(run_id)))
+            service = api.service()
+            return _with_copies(service, [service.get_run(str(run_id))])[0]
 
     @router.get("/runs/{run_id}/log", response_model=LogOut, summary="The tail of a run's log")
     def run_log(run_id: RunId, lines: Annotated[int, Query(ge=1, le=200)] = 50) -> LogOut:

@@ -16,6 +16,23 @@ IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 CRON = r"^\S+ \S+ \S+ \S+ \S+$"
 
 
+class CopyOut(BaseModel):
+    """One copy of a backup's files (catalog/copies.copy_to_dict): the local file or the off-site object."""
+
+    storage: str = Field(description="local or s3")
+    state: str = Field(description="pending, copying, verified, failed or deleted")
+    location: str = Field(description="A path or an s3:// URL (never a credential)")
+    size_bytes: int | None
+    sha256: str | None
+    attempts: int
+    error: str | None = Field(description="Why the copy or its check failed (state failed)")
+    created_at: datetime | None
+    updated_at: datetime | None
+    verified_at: datetime | None = Field(description="When its size and sha256 were first checked")
+    reverified_at: datetime | None = Field(description="The last full re-read that matched (verify --copy s3)")
+    deleted_at: datetime | None
+
+
 class RunOut(BaseModel):
     id: str
     kind: str
@@ -38,6 +55,8 @@ class RunOut(BaseModel):
     details: dict[str, Any]
     error_code: str | None
     error: str | None
+    copies: list[CopyOut] = Field(default_factory=list, description="A backup's copies, local first (GET runs and "
+                                  "GET runs/{id}; empty for other runs and in other answers)")
 
 
 class RunPage(BaseModel):
@@ -129,6 +148,16 @@ class SettingProblemOut(BaseModel):
     allowed: str = Field(description="The values the setting allows")
 
 
+class OffsiteOut(BaseModel):
+    """Where off-site copies go (OPENWATCH_BACKUP_S3_*). Credentials are boto3's and never appear here."""
+
+    configured: bool = Field(description="OPENWATCH_BACKUP_S3_BUCKET is set: backups are copied off-site")
+    bucket: str | None = None
+    prefix: str | None = None
+    region: str | None = None
+    endpoint: str | None = Field(default=None, description="The S3-compatible endpoint; null: AWS")
+
+
 class SettingsOut(BaseModel):
     schedule: ScheduleSettings = Field(description="The schedules in force: a stored one the crontab refuses shows "
                                                    "the environment's that replaces it (see problems)")
@@ -140,6 +169,8 @@ class SettingsOut(BaseModel):
     allow_restore: bool
     problems: list[SettingProblemOut] = Field(default_factory=list, description="Stored or environment settings "
                                               "that cannot be used as they are; empty when all are valid")
+    offsite: OffsiteOut = Field(default_factory=lambda: OffsiteOut(configured=False),
+                                description="Off-site storage (read-only: set in the environment)")
 
 
 def _retention_field(field: str) -> Any:
@@ -193,3 +224,22 @@ class StatusOut(BaseModel):
     storage_free_bytes: int | None
     checklist: list[CheckItemOut]
     audit: AuditStatusOut = AuditStatusOut()
+
+
+class ProbeStepOut(BaseModel):
+    name: str = Field(description="put, head, get or delete")
+    ok: bool
+    seconds: float
+    code: str | None = Field(default=None, description="The failure's stable code, e.g. storage_unreachable, "
+                             "storage_tls, storage_access_denied, storage_credentials, storage_no_bucket, "
+                             "storage_clock_skew")
+    error: str | None = Field(default=None, description="One line: what failed and how to fix it")
+
+
+class OffsiteTestOut(BaseModel):
+    """POST offsite/test: put, head, get and delete of a small probe object, stopping at the first failure."""
+
+    ok: bool
+    location: str = Field(description="The probe object's s3:// address")
+    steps: list[ProbeStepOut]
+    summary: str

@@ -14,9 +14,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def run_to_dict(run: BackupRun | RunRow) -> dict[str, Any]:
+def run_to_dict(run: BackupRun | RunRow, copies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`copies`: the run's copies as catalog/copies.copy_to_dict gives them; added as "copies" when given (the API
+    passes them; `list --json` leaves them out unless its caller adds them: its fast path reads backup_runs alone)."""
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
-    return {
+    data: dict[str, Any] = {
         "id": str(run.id), "kind": run.kind, "status": run.status, "trigger": run.trigger,
         "requested_by": run.requested_by, "parent_id": str(run.parent_id) if run.parent_id else None,
         "phase": run.phase, "created_at": _iso(run.created_at), "started_at": _iso(run.started_at),
@@ -27,3 +29,6 @@ def run_to_dict(run: BackupRun | RunRow) -> dict[str, Any]:
         "error_code": run.error_code,
         "error": run.error,
     }
+    if copies is not None:
+        data["copies"] = copies
+    return data
