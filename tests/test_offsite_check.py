@@ -72,7 +72,8 @@ def test_the_newest_backups_copy_in_each_state(offsite_service: BackupService) -
                                               "copy", fix)
 
     copy_offsite(service, run, verify=False)
-    assert items(service)["offsite_copy"] == ("fail", f"backup {short}: its off-site copy is pending", fix)
+    assert items(service)["offsite_copy"] == ("fail", f"backup {short}: its off-site copy is pending (not copied yet)",
+                                              fix)
 
     assert service.copies.start_copying(run.id, CopyStorage.S3)
     status, detail, hint = items(service)["offsite_copy"]
@@ -81,7 +82,7 @@ def test_the_newest_backups_copy_in_each_state(offsite_service: BackupService) -
 
     error = f"{location}: could not connect to the endpoint http://127.0.0.1:9 (connection refused)"
     assert service.copies.failed(run.id, CopyStorage.S3, error)
-    assert items(service)["offsite_copy"] == ("fail", f"backup {short}: its off-site copy is failed: {error}", fix)
+    assert items(service)["offsite_copy"] == ("fail", f"backup {short}: its off-site copy failed: {error}", fix)
 
     assert run.sha256 is not None
     assert run.size_bytes is not None
@@ -90,6 +91,10 @@ def test_the_newest_backups_copy_in_each_state(offsite_service: BackupService) -
     assert (status, hint) == ("ok", "")
     assert detail.startswith(f"backup {short} verified at {location} ")
     assert detail.endswith(" h ago")
+
+    # Retention removed the remote copy (S3's own age limit): the newest backup is no longer off-site.
+    assert service.copies.deleted(run.id, CopyStorage.S3)
+    assert items(service)["offsite_copy"] == ("fail", f"backup {short}: its off-site copy is deleted", fix)
 
     # A newer backup without its copy fails the item again, naming the newer one (the older copy does not count).
     newer = full_backup(service)

@@ -45,8 +45,11 @@ def offsite_copy_item(ctx: OperationContext, newest: BackupRun | None, now: date
         detail = f"backup {run}: its off-site copy is copying (attempt {copy.attempts}, since " \
                  f"{age(copy.updated_at, now)})"
         return "fail", detail, f"wait for the upload to finish, or {fix} again"
-    error = f": {copy.error}" if copy.error else ""
-    return "fail", f"backup {run}: its off-site copy is {copy.state}{error}", fix
+    if copy.state == CopyState.FAILED.value:
+        return "fail", f"backup {run}: its off-site copy failed: {copy.error or 'no reason recorded'}", fix
+    if copy.state == CopyState.PENDING.value:
+        return "fail", f"backup {run}: its off-site copy is pending (not copied yet)", fix
+    return "fail", f"backup {run}: its off-site copy is {copy.state}", fix
 
 
 def _newest(copies: list[BackupCopy], when: Callable[[BackupCopy], datetime | None]) -> BackupCopy | None:
