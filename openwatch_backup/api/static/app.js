@@ -4,6 +4,7 @@ import {
   ACTIVE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
+import { copiesCell, copiesSignature, followCopies, initOffsite, renderOffsite, showCopies } from "./offsite.js";
 import { initPanels, loadSettings, loadStatus } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
@@ -44,7 +45,7 @@ function useToken(event) {
   $("token").value = "";
   $("token-state").textContent = "Token in use for this browser tab.";
   clearAlert();
-  loadSettings().catch(report);
+  loadSettings().then((settings) => renderOffsite(settings.offsite)).catch(report);
   tick();
 }
 
@@ -80,6 +81,10 @@ function actionsOf(run) {
     actions.push(h("a", { href: apiUrl(`runs/${run.id}/download`).href, class: "button-link",
       "aria-label": label("Download"), onclick: (event) => download(event, run) }, "Download"));
   }
+  if (isBackup(run) && run.status === "succeeded") {
+    actions.push(h("button", { type: "button", "aria-label": label("Copies"),
+      onclick: (event) => showCopies(run, event.currentTarget) }, "Copies"));
+  }
   actions.push(h("button", { type: "button", "aria-label": label("Log"),
     onclick: (event) => showLog(run, event.currentTarget) }, "Log"));
   return actions;
@@ -89,7 +94,7 @@ function cellsOf(run) {
   return [
     kindCell(run), statusCell(run), h("td", {}, run.trigger), h("td", {}, run.requested_by || "-"),
     h("td", {}, localTime(run.created_at)), h("td", {}, duration(run)),
-    h("td", { class: "num" }, isBackup(run) ? humanBytes(run.size_bytes) : "-"),
+    h("td", { class: "num" }, isBackup(run) ? humanBytes(run.size_bytes) : "-"), copiesCell(run),
   ];
 }
 
@@ -97,7 +102,8 @@ function cellsOf(run) {
 function upsert(run) {
   const known = rows.get(run.id);
   const signature = JSON.stringify([run.status, run.phase, run.duration_seconds, run.size_bytes, run.error,
-    run.status === "running" ? Math.floor(Date.now() / 1000) : 0]);
+    copiesSignature(run), run.status === "running" ? Math.floor(Date.now() / 1000) : 0]);
+  followCopies(run);
   const actionSignature = `${run.status}|${run.pruned_at}`;
   if (known && known.signature === signature) return;
   const tr = known ? known.tr : h("tr", { "data-run-id": run.id, "data-status": run.status });
@@ -311,10 +317,11 @@ $("refresh").addEventListener("click", () => { clearAlert(); tick(); });
 $("older").addEventListener("click", olderRuns);
 $("log-close").addEventListener("click", closeLog);
 initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
+initOffsite();
 
 if (token.get()) {
   $("token-state").textContent = "Token in use for this browser tab.";
-  loadSettings().catch(report);
+  loadSettings().then((settings) => renderOffsite(settings.offsite)).catch(report);
   tick();
 } else {
   $("token").focus();

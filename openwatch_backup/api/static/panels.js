@@ -170,6 +170,7 @@ function fillSettings(settings) {
 export async function loadSettings() {
   const { data } = await api("GET", "settings");
   fillSettings(data);
+  return data;
 }
 
 function settingsMessage(text, tone) {
