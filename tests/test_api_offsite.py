@@ -221,3 +221,22 @@ def test_status_fails_the_offsite_check_until_a_copy_verified(s3_api: Api, catal
     items = {i["key"]: i for i in status["checklist"]}
     assert items["offsite_copy"]["status"] == items["offsite_accessible"]["status"] == "ok"
     assert backup_keys(catalog.backup)[0] in items["offsite_copy"]["detail"]
+
+
+def test_a_page_of_runs_reads_the_copies_in_one_query(s3_api: Api, catalog: Catalog) -> None:
+    from sqlalchemy import event
+
+    s3_api.request("GET", "/runs")  # the app's service exists from here on
+    service = s3_api.services.made[0]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(service.engine, "before_cursor_execute", seen)
+    try:
+        items = s3_api.request("GET", "/runs", params={"limit": 50}).json()["items"]
+    finally:
+        event.remove(service.engine, "before_cursor_execute", seen)
+    assert len(items) >= 3
+    assert len([s for s in statements if "backup_copies" in s]) == 1
