@@ -264,3 +264,27 @@ def test_without_s3_settings_the_rebuild_names_the_setting(env: Env, monkeypatch
     assert rebuilt.exit_code == 2, rebuilt.output
     assert rebuilt.stderr == ("error: off-site storage is not configured: set OPENWATCH_BACKUP_S3_BUCKET (and "
                               "OPENWATCH_BACKUP_S3_ENDPOINT_URL for a store other than AWS S3)\n")
+
+
+def test_access_denied_on_a_manifest_stops_the_rebuild(env: Env, proxy: FaultProxy, bucket: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store error says nothing about the manifest: it stops the rebuild rather than skipping every manifest."""
+    runs = [env.backup(), env.backup()]
+    for run in runs:
+        copy_to_s3(env, run)
+    empty_catalog(env)
+    use_bucket(monkeypatch, proxy.url, bucket)
+    denied = proxy.add(Fault("GET", ".manifest.json", status=403, code="AccessDenied", message="Access Denied",
+                             times=100))
+
+    rebuilt = invoke("catalog", "rebuild", "--from", "s3")
+
+    first = min(env.keys(run)[1] for run in runs)
+    assert denied.hits == 1
+    assert rebuilt.exit_code == 4, rebuilt.output
+    assert rebuilt.stdout == ""
+    assert rebuilt.stderr == (
+        f"error: cannot read s3://{bucket}/{PREFIX}/{first}: access denied (AccessDenied); these credentials need "
+        "s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on bucket "
+        f"{bucket!r} (check its policy, Object Lock and the KMS key)\n")
+    assert env.service.list_runs(limit=100) == []
