@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -72,6 +73,15 @@ class RemoteObject:
     sha256: str | None
     etag: str
     modified: datetime
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload neither completed nor aborted: its key (below our prefix), id and start time."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
 
 
 def _bare_403(exc: BaseException) -> bool:
@@ -144,16 +154,18 @@ class S3Storage:
     def free_bytes(self) -> int | None:
         return None
 
-    def open_writer(self, key: str, *, size_hint: int | None = None, sha256: str | None = None) -> S3Writer:
+    def open_writer(self, key: str, *, size_hint: int | None = None, sha256: str | None = None,
+                    on_upload: Callable[[str], None] | None = None) -> S3Writer:
         """A streamed upload. size_hint picks the part size (<= 10,000 parts); sha256, when known (a copy of a
-        verified file), goes into the metadata up front and the stream must match it."""
+        verified file), goes into the metadata up front and the stream must match it. on_upload is called with
+        the multipart upload's id once it is created, before its first part (not at all for a one-part object)."""
         if self.exists(key):
             raise StorageError(f"{self.location(key)} already exists; refusing to overwrite an artifact")
         part_size = part_size_for(size_hint, self.config.min_part_size)
         target = UploadTarget(bucket=self.config.bucket, object_key=self._object_key(key), location=self.location(key),
                               extra=self.config.object_args(), part_size=part_size,
                               inflight=max(1, min(self.config.concurrency, self.config.inflight_bytes // part_size)))
-        return S3Writer(self._client, target, self._error, key=key, sha256=sha256)
+        return S3Writer(self._client, target, self._error, key=key, sha256=sha256, on_upload=on_upload)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         write_whole(self.open_writer(key, size_hint=len(data)), data)
@@ -257,12 +269,17 @@ class S3Storage:
 
     def incomplete_uploads(self) -> builtins.list[tuple[str, str]]:
         """(key, upload id) of every multipart upload below our prefix that was neither completed nor aborted."""
+        return [(upload.key, upload.upload_id) for upload in self.open_uploads()]
+
+    def open_uploads(self) -> builtins.list[OpenUpload]:
+        """incomplete_uploads with when each began (the sweeper leaves young ones to whoever is uploading)."""
         below = f"{self._prefix}/" if self._prefix else ""
-        found: builtins.list[tuple[str, str]] = []
+        found: builtins.list[OpenUpload] = []
         try:
             for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.config.bucket,
                                                                                         Prefix=below):
-                found.extend((str(u["Key"])[len(below):], str(u["UploadId"])) for u in page.get("Uploads", []))
+                found.extend(OpenUpload(key=str(u["Key"])[len(below):], upload_id=str(u["UploadId"]),
+                                        initiated=u["Initiated"]) for u in page.get("Uploads", []))
         except Exception as exc:
             raise self._error(exc, f"list the incomplete uploads of s3://{self.config.bucket}/{below}") from None
         return found
@@ -275,4 +292,4 @@ class S3Storage:
             raise self._error(exc, f"abort the incomplete upload of {self.location(key)}") from None
 
 
-__all__ = ["RemoteObject", "S3Config", "S3Storage", "b64_sha256"]
+__all__ = ["OpenUpload", "RemoteObject", "S3Config", "S3Storage", "b64_sha256"]

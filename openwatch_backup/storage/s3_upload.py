@@ -74,8 +74,11 @@ class S3Writer:
     """ArtifactWriter for S3. `translate(exc, action)` turns any client exception into a StorageError."""
 
     def __init__(self, client: Any, target: UploadTarget, translate: Callable[[BaseException, str], StorageError],
-                 *, key: str, sha256: str | None = None) -> None:
+                 *, key: str, sha256: str | None = None, on_upload: Callable[[str], None] | None = None) -> None:
         self.key = key
+        # Told the multipart upload's id as soon as it exists, before any part is sent: an off-site copy records
+        # it, so a process killed mid-upload leaves an upload the sweeper can find and abort.
+        self._on_upload = on_upload
         self._client = client
         self._target = target
         self._translate = translate
@@ -160,6 +163,12 @@ class S3Writer:
             self._done = True
             raise self._translate(exc, f"start the upload of {self._target.location}") from None
         self._pool = ThreadPoolExecutor(max_workers=self._target.inflight, thread_name_prefix="s3-part")
+        if self._on_upload is not None:
+            try:
+                self._on_upload(self.upload_id)
+            except BaseException:
+                self.abort()  # not recorded: leave no upload nobody knows about
+                raise
 
     def _upload_part(self, number: int, buffer: bytearray, length: int) -> None:
         data: bytes | bytearray = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
