@@ -39,7 +39,8 @@ DRILL = "openwatch_backup.drill"
 RESTORE = "openwatch_backup.restore"
 DISPATCH = "openwatch_backup.dispatch"
 SWEEP = "openwatch_backup.sweep"
-TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP)
+OFFSITE = "openwatch_backup.offsite"
+TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP, OFFSITE)
 HARD_LIMIT_MARGIN = 300
 
 
@@ -151,12 +152,54 @@ def verify_task(self: Any, run_id: str) -> dict[str, Any]:
         rid = uuid.UUID(run_id)
         result = _run(service, rid, lambda: service.execute_verify(rid))
         run = service.get_run(run_id)
-        # Retention only after a scheduled backup that verified: never prune on the strength of a failure.
-        if result["success"] and run.trigger == Trigger.SCHEDULE.value and service.settings.prune_after_verify:
-            prune = service.request_prune(trigger=Trigger.SCHEDULE, requested_by=f"after verify {run_id[:8]}")
-            if prune is not None:
-                _send(self.app, PRUNE, prune, service)
+        if not result["success"]:
+            return result  # never copy or prune on the strength of a failure
+        # Retention only after a scheduled backup that verified. With off-site on, the copy goes first and queues
+        # the prune itself (copied or not: retention keeps a local file until its off-site copy verified).
+        then_prune = run.trigger == Trigger.SCHEDULE.value and service.settings.prune_after_verify
+        if service.settings.s3_bucket:
+            _queue_offsite(self.app, service, run, then_prune)
+        elif then_prune:
+            _queue_prune(self.app, service, f"after verify {run_id[:8]}")
         return result
+
+
+def _queue_prune(app: Celery, service: BackupService, requested_by: str) -> None:
+    prune = service.request_prune(trigger=Trigger.SCHEDULE, requested_by=requested_by)
+    if prune is not None:
+        _send(app, PRUNE, prune, service)
+
+
+def _queue_offsite(app: Celery, service: BackupService, verify: Any, then_prune: bool) -> None:
+    """Once per backup: a redelivered verify finds its offsite run already there (and that run queues the prune)."""
+    backup = service.get_run(str(verify.parent_id))
+    if service.recorder.list(limit=1, kind="offsite", parent_id=backup.id):
+        return
+    try:
+        offsite = service.request_offsite(backup, trigger=Trigger(verify.trigger),
+                                          requested_by=f"after verify {str(verify.id)[:8]}", then_prune=then_prune)
+    except BackupError as exc:  # pruned meanwhile, off-site storage unusable: the prune still follows
+        log.error("no off-site copy of backup %s: %s", backup.id, exc)
+        if then_prune:
+            _queue_prune(app, service, f"after verify {str(verify.id)[:8]}")
+        return
+    _send(app, OFFSITE, offsite, service)
+
+
+@shared_task(name=OFFSITE, bind=True, acks_late=True, reject_on_worker_lost=True)
+def offsite_task(self: Any, run_id: str) -> dict[str, Any]:
+    """Copy a verified backup off-site; then the chain's prune, whether the copy verified or failed (a failed
+    copy alerts through _outcome, and the sweeper retries it)."""
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        try:
+            return _run(service, rid, lambda: service.execute_offsite(rid))
+        finally:
+            run = service.get_run(run_id)
+            if run.details.get("then_prune") and RunStatus(run.status).is_final and \
+                    not run.details.get("prune_queued"):
+                service.recorder.add_details(rid, {"prune_queued": True})  # once, whichever delivery ends it
+                _queue_prune(self.app, service, f"after offsite {run_id[:8]}")
 
 
 @shared_task(name=PRUNE, acks_late=True, reject_on_worker_lost=True)
@@ -182,8 +225,8 @@ def restore_task(run_id: str) -> dict[str, Any]:
 
 
 def submit(app: Celery, kind: str, run_id: uuid.UUID, service: BackupService) -> None:
-    """Send the task for a queued run of `kind` (backup kinds, verify, prune, drill, restore)."""
-    task = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE}.get(kind, BACKUP)
+    """Send the task for a queued run of `kind` (backup kinds, verify, prune, drill, restore, offsite)."""
+    task = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE, "offsite": OFFSITE}.get(kind, BACKUP)
     app.send_task(task, args=[str(run_id)], **_limits(service))
 
 
@@ -223,8 +266,22 @@ def sweep_task(self: Any) -> dict[str, Any]:
         for run in service.stale_queued_runs():
             submit(self.app, run.kind, run.id, service)
             resent.append(str(run.id))
-        outcome.update({"success": True, **report, "resent": resent})
+        retried = _retry_offsite(service)
+        if retried is not None:
+            _send(self.app, OFFSITE, retried, service)
+        outcome.update({"success": True, **report, "resent": resent,
+                        "offsite_retried": str(retried) if retried else None})
     return outcome
+
+
+def _retry_offsite(service: BackupService) -> uuid.UUID | None:
+    """At most one off-site copy retried per sweep (the newest verified backup's); a bucket that does not answer
+    is logged, and the next sweep asks again."""
+    try:
+        return service.retry_offsite()
+    except BackupError as exc:
+        log.warning("sweep: no off-site retry: %s", exc)
+        return None
 
 
 __all__ = ["TASK_NAMES", "install", "submit", "submit_backup"]

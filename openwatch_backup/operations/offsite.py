@@ -72,11 +72,12 @@ def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> 
     """Carry out a queued offsite run; False when another delivery already claimed it."""
     if not ctx.recorder.claim(run_id):
         return False
-    copying = False
+    recorded = False  # from here on, a failure is the copy's too
     try:
         remote = require_remote(ctx)
         source = offsite_source(ctx, backup)
         ctx.copies.record(backup.id, CopyStorage.S3, key=source.key, location=remote.location(source.key))
+        recorded = True
         ctx.recorder.progress(run_id, "checking")
         started = time.monotonic()
         if _already_there(remote, source):
@@ -84,7 +85,7 @@ def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> 
             ctx.copies.verified(backup.id, CopyStorage.S3, size=source.size, sha256=source.sha256)
             _succeed(ctx, run_id, backup, remote, source, started, uploaded=0)
             return True
-        copying = _start_copying(ctx, backup, remote, source)
+        _start_copying(ctx, backup, remote, source)
         kill_point("offsite_started")
         ctx.recorder.progress(run_id, "uploading", 0)
         _upload(ctx, run_id, backup, remote, source)
@@ -95,7 +96,7 @@ def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> 
         _succeed(ctx, run_id, backup, remote, source, started, uploaded=source.size)
         return True
     except BaseException as exc:
-        if copying:
+        if recorded:
             _copy_failed(ctx, backup, exc)
         record_failure(ctx, run_id, exc)
         raise
@@ -116,11 +117,11 @@ def _already_there(remote: S3Storage, source: _Source) -> bool:
                                 "again")
 
 
-def _start_copying(ctx: OperationContext, backup: BackupRun, remote: S3Storage, source: _Source) -> bool:
+def _start_copying(ctx: OperationContext, backup: BackupRun, remote: S3Storage, source: _Source) -> None:
     """The copy row -> copying (one more attempt). A row that says verified while the object is gone is failed
     first: the catalog catches up with the bucket."""
     if ctx.copies.start_copying(backup.id, CopyStorage.S3):
-        return True
+        return
     copy = ctx.copies.get(backup.id, CopyStorage.S3)
     if copy is not None and copy.state == CopyState.DELETED.value:
         raise StorageError(f"the off-site copy of backup {str(backup.id)[:8]} was deleted by retention; it is not "
@@ -129,7 +130,6 @@ def _start_copying(ctx: OperationContext, backup: BackupRun, remote: S3Storage, 
     if not ctx.copies.start_copying(backup.id, CopyStorage.S3):
         raise StorageError(f"the off-site copy of backup {str(backup.id)[:8]} changed state while it was being "
                            "started; run `openwatch-backup offsite` again")
-    return True
 
 
 def _upload(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, remote: S3Storage, source: _Source) -> None:

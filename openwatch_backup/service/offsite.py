@@ -26,14 +26,15 @@ class OffsiteService(RecoveryService):
         return self.execute_offsite(run_id)
 
     def request_offsite(self, backup: BackupRun, *, trigger: Trigger = Trigger.CLI,
-                        requested_by: str | None = None) -> uuid.UUID:
+                        requested_by: str | None = None, then_prune: bool = False) -> uuid.UUID:
         """Queue an offsite run of `backup`; refused (nothing recorded) when off-site is off or the backup is not
-        a present, successful one."""
+        a present, successful one. then_prune: the Celery chain's prune follows it, whatever its outcome."""
         from openwatch_backup.operations.presence import present_artifact
 
         self.require_offsite()
         present_artifact(backup)
-        return self.recorder.create(OFFSITE_KIND, trigger.value, requested_by, parent_id=backup.id)
+        return self.recorder.create(OFFSITE_KIND, trigger.value, requested_by, parent_id=backup.id,
+                                    details={"then_prune": True} if then_prune else None)
 
     def execute_offsite(self, run_id: uuid.UUID) -> BackupRun:
         from openwatch_backup.operations.offsite import run_offsite
@@ -43,6 +44,24 @@ class OffsiteService(RecoveryService):
         with self._operation(run_id, exclusive=False):
             run_offsite(self.context, run_id, backup)
         return self.recorder.get(str(run_id))
+
+    def retry_offsite(self) -> uuid.UUID | None:
+        """The sweeper's retry: queue an offsite run for the newest verified backup whose s3 copy is missing or
+        failed (bounded: operations/offsite_sweep.offsite_to_retry). None when there is nothing to retry."""
+        from openwatch_backup.operations.offsite_sweep import offsite_to_retry
+
+        backup = offsite_to_retry(self.context)
+        if backup is None:
+            return None
+        run_id, created = self.recorder.create_unless_active(OFFSITE_KIND, (OFFSITE_KIND,), Trigger.SCHEDULE.value,
+                                                             "sweeper (off-site retry)", parent_id=backup.id)
+        return run_id if created else None
+
+    def abort_interrupted_uploads(self) -> list[str]:
+        """The uploads killed offsite runs left (and orphans over an hour old), aborted; their copies failed."""
+        from openwatch_backup.operations.offsite_sweep import abort_interrupted_uploads
+
+        return abort_interrupted_uploads(self.context)
 
     def offsite_test(self) -> ProbeResult:
         """put, head, get and delete a probe object in the bucket; says which step failed and why."""

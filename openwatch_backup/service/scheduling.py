@@ -10,7 +10,7 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.serialize import run_to_dict
 from openwatch_backup.core.kinds import RunStatus, Trigger
-from openwatch_backup.errors import RunNotFound
+from openwatch_backup.errors import BackupError, RunNotFound
 from openwatch_backup.notify import notify
 from openwatch_backup.operations.heartbeat import abandon_dead_cli_runs
 from openwatch_backup.operations.sweep import sweep_leftovers
@@ -104,7 +104,16 @@ class BackupService(RetentionService):
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
                 "partial_files": report.partial_files, "kept_databases": report.kept_databases,
-                "stale_alert": self._stale_backup_alert()}
+                **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
+
+    def _offsite_leftovers(self) -> dict[str, Any]:
+        """Abort killed off-site uploads. A bucket that does not answer is reported, not raised: the rest of the
+        sweep (abandoned runs, scratch databases, alerts) matters as much, and the next sweep tries again."""
+        try:
+            return {"aborted_uploads": self.abort_interrupted_uploads()}
+        except BackupError as exc:
+            log.warning("sweep: the off-site uploads were not checked: %s", exc.message)
+            return {"aborted_uploads": [], "offsite_error": exc.message}
 
     def _stale_backup_alert(self, now: datetime | None = None) -> dict[str, Any] | None:
         now = now or datetime.now(UTC)
