@@ -1,8 +1,8 @@
 """The operator's worst night: the host is gone with its disk and its database; a bucket and the CLI are left.
 
 Everything is the real CLI as a process, in the README's runbook order ("A new host, from the bucket alone"):
-on the old host, `db upgrade`, two backups, each copied to S3 the way `openwatch-backup offsite RUN` leaves it
-(artifact with our sha256 in its metadata, then its manifest). Then the host is lost: its backup directory is
+on the old host, `db upgrade`, a backup copied by `offsite RUN`, then one by `backup --offsite`. Then the host
+is lost: its backup directory is
 deleted and its database dropped. The new host has an empty backup directory and a new, empty database under the
 same name (as a reinstalled OpenWatch has); there `db upgrade`, `catalog rebuild --from s3` and `list` bring the
 catalog back, and `restore` brings back exactly the content the old database had at its newest backup.
@@ -18,12 +18,8 @@ from pathlib import Path
 import pytest
 
 from openwatch_backup import devstack
-from openwatch_backup.core.manifest import Manifest
-from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.devstack import PostgresHandle
-from openwatch_backup.storage.copy import copy_object
-from openwatch_backup.storage.local import LocalStorage
-from tests.support.moto_server import PREFIX, s3_storage
+from tests.support.moto_server import PREFIX
 from tests.support.offsite import s3_env
 from tests.support.restore_helpers import (
     Content,
@@ -60,16 +56,6 @@ def cli_ok(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def copy_offsite(backup_dir: Path, run_id: str, env: dict[str, str], endpoint: str, bucket: str) -> None:
-    """The artifact, then its manifest, under the same keys in the bucket (what `offsite RUN` leaves there)."""
-    shown = json.loads(cli_ok("show", run_id, "--json", env=env))
-    manifest = Manifest.model_validate(shown["manifest"])
-    local, remote = LocalStorage(backup_dir), s3_storage(endpoint, bucket)
-    copy_object(local, remote, artifact_key(manifest.artifact), sha256=manifest.sha256, size=manifest.size_bytes)
-    key = manifest_key(manifest.artifact)
-    remote.put_bytes(key, local.read_bytes(key))
-
-
 def lose_the_host(pg: PostgresHandle, backup_dir: Path, dbname: str) -> None:
     """Disk and database gone; the new database server has an empty database under the same name."""
     shutil.rmtree(backup_dir)
@@ -84,9 +70,8 @@ def new_host(pg: PostgresHandle, openwatch_db: str, tmp_path: Path, moto_endpoin
     old = cli_env(openwatch_db, old_dir, **s3_env(moto_endpoint, bucket))
     cli_ok("db", "upgrade", env=old)
     older_id = json.loads(cli_ok("backup", "--json", env=old))["id"]
-    run_id = json.loads(cli_ok("backup", "--json", env=old))["id"]
-    for backed_up in (older_id, run_id):
-        copy_offsite(old_dir, backed_up, old, moto_endpoint, bucket)
+    cli_ok("offsite", older_id, env=old)
+    run_id = json.loads(cli_ok("backup", "--offsite", "--json", env=old))["backup"]["id"]
     before = content(openwatch_db, skip=SKIP)
 
     lose_the_host(pg, old_dir, dbname)
