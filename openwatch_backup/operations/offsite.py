@@ -72,31 +72,33 @@ def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> 
     """Carry out a queued offsite run; False when another delivery already claimed it."""
     if not ctx.recorder.claim(run_id):
         return False
-    recorded = False  # from here on, a failure is the copy's too
+    started = False  # from here on, a failure is the copy's too (and counts as one of its attempts)
     try:
         remote = require_remote(ctx)
         source = offsite_source(ctx, backup)
         ctx.copies.record(backup.id, CopyStorage.S3, key=source.key, location=remote.location(source.key))
-        recorded = True
         ctx.recorder.progress(run_id, "checking")
-        started = time.monotonic()
-        if _already_there(remote, source):
-            _put_manifest(ctx, remote, source)
-            ctx.copies.verified(backup.id, CopyStorage.S3, size=source.size, sha256=source.sha256)
-            _succeed(ctx, run_id, backup, remote, source, started, uploaded=0)
-            return True
-        _start_copying(ctx, backup, remote, source)
-        kill_point("offsite_started")
-        ctx.recorder.progress(run_id, "uploading", 0)
-        _upload(ctx, run_id, backup, remote, source)
-        kill_point("offsite_uploaded")
+        begun = time.monotonic()
+        copy = ctx.copies.get(backup.id, CopyStorage.S3)
+        # A verified copy is checked before anything changes: a bucket that does not answer now does not fail it.
+        if not (copy is not None and copy.state == CopyState.VERIFIED.value and _already_there(remote, source)):
+            _start_copying(ctx, backup, remote, source)
+            started = True
+            kill_point("offsite_started")
+        if started and not _already_there(remote, source):  # there: a run killed after its upload completed
+            ctx.recorder.progress(run_id, "uploading", 0)
+            _upload(ctx, run_id, backup, remote, source)
+            kill_point("offsite_uploaded")
+            uploaded = source.size
+        else:
+            uploaded = 0
         ctx.recorder.progress(run_id, "manifest")
         _put_manifest(ctx, remote, source)
         ctx.copies.verified(backup.id, CopyStorage.S3, size=source.size, sha256=source.sha256)
-        _succeed(ctx, run_id, backup, remote, source, started, uploaded=source.size)
+        _succeed(ctx, run_id, backup, remote, source, begun, uploaded=uploaded)
         return True
     except BaseException as exc:
-        if recorded:
+        if started or isinstance(exc, StorageIntegrityError):  # the latter: a verified copy found altered
             _copy_failed(ctx, backup, exc)
         record_failure(ctx, run_id, exc)
         raise
