@@ -120,7 +120,15 @@ def _table_names(tables: str | None, kind: BackupKind) -> list[str] | None:
         raise ConfigError(f"--tables: {exc} (got {tables!r})") from None
 
 
-RUN_KINDS = (*(k.value for k in BackupKind), "verify", "restore", "drill", "prune")
+RUN_KINDS = (*(k.value for k in BackupKind), "verify", "restore", "drill", "prune", "offsite")
+
+
+def _with_copies(data: dict[str, Any], copies: dict[uuid.UUID, list[dict[str, Any]]] | None,
+                 run_id: uuid.UUID) -> dict[str, Any]:
+    """A run's JSON with "copies" (as the API gives them), unless the catalog predates backup_copies."""
+    if copies is not None:
+        data["copies"] = copies.get(run_id, [])
+    return data
 
 
 def _one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -160,12 +168,13 @@ def list_runs(
     try:
         runs = read_runs(target, limit=limit, kind=_one_of("--kind", kind, RUN_KINDS),
                          status=_one_of("--status", status, tuple(s.value for s in RunStatus)))
+        copies = getattr(runs, "copies", None)  # each run's copies, read on the same connection
         if as_json:
-            print_json([run_to_dict(r) for r in runs])
+            print_json([_with_copies(run_to_dict(r), copies, r.id) for r in runs])
         elif not runs:
             out.print("no runs yet: `openwatch-backup backup` takes the first one")
         else:
-            out.print(runs_table(runs))
+            out.print(runs_table(runs, copies))
     except Exception as exc:
         if is_cli_control(exc):
             raise
@@ -176,18 +185,40 @@ def list_runs(
 def show(run: Annotated[str, typer.Argument(help="Run id or its first characters.")], as_json: JsonOption = False
          ) -> None:
     """Show one run with its details and manifest."""
+    from openwatch_backup.catalog.copies import copy_to_dict
+
     with service_from_env() as service:
         found = service.get_run(run)
         data = run_to_dict(found)
+        data["copies"] = [copy_to_dict(c) for c in service.copies.of_runs([found.id])[found.id]]
         manifest = service.manifest_of(found)
         data["manifest"] = manifest.model_dump() if manifest else None
         if as_json:
             print_json(data)
             return
         for key, value in data.items():
-            if key not in ("details", "manifest"):
+            if key not in ("details", "manifest", "copies"):
                 out.print(f"[bold]{key:>18}[/] {value}", highlight=False, soft_wrap=True)
+        for copy in data["copies"]:
+            out.print(f"[bold]{'copy ' + copy['storage']:>18}[/] {_copy_line(copy)}", highlight=False,
+                      soft_wrap=True)
         out.print_json(json.dumps({"details": data["details"], "manifest": data["manifest"]}, default=str))
+
+
+def _copy_line(copy: dict[str, Any]) -> str:
+    """`verified s3://bucket/key, 12.0 MiB, verified 2026-11-30 02:01:10, re-read ...` or the failure's reason."""
+    parts = [f"{copy['state']} {copy['location']}"]
+    if copy["size_bytes"] is not None:
+        parts.append(human_bytes(copy["size_bytes"]))
+    for label in ("verified", "reverified", "deleted"):
+        when = copy[f"{label}_at"]
+        if when:
+            parts.append(f"{'re-read' if label == 'reverified' else label} {when[:19].replace('T', ' ')}")
+    if copy["attempts"]:
+        parts.append(f"{copy['attempts']} attempt(s)")
+    if copy["error"]:
+        parts.append(f"error: {copy['error']}")
+    return ", ".join(parts)
 
 
 @catalog_app.command("rebuild")

@@ -119,11 +119,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def runs_table(runs: list[BackupRun] | list[RunRow]) -> Table:
+def runs_table(runs: list[BackupRun] | list[RunRow], copies: dict[Any, list[dict[str, Any]]] | None = None) -> Table:
+    """copies: each run's copies (copy_to_dict's form), shown as `local:verified s3:failed` when given."""
     from rich.table import Table
 
     table = Table(title="backup runs (newest first)")
-    for column in ("id", "kind", "status", "trigger", "created (UTC)", "duration", "size", "artifact / error"):
+    columns = ("id", "kind", "status", "trigger", "created (UTC)", "duration", "size",
+               *(("copies",) if copies is not None else ()), "artifact / error")
+    for column in columns:
         table.add_column(column, no_wrap=column != "artifact / error")
     for run in runs:
         data = run_to_dict(run)
@@ -135,9 +138,11 @@ def runs_table(runs: list[BackupRun] | list[RunRow]) -> Table:
         elif run.pinned:
             note = f"pinned: {note}"
         style = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(run.status, "")
+        shown = [" ".join(f"{c['storage']}:{c['state']}" for c in copies.get(run.id, [])) or "-"] \
+            if copies is not None else []
         table.add_row(str(run.id)[:8], run.kind, f"[{style}]{run.status}[/]" if style else run.status, run.trigger,
                       run.created_at.strftime("%Y-%m-%d %H:%M:%S") if run.created_at else "-", duration, size,
-                      str(note))
+                      *shown, str(note))
     return table
 
 
