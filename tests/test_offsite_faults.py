@@ -147,6 +147,12 @@ def test_sigkill_mid_upload_leaves_an_upload_the_sweep_aborts(instant: str, bulk
         assert copy.upload_id is not None  # the intent, recorded before the first part
         assert open_uploads(moto_endpoint, bucket) == [f"owb-test/{copy.key}"]
         assert service.abort_interrupted_uploads() == []  # its run is alive: a sweep leaves the upload alone
+        second = run_cli("offsite", str(backup.id), env=env)  # one upload of a backup at a time
+        running = service.list_runs(kind="offsite")[0]
+        assert (second.returncode, second.stderr) == (11, (
+            f"error: offsite run {str(running.id)[:8]} of backup {str(backup.id)[:8]} is running already; wait for "
+            f"it (`openwatch-backup show {str(running.id)[:8]}`), or run `openwatch-backup sweep` if its process was "
+            "killed\n"))
         assert open_uploads(moto_endpoint, bucket) == [f"owb-test/{copy.key}"]
         paused.kill()
     finally:

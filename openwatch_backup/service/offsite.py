@@ -33,8 +33,22 @@ class OffsiteService(RecoveryService):
 
         self.require_offsite()
         present_artifact(backup)
+        self._refuse_second_copy(backup)
         return self.recorder.create(OFFSITE_KIND, trigger.value, requested_by, parent_id=backup.id,
                                     details={"then_prune": True} if then_prune else None)
+
+    def _refuse_second_copy(self, backup: BackupRun) -> None:
+        """Two uploads of one backup at once would race for its copy row: the second asker is told which runs."""
+        from openwatch_backup.catalog.locks import OperationBusy
+        from openwatch_backup.core.kinds import RunStatus
+
+        active = [r for r in self.recorder.list(limit=20, kind=OFFSITE_KIND, parent_id=backup.id)
+                  if r.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value)]
+        if active:
+            raise OperationBusy(f"offsite run {str(active[0].id)[:8]} of backup {str(backup.id)[:8]} is "
+                                f"{active[0].status} already; wait for it (`openwatch-backup show "
+                                f"{str(active[0].id)[:8]}`), or run `openwatch-backup sweep` if its process was "
+                                "killed")
 
     def execute_offsite(self, run_id: uuid.UUID) -> BackupRun:
         from openwatch_backup.operations.offsite import run_offsite
