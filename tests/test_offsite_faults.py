@@ -17,6 +17,7 @@ import pytest
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.copies import CopyStorage
+from openwatch_backup.core.naming import manifest_key
 from openwatch_backup.errors import StorageError
 from openwatch_backup.operations.offsite_sweep import INTERRUPTED, offsite_to_retry
 from openwatch_backup.service import BackupService
@@ -194,3 +195,34 @@ def test_an_orphan_upload_over_an_hour_old_is_aborted_a_young_one_is_left(
     assert abort_interrupted_uploads(service.context, now=old) == ["postgres/orphan.dump.zst"]
     assert open_uploads(moto_endpoint, bucket) == ["elsewhere/not-ours.dump"]  # not under our prefix: not ours
     assert service.watchdog()["aborted_uploads"] == []
+
+
+def test_sigkill_after_the_upload_completed_the_rerun_finds_the_object(bulky_db: str, tmp_path: Path,
+                                                                       make_service: Callable[..., BackupService],
+                                                                       moto_endpoint: str, bucket: str,
+                                                                       aws_env: pytest.MonkeyPatch) -> None:
+    service = make_service(bulky_db, tmp_path / "backups", **s3_overrides(moto_endpoint, bucket))
+    backup = service.backup(service.build_request())
+    env = cli_env(bulky_db, tmp_path / "backups") | s3_env(moto_endpoint, bucket)
+    paused = start_paused(["offsite", str(backup.id)], env, ["offsite_uploaded"], tmp_path / "marker")
+    try:
+        paused.wait_for("offsite_uploaded")
+        copy = service.copies.get(backup.id, CopyStorage.S3)
+        assert copy is not None
+        assert (copy.state, copy.upload_id) == ("copying", None)  # complete: no upload left to abort
+        paused.kill()
+    finally:
+        paused.stop()
+    assert sweep_json(env)["abandoned"] == [str(service.list_runs(kind="offsite")[0].id)]
+    assert open_uploads(moto_endpoint, bucket) == []
+    assert service.copies.get(backup.id, CopyStorage.S3).state == "failed"  # type: ignore[union-attr]
+
+    again = run_cli("offsite", str(backup.id), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "already there and verified, nothing uploaded" in again.stdout
+    body, metadata = stored(moto_endpoint, bucket, f"postgres/{backup.details['artifact']}")
+    assert body == local_file(tmp_path / "backups", backup).read_bytes()
+    assert metadata == {"sha256": backup.sha256}
+    manifest, _ = stored(moto_endpoint, bucket, manifest_key(str(backup.details["artifact"])))
+    assert manifest == (tmp_path / "backups" / manifest_key(str(backup.details["artifact"]))).read_bytes()
+    assert service.copies.get(backup.id, CopyStorage.S3).state == "verified"  # type: ignore[union-attr]

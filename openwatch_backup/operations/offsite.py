@@ -158,6 +158,7 @@ def _upload(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, remote:
         writer.abort()  # the copy row's failure (the caller's) clears the recorded upload id
         raise
     writer.commit()  # refuses bytes whose sha256 differs, then HEAD-checks size and sha256 metadata
+    ctx.copies.set_upload(backup.id, CopyStorage.S3, None)  # completed: nothing left for the sweeper to abort
 
 
 def _put_manifest(ctx: OperationContext, remote: S3Storage, source: _Source) -> None:
