@@ -178,3 +178,19 @@ def test_cli_backup_offsite_backs_up_verifies_and_copies(openwatch_db: str, tmp_
     assert [line.split()[0] for line in lines] == ["backup", "quick", "offsite"]
     assert "copied and verified" in lines[2]
     assert [r.kind for r in service.list_runs()] == ["offsite", "verify", "full", "offsite", "verify", "full"]
+
+
+def test_a_manifest_changed_after_the_backup_is_not_copied(service: BackupService, tmp_path: Path,
+                                                           moto_endpoint: str, bucket: str) -> None:
+    from openwatch_backup.errors import StorageIntegrityError
+    from tests.support.moto_server import raw_client
+
+    backup = service.backup(service.build_request())
+    manifest = tmp_path / "backups" / manifest_key(str(backup.details["artifact"]))
+    manifest.write_bytes(manifest.read_bytes().replace(b'"size_bytes"', b'"size_bytes" ', 1))
+    with pytest.raises(StorageIntegrityError) as info:
+        service.copy_offsite(str(backup.id))
+    assert info.value.message == (f"{manifest} was changed after the backup (its sha256 differs from the one the "
+                                  "catalog recorded); nothing is copied off-site")
+    assert raw_client(moto_endpoint).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert service.list_runs(kind="offsite")[0].status == "failed"

@@ -9,6 +9,7 @@ is only ever read. A re-run finds a matching object (HEAD: size and our sha256 m
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class _Source:
     manifest: str
     size: int
     sha256: str
+    manifest_bytes: bytes  # read and checked before anything is uploaded
 
 
 def require_remote(ctx: OperationContext) -> S3Storage:
@@ -65,7 +67,13 @@ def offsite_source(ctx: OperationContext, backup: BackupRun) -> _Source:
     if not ctx.storage.exists(key):
         raise StorageObjectMissing(f"{ctx.storage.location(key)} does not exist, so backup {str(backup.id)[:8]} "
                                    "cannot be copied off-site from this host")
-    return _Source(key=key, manifest=manifest_key(artifact), size=backup.size_bytes, sha256=backup.sha256)
+    manifest = manifest_key(artifact)
+    data = ctx.storage.read_bytes(manifest)
+    recorded = backup.details.get("manifest_sha256")
+    if recorded and hashlib.sha256(data).hexdigest() != recorded:
+        raise StorageIntegrityError(f"{ctx.storage.location(manifest)} was changed after the backup (its sha256 "
+                                    "differs from the one the catalog recorded); nothing is copied off-site")
+    return _Source(key=key, manifest=manifest, size=backup.size_bytes, sha256=backup.sha256, manifest_bytes=data)
 
 
 def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> bool:
@@ -164,7 +172,7 @@ def _upload(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, remote:
 def _put_manifest(ctx: OperationContext, remote: S3Storage, source: _Source) -> None:
     """The manifest next to the artifact (what `catalog rebuild --from s3` reads). One already there must be the
     same bytes."""
-    data = ctx.storage.read_bytes(source.manifest)
+    data = source.manifest_bytes
     try:
         there = remote.read_bytes(source.manifest)
     except StorageObjectMissing:
