@@ -136,6 +136,12 @@ def test_cli_offsite_run_and_test(openwatch_db: str, tmp_path: Path, make_servic
     assert answer["ok"] is False
     assert [(s["name"], s["ok"], s["code"]) for s in answer["steps"]] == [("put", False, "storage_unreachable")]
 
+    missing = run_cli("offsite", "test", env=env | {"OPENWATCH_BACKUP_S3_BUCKET": "owb-no-such-bucket"})
+    assert missing.returncode == 4, missing.stderr
+    first = missing.stdout.splitlines()[0]
+    assert first.startswith("put    FAILED [storage_no_bucket]: ")
+    assert "owb-no-such-bucket" in first
+
     off = {k: v for k, v in env.items() if not k.startswith("OPENWATCH_BACKUP_S3_")}
     refused = run_cli("offsite", str(backup.id), env=off)
     assert (refused.returncode, refused.stdout) == (2, "")
