@@ -17,6 +17,7 @@ from openwatch_backup.cli.common import (
     run_to_dict,
     service_from_env,
 )
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RestoreFailed, VerifyFailed
 
@@ -33,14 +34,24 @@ def _report(run: BackupRun, as_json: bool, ok: str) -> None:
         out.print(f"[green]{ok}[/] (run {run.id})", soft_wrap=True)
 
 
+def _read_from(run: BackupRun) -> str:
+    """' (read from the S3 copy)' when the run read the off-site object; the local file needs no words."""
+    where = run.details.get("read_from")
+    return " (read from the S3 copy)" if where == CopyStorage.S3.value else ""
+
+
 @app.command()
 def verify(run: RunArg, deep: Annotated[bool, typer.Option(help="Also restore into a scratch database and "
                                                              "check counts, canary and migration head.")] = False,
+           copy: Annotated[CopyStorage | None, typer.Option(help="Which copy to read: local or s3 (the S3 object, "
+                                                                 "re-read in full). Default: the local file while "
+                                                                 "it is there, else the S3 copy.")] = None,
            as_json: JsonOption = False) -> None:
     """Check a backup: file, manifest, size, sha256, readable; --deep restores it into a scratch database."""
     with service_from_env() as service:
-        verify_run, result = service.verify(run, deep=deep, requested_by=operator())
-        _report(verify_run, as_json, f"{'deep' if deep else 'quick'} verify of {run} passed")
+        verify_run, result = service.verify(run, deep=deep, requested_by=operator(),
+                                            copy=copy.value if copy is not None else None)
+        _report(verify_run, as_json, f"{'deep' if deep else 'quick'} verify of {run} passed{_read_from(verify_run)}")
         if result is not None and not result.passed:
             raise VerifyFailed(verify_run.error or "verify failed", str(result.reason))
 
@@ -79,7 +90,8 @@ def restore(
             raise
         info = result.details.get("restore", {})
         kept = f"; the old database is kept as {info['kept_database']}" if info.get("kept_database") else ""
-        _report(result, as_json, f"restored {info.get('database')} in {info.get('seconds')} s{kept}")
+        _report(result, as_json, f"restored {info.get('database')} in {info.get('seconds')} s{kept}"
+                                 f"{_read_from(result)}")
 
 
 @app.command()
@@ -88,8 +100,10 @@ def drill(as_json: JsonOption = False) -> None:
     with service_from_env() as service:
         run = service.drill(requested_by=operator())
         info = run.details.get("drill", {})
-        _report(run, as_json, f"drill passed: recovered in {info.get('rto_seconds')} s "
-                              f"(objective {info.get('rto_target_seconds', 0) / 60:g} min)")
+        source = " from the S3 copy" if info.get("read_from") == CopyStorage.S3.value else ""
+        remote = "; off-site copy re-read and matched" if (info.get("remote") or {}).get("verify") else ""
+        _report(run, as_json, f"drill passed: recovered{source} in {info.get('rto_seconds')} s "
+                              f"(objective {info.get('rto_target_seconds', 0) / 60:g} min){remote}")
         if run.status != RunStatus.SUCCEEDED.value:
             raise RestoreFailed(run.error or "drill failed")
 

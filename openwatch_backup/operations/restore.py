@@ -4,6 +4,8 @@ Full restore: verify the file, pass the compatibility gate and the guards, take 
 into a scratch database, check it against the manifest (row counts, canary, migration head), carry the
 catalog over, then swap names. The old database is kept under a dated name and reported, never dropped.
 A restore that fails or is killed at any point leaves the live database as it was.
+The backup is read from its local file while it is there, else streamed from its S3 copy (no temporary
+copy); details["read_from"] says which.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from openwatch_backup.operations.created_databases import KEY as CREATED_KEY
 from openwatch_backup.operations.created_databases import create_recorded, drop_recorded
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
+from openwatch_backup.operations.read_source import DETAILS_KEY as READ_FROM
+from openwatch_backup.operations.read_source import Reading, choose_copy
 from openwatch_backup.operations.restore_checks import check_restored
 from openwatch_backup.operations.restore_stream import stream_into_database
 from openwatch_backup.operations.restore_table import check_table_names, restore_rows
@@ -81,8 +85,8 @@ def _phase(ctx: OperationContext, run_id: uuid.UUID, phase: str, details: dict[s
     kill_point(phase)
 
 
-def _verified_manifest(ctx: OperationContext, backup: BackupRun) -> Manifest:
-    result, manifest = quick_verify(ctx, backup)
+def _verified_manifest(reading: Reading, backup: BackupRun) -> Manifest:
+    result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
     if not result.passed or manifest is None:
         raise RestoreRefused(f"backup {backup.id} failed verification ({result.reason}): {result.message}")
     return manifest
@@ -129,19 +133,22 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
         return None
     started = time.monotonic()
     try:
-        _phase(ctx, run_id, "verifying")
-        manifest = _verified_manifest(ctx, backup)
+        reading = choose_copy(ctx, backup)  # the local file while it is there, else the S3 object, streamed
+        _phase(ctx, run_id, "verifying", details={READ_FROM: reading.copy.value})
+        manifest = _verified_manifest(reading, backup)
         _phase(ctx, run_id, "guards")
         details = _guard(ctx, request, manifest)
         if not request.tables and not request.into and manifest.kind not in ("full", "plain"):
             raise RestoreRefused(f"backup {backup.id} is of kind {manifest.kind}: it does not hold the whole database; "
                                  "restore it --into a new database, or use --table with a tables backup")
+        # reading.ctx reads the chosen copy; the sweep of .partial files stays on the service's (local) storage.
         if request.tables:
-            outcome = _restore_tables(ctx, run_id, manifest, request, safety_backup, details)
+            outcome = _restore_tables(reading.ctx, run_id, manifest, request, safety_backup, details)
         elif request.into:
-            outcome = _restore_into(ctx, run_id, manifest, request.into, details)
+            outcome = _restore_into(reading.ctx, run_id, manifest, request.into, details)
         else:
-            outcome = _restore_full(ctx, run_id, manifest, request, safety_backup, details)
+            sweep_leftovers(ctx, exclude=run_id)
+            outcome = _restore_full(reading.ctx, run_id, manifest, request, safety_backup, details)
         outcome.seconds = round(time.monotonic() - started, 3)
         if post_steps is not None and outcome.mode == "full":
             _phase(ctx, run_id, "post_restore")
@@ -160,7 +167,7 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
                                                   "kept_database": outcome.kept_database,
                                                   "safety_backup_run": outcome.safety_backup_run,
                                                   "seconds": outcome.seconds, **outcome.details},
-                                      "backup_run": str(backup.id),
+                                      "backup_run": str(backup.id), READ_FROM: reading.copy.value,
                                       # The --into database is the operator's now; a scratch one is live.
                                       CREATED_KEY: []})
         return outcome
@@ -216,7 +223,6 @@ def _restore_into(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, 
 
 def _restore_full(ctx: OperationContext, run_id: uuid.UUID, manifest: Manifest, request: RestoreRequest,
                   safety_backup: SafetyBackup, details: dict[str, Any]) -> RestoreOutcome:
-    sweep_leftovers(ctx, exclude=run_id)
     safety = _take_safety_backup(ctx, run_id, safety_backup) if request.safety_backup else None
     scratch = scratch_name("restore", run_id)
     with connect(ctx.target, ctx.redact) as admin:

@@ -41,14 +41,17 @@ def client_for(manifest: Manifest, program: str, ctx: OperationContext) -> Clien
     return find_client(program, major, manifest.pg_dump_version, ctx.settings.pg_bin_dir)
 
 
-def quick_verify(ctx: OperationContext, run: BackupRun, *,
-                 read_content: bool = True) -> tuple[VerifyResult, Manifest | None]:
+def quick_verify(ctx: OperationContext, run: BackupRun, *, read_content: bool = True,
+                 missing: str | None = None) -> tuple[VerifyResult, Manifest | None]:
     """read_content=False stops after the manifest and size checks: for callers about to restore the file,
-    whose restore stream hashes every byte anyway (the drill), so the file is read once, not twice."""
+    whose restore stream hashes every byte anyway (the drill), so the file is read once, not twice.
+    ctx.storage is the copy to read (operations/read_source.py); missing: the line to give when no copy holds
+    the artifact (it names every place looked at)."""
     artifact_key, manifest_key = backup_manifest_key(run)
     checks: dict[str, Any] = {"artifact": artifact_key}
-    if not ctx.storage.exists(artifact_key):
-        return failed(False, VerifyReason.MISSING, f"{ctx.storage.location(artifact_key)} does not exist", checks), None
+    if missing is not None or not ctx.storage.exists(artifact_key):
+        return failed(False, VerifyReason.MISSING, missing or f"{ctx.storage.location(artifact_key)} does not exist",
+                      checks), None
     if not ctx.storage.exists(manifest_key):
         return failed(False, VerifyReason.MANIFEST, f"the manifest {ctx.storage.location(manifest_key)} is missing",
                       checks), None

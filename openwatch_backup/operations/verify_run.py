@@ -1,4 +1,8 @@
-"""Verify as a recorded run (kind `verify`, linked to its backup run through parent_id)."""
+"""Verify as a recorded run (kind `verify`, linked to its backup run through parent_id).
+
+The run reads the local file while it is there, else the S3 object (operations/read_source.py), or the copy
+asked for (`verify --copy s3`). details["read_from"] says which; only that copy's row moves.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,36 @@ from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.core.verify_result import VerifyResult
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.read_source import DETAILS_KEY, choose_copy
+from openwatch_backup.operations.remote_verify import check_metadata, located, record_remote
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.operations.verify import deep_verify, quick_verify, verify_error
 
 
-def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep: bool) -> VerifyResult | None:
+def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep: bool,
+               copy: CopyStorage | None = None) -> VerifyResult | None:
     """Carry out a queued verify run; None when another delivery already claimed it."""
     if not ctx.recorder.claim(run_id):
         return None
     try:
-        ctx.recorder.progress(run_id, "quick")
-        result, manifest = quick_verify(ctx, backup)
+        reading = choose_copy(ctx, backup, copy)
+        ctx.recorder.progress(run_id, "quick", details={DETAILS_KEY: reading.copy.value, "copy": reading.copy.value})
+        result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
+        if reading.copy is CopyStorage.S3:
+            result = check_metadata(ctx, backup, result)
         if result.passed and deep and manifest is not None:
             ctx.recorder.progress(run_id, "deep")
-            sweep_leftovers(ctx, exclude=run_id)
-            result = deep_verify(ctx, run_id, manifest, result)
+            sweep_leftovers(ctx, exclude=run_id)  # the service's context: .partial files are local ones
+            result = deep_verify(reading.ctx, run_id, manifest, result)
+        if reading.copy is CopyStorage.S3:
+            result = located(ctx, backup, result)
         details = {"verify": result.as_details(), "backup_run": str(backup.id)}
-        _record_local_copy(ctx, backup, result)
+        if reading.copy is CopyStorage.S3:
+            record_remote(ctx, backup, result)
+        else:
+            _record_local_copy(ctx, backup, result)
+            if reading.missing is not None and ctx.offsite is not None:
+                ctx.copies.failed(backup.id, CopyStorage.S3, verify_error(result))  # looked for: gone there too
         if result.passed:
             ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes,
                                  sha256=backup.sha256, details=details)

@@ -22,27 +22,38 @@ if TYPE_CHECKING:
 
 class RecoveryService(BackupsService):
     def verify(self, ref: str, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
-               requested_by: str | None = None) -> tuple[BackupRun, VerifyResult | None]:
-        """Verify a backup as a recorded run linked to it. The run's status says whether it passed."""
-        run_id = self.request_verify(self.recorder.get(ref), deep=deep, trigger=trigger, requested_by=requested_by)
+               requested_by: str | None = None, copy: str | None = None) -> tuple[BackupRun, VerifyResult | None]:
+        """Verify a backup as a recorded run linked to it. The run's status says whether it passed.
+        copy: "local" or "s3" reads that copy; None reads the local file while it is there, else the S3 object."""
+        run_id = self.request_verify(self.recorder.get(ref), deep=deep, trigger=trigger, requested_by=requested_by,
+                                     copy=copy)
         result = self.execute_verify(run_id)
         return self.recorder.get(str(run_id)), result
 
     def request_verify(self, backup: BackupRun, *, deep: bool = False, trigger: Trigger = Trigger.CLI,
-                       requested_by: str | None = None) -> uuid.UUID:
+                       requested_by: str | None = None, copy: str | None = None) -> uuid.UUID:
+        from openwatch_backup.core.copies import CopyStorage
         from openwatch_backup.operations.verify import backup_manifest_key
 
         backup_manifest_key(backup)  # refuses a run that is not a successful backup, before recording anything
+        request: dict[str, Any] = {"deep": deep}
+        if copy is not None:
+            if CopyStorage(copy) is CopyStorage.S3:
+                self.require_offsite()  # refused before anything is recorded
+            request["copy"] = CopyStorage(copy).value
         return self.recorder.create("verify", trigger.value, requested_by, parent_id=backup.id,
-                                    details={"request": {"deep": deep}})
+                                    details={"request": request})
 
     def execute_verify(self, run_id: uuid.UUID) -> VerifyResult | None:
+        from openwatch_backup.core.copies import CopyStorage
         from openwatch_backup.operations.verify_run import run_verify
 
         run = self.recorder.get(str(run_id))
         backup = self.recorder.get(str(run.parent_id))
+        asked = run.details.get("request", {})
+        copy = CopyStorage(asked["copy"]) if asked.get("copy") else None
         with self._operation(run_id, exclusive=False):
-            return run_verify(self.context, run_id, backup, bool(run.details.get("request", {}).get("deep")))
+            return run_verify(self.context, run_id, backup, bool(asked.get("deep")), copy)
 
     def restore(self, ref: str, request: RestoreRequest, *, trigger: Trigger = Trigger.CLI,
                 requested_by: str | None = None, migrate: bool = False, health_check: bool = False,

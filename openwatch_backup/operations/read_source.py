@@ -1,0 +1,43 @@
+"""The copy an operation reads a backup from, as a context whose `storage` is that copy's storage.
+
+Verify, restore and drill read through `Reading.ctx`; everything else they do (the sweep of .partial files,
+safety backups, the catalog) keeps the service's own context, whose storage is always the local one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.copies import CopyState, CopyStorage
+from openwatch_backup.core.naming import artifact_key
+from openwatch_backup.errors import StorageObjectMissing
+from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.presence import present_artifact
+from openwatch_backup.storage.read_through import ReadThrough
+
+DETAILS_KEY = "read_from"  # on verify, restore and drill runs: "local" or "s3"
+
+
+@dataclass(frozen=True)
+class Reading:
+    ctx: OperationContext  # ctx.storage holds the copy to read
+    copy: CopyStorage
+    missing: str | None = None  # set when no copy holds the artifact: the one line that says where we looked
+
+
+def choose_copy(ctx: OperationContext, backup: BackupRun, copy: CopyStorage | None = None) -> Reading:
+    """The local file while it is there (and the catalog has not recorded it deleted), else the S3 object.
+    copy forces one (ConfigError for S3 when off-site is off). Refuses a run that is not a present backup."""
+    key = artifact_key(present_artifact(backup))
+    through = ReadThrough(ctx.storage, ctx.offsite)
+    local_row = ctx.copies.get(backup.id, CopyStorage.LOCAL)
+    local_usable = local_row is None or local_row.state != CopyState.DELETED.value
+    try:
+        source = through.source_for(key, copy=copy, local_usable=local_usable)
+    except StorageObjectMissing as exc:
+        return Reading(ctx=ctx, copy=CopyStorage.LOCAL, missing=exc.message)
+    if source.storage is ctx.storage:
+        return Reading(ctx=ctx, copy=source.copy)
+    return Reading(ctx=dataclasses.replace(ctx, storage=source.storage), copy=source.copy)
