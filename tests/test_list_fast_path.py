@@ -116,7 +116,7 @@ def test_list_json_equals_the_orm_serialisation(catalog: str, args: list[str], f
 
     done = cli("list", "--json", *args, env=clean_env(catalog))
 
-    expected = json.loads(json.dumps([run_to_dict(r) for r in orm_list(catalog, **filters)], default=str))
+    expected = json.loads(json.dumps([run_to_dict(r, []) for r in orm_list(catalog, **filters)], default=str))
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout) == expected
     if not filters:  # the fixture's every shape is in it: pinned, pruned, a parent, a failure, nested details
@@ -134,7 +134,7 @@ def test_list_table_equals_the_orm_rows_table(catalog: str) -> None:
     done = cli("list", "--limit", "6", env=clean_env(catalog))
 
     console = Console(file=io.StringIO(), width=160)  # what the CLI prints to a pipe
-    console.print(runs_table(orm_list(catalog, limit=6)))
+    console.print(runs_table(orm_list(catalog, limit=6), {}))
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == console.file.getvalue()  # type: ignore[attr-defined]
     assert "pinned: postgres/a.dump.zst" not in done.stdout  # limit 6 leaves out the oldest two
