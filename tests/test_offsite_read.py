@@ -13,6 +13,7 @@ import pytest
 
 from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.devstack import PostgresHandle
+from openwatch_backup.operations.read_source import read_manifest
 from openwatch_backup.operations.restore import RestoreRequest
 from tests.support.offsite import s3_overrides
 from tests.support.offsite_read import (
@@ -202,3 +203,15 @@ def test_verify_copy_local_never_falls_back_to_s3(s3lab: Lab) -> None:
     assert local is not None
     assert remote is not None
     assert (local.state, remote.state, remote.reverified_at) == ("failed", "verified", None)
+
+
+def test_the_manifest_is_read_from_the_s3_copy(s3lab: Lab) -> None:
+    backup = s3lab.backup()
+    local_manifest = s3lab.manifest(backup)
+    copy_offsite(s3lab, backup)
+    lose_local(s3lab, backup)
+
+    assert read_manifest(s3lab.service.context, backup) == local_manifest
+    s3lab.service.copies.deleted(backup.id, CopyStorage.S3)
+    s3lab.service.offsite.delete(f"postgres/{backup.details['artifact']}")  # type: ignore[union-attr]
+    assert read_manifest(s3lab.service.context, backup) is None

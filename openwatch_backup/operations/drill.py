@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.verify_result import VerifyReason
 from openwatch_backup.errors import RunNotFound
@@ -21,7 +22,7 @@ from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.operations.presence import is_present
 from openwatch_backup.operations.read_source import DETAILS_KEY as READ_FROM
 from openwatch_backup.operations.read_source import choose_copy
-from openwatch_backup.operations.remote_verify import drill_remote
+from openwatch_backup.operations.remote_verify import drill_remote, located
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.operations.verify import deep_verify, quick_verify, verify_error
 
@@ -56,6 +57,8 @@ def run_drill(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> bo
                 full, _ = quick_verify(reading.ctx, backup)
                 if not full.passed:
                     result = full
+        if reading.copy is CopyStorage.S3:
+            result = located(ctx, backup, result)  # a failure says it was the S3 copy that failed
         seconds = time.monotonic() - started
         target = ctx.settings.rto_minutes * 60
         details: dict[str, Any] = {

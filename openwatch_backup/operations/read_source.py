@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.copies import CopyState, CopyStorage
-from openwatch_backup.core.naming import artifact_key
+from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.errors import StorageObjectMissing
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.presence import present_artifact
@@ -41,3 +42,13 @@ def choose_copy(ctx: OperationContext, backup: BackupRun, copy: CopyStorage | No
     if source.storage is ctx.storage:
         return Reading(ctx=ctx, copy=source.copy)
     return Reading(ctx=dataclasses.replace(ctx, storage=source.storage), copy=source.copy)
+
+
+def read_manifest(ctx: OperationContext, backup: BackupRun) -> Manifest | None:
+    """The backup's manifest from the copy a restore would read (local first, else S3); None when no copy holds
+    the artifact. For `show` and the service's manifest_of on a host whose local file is gone."""
+    reading = choose_copy(ctx, backup)
+    if reading.missing is not None:
+        return None
+    artifact = present_artifact(backup)
+    return Manifest.from_json(reading.ctx.storage.read_bytes(manifest_key(artifact)), source=f"manifest of {artifact}")
