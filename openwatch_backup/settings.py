@@ -146,7 +146,10 @@ class Settings(BaseSettings):
     # Retention (prune). The backup_settings table's `retention.*` keys override these at run time, checked
     # against the same bounds (operations/retention_policy.py). The maxima keep every date computation in range.
     retention_days: int = Field(default=30, ge=1, le=36_500, description="Database dumps: keep every backup "
-                                "younger than this many days (the guide's 30).")
+                                "younger than this many days (the guide's 30). With S3 on, this is the local "
+                                "limit (7 suggested); a local file stays until its off-site copy verified.")
+    s3_retention_days: int = Field(default=30, ge=1, le=36_500, description="Database dumps: keep every off-site "
+                                   "(S3) copy younger than this many days (the guide's 30).")
     keep_last: int = Field(default=0, ge=0, le=10_000,
                            description="Also keep the newest N verified backups of each kind; 0: off.")
     keep_daily: int = Field(default=0, ge=0, le=36_500, description="Also keep the newest verified backup of each "

@@ -38,9 +38,25 @@ WITH verdict AS (
 )
 SELECT b.id, b.kind, b.status, b.created_at, b.size_bytes, b.pinned, b.pruned_at IS NOT NULL AS pruned,
        b.details->>'pruning' AS pruning, b.details->>'artifact' AS artifact,
-       b.details->>'artifact_in_progress' AS in_progress, v.status AS verdict
+       b.details->>'artifact_in_progress' AS in_progress, v.status AS verdict,
+       b.details->>'pruning_local' AS pruning_local, b.details->>'pruning_s3' AS pruning_s3,
+       lc.state AS local_state, rc.state AS s3_state
 FROM backup_runs b LEFT JOIN verdict v ON v.parent_id = b.id
+LEFT JOIN backup_copies lc ON lc.run_id = b.id AND lc.storage = 'local'
+LEFT JOIN backup_copies rc ON rc.run_id = b.id AND rc.storage = 's3'
 WHERE b.kind = ANY(:kinds)
+""")
+_COPIES_DELETED = text("""
+UPDATE backup_copies SET state = 'deleted', upload_id = NULL, updated_at = now(),
+       deleted_at = coalesce(deleted_at, now())
+WHERE run_id = ANY(:runs) AND storage = ANY(:storages)
+""")
+# A backup from before backup_copies had no local copy row: one is added (as deleted) when its file goes.
+_LOCAL_ROW = text("""
+INSERT INTO backup_copies (run_id, storage, state, key, location, attempts, created_at, updated_at)
+SELECT b.id, 'local', 'pending', :prefix || (b.details->>'artifact'), '', 0, now(), now()
+FROM backup_runs b WHERE b.id = ANY(:runs) AND b.details ? 'artifact'
+ON CONFLICT ON CONSTRAINT uq_backup_copies_run_id_storage DO NOTHING
 """)
 
 
@@ -57,6 +73,10 @@ class BackupRow:
     artifact: str | None  # file name under the prefix (details.artifact)
     in_progress: str | None  # storage key (details.artifact_in_progress)
     verified: bool  # the newest verify verdict passed
+    pruning_local: str | None = None  # a prune's intent to delete only the local copy (the s3 one stays)
+    pruning_s3: str | None = None  # a prune's intent to delete only the s3 copy (the local one stays)
+    local_state: str | None = None  # backup_copies state of the local copy (None: no row, an older backup)
+    s3_state: str | None = None  # ... of the s3 copy (None: never copied)
 
 
 def _among(run_ids: Sequence[str]) -> Any:
@@ -77,7 +97,9 @@ class PruneStore:
         return now, [BackupRow(run_id=str(r.id), kind=r.kind, status=r.status, created_at=r.created_at,
                                size=r.size_bytes or 0, pinned=bool(r.pinned), pruned=bool(r.pruned),
                                pruning=r.pruning, artifact=r.artifact, in_progress=r.in_progress,
-                               verified=r.verdict == "succeeded") for r in rows]
+                               verified=r.verdict == "succeeded", pruning_local=r.pruning_local,
+                               pruning_s3=r.pruning_s3, local_state=r.local_state, s3_state=r.s3_state)
+                for r in rows]
 
     def mark_pruning(self, run_ids: Sequence[str], prune_run: uuid.UUID) -> list[str]:
         """Record the intent to delete these backups; returns those marked (a backup pinned meanwhile is not)."""
@@ -91,12 +113,41 @@ class PruneStore:
                 .returning(_TABLE.c.id)).scalars().all()
         return [str(m) for m in marked]
 
-    def mark_pruned(self, run_ids: Sequence[str]) -> None:
-        """Their files are gone: stamp pruned_at (the row stays as history; details.pruning says who)."""
+    def mark_pruned(self, run_ids: Sequence[str], storages: Sequence[str] = ("local",)) -> None:
+        """Their files are gone: stamp pruned_at (the row stays as history; details.pruning says who), and mark
+        their copies in `storages` deleted, in the same transaction."""
         if not run_ids:
             return
         with catalog_errors(self._database), self._engine.begin() as conn:
             conn.execute(update(_TABLE).where(_among(run_ids)).values(pruned_at=func.now()))
+            conn.execute(_COPIES_DELETED, {"runs": [uuid.UUID(r) for r in run_ids], "storages": list(storages)})
+
+    def mark_location(self, run_id: str, storage: str, prune_run: uuid.UUID) -> bool:
+        """Record the intent to delete one copy (details.pruning_<storage>) of a backup whose other copy stays;
+        False when the backup was pinned, taken or marked meanwhile."""
+        with catalog_errors(self._database), self._engine.begin() as conn:
+            marked = conn.execute(
+                update(_TABLE).where(_TABLE.c.id == uuid.UUID(run_id), _TABLE.c.status == "succeeded",
+                                     _TABLE.c.pruned_at.is_(None), _TABLE.c.pinned.is_(False),
+                                     ~_TABLE.c.details.has_key("pruning"))
+                .values(details=_TABLE.c.details.op("||")(cast({f"pruning_{storage}": str(prune_run)}, JSONB)))
+                .returning(_TABLE.c.id)).first()
+        return marked is not None
+
+    def unmark_location(self, run_id: str, storage: str) -> None:
+        """Drop a copy's delete intent when nothing of it was deleted (a refused delete): the copy is as before."""
+        with catalog_errors(self._database), self._engine.begin() as conn:
+            conn.execute(update(_TABLE).where(_TABLE.c.id == uuid.UUID(run_id))
+                         .values(details=_TABLE.c.details.op("-")(literal(f"pruning_{storage}", Text()))))
+
+    def copy_deleted(self, run_id: str, storage: str, prefix: str = "") -> None:
+        """One copy of a backup is gone (its other copy stays, so pruned_at stays NULL). The intent marker stays
+        as history: it names the prune that took this copy."""
+        runs = [uuid.UUID(run_id)]
+        with catalog_errors(self._database), self._engine.begin() as conn:
+            if storage == "local":
+                conn.execute(_LOCAL_ROW, {"runs": runs, "prefix": prefix})
+            conn.execute(_COPIES_DELETED, {"runs": runs, "storages": [storage]})
 
     def release(self, run_ids: Sequence[str]) -> None:
         """Drop the intent of a prune that stopped before deleting anything: the backup is planned again."""

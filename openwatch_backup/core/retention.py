@@ -13,7 +13,8 @@ Rules no policy can override, per kind:
     backups; a backup that is not verified is kept by the age window only, or because it is newer than every
     verified backup (it may be about to verify);
   - only successful backups are planned. Failed runs' files are leftovers (core/prune_files.py);
-  - a backup that names a file a kept backup also names is kept (checked last, after the size budget).
+  - a backup that names a file a kept backup also names is kept (checked last, after the size budget);
+  - a backup the caller holds (`hold`: its off-site copy is not verified yet) is kept, whatever the rules say.
 The size budget then deletes the oldest backups that no safety rule protects until what is kept fits.
 """
 
@@ -69,6 +70,7 @@ class ArtifactRecord:
     pinned: bool = False
     size: int = 0
     keys: tuple[str, ...] = ()
+    hold: str = ""  # a reason outside the policy to keep it whatever the rules say ("off-site copy not verified")
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,8 @@ def _plan_kind(kind: str, records: Sequence[ArtifactRecord], config: RetentionCo
             reason = "not verified yet, newer than every verified backup"
         if reason is not None:
             decisions.append(_decide(record, KEEP, reason))
+        elif record.hold:  # protected: the size budget may not take it either
+            decisions.append(_decide(record, KEEP, record.hold, protected=True))
         else:
             decisions.append(_decide(record, DELETE, _delete_reason(policy, record)))
     return decisions

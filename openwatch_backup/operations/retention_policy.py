@@ -18,6 +18,7 @@ from openwatch_backup.settings import Settings, allowed_range, env_name
 # backup_settings key -> Settings field
 OVERRIDE_KEYS = {
     "retention.days": "retention_days",
+    "retention.s3_days": "s3_retention_days",
     "retention.keep_last": "keep_last",
     "retention.keep_daily": "keep_daily",
     "retention.keep_weekly": "keep_weekly",
@@ -73,10 +74,13 @@ def effective_values(settings: Settings, overrides: dict[str, Any]) -> tuple[dic
     return values, notes
 
 
-def retention_config(values: dict[str, Any]) -> RetentionConfig:
+def retention_config(values: dict[str, Any], remote: bool = False) -> RetentionConfig:
+    """The local policy, or with `remote` the off-site one: database dumps by their own age limit
+    (s3_retention_days), the same floor, tiers and pins, and no size budget (that is about this host's disk)."""
     tiers = {"keep_last": values["keep_last"], "keep_daily": values["keep_daily"],
              "keep_weekly": values["keep_weekly"], "keep_monthly": values["keep_monthly"]}
-    days, weeks = int(values["retention_days"]), int(values["volume_retention_weeks"])
+    days = int(values["s3_retention_days" if remote else "retention_days"])
+    weeks = int(values["volume_retention_weeks"])
     return RetentionConfig(
         policies={
             DATABASE: Policy(max_age=timedelta(days=days), age_label=_plural(days, "day"), **tiers),
@@ -84,5 +88,5 @@ def retention_config(values: dict[str, Any]) -> RetentionConfig:
             VOLUME: Policy(max_age=timedelta(weeks=weeks), age_label=_plural(weeks, "week"), **tiers),
         },
         floor=int(values["verified_floor"]),
-        size_budget_bytes=int(float(values["size_budget_gib"]) * GIB),
+        size_budget_bytes=0 if remote else int(float(values["size_budget_gib"]) * GIB),
     )
