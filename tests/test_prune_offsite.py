@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg.types.json import Jsonb
+from typer.testing import CliRunner
 
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.cli import app
+from openwatch_backup.cli.common import human_bytes
 from openwatch_backup.core.copies import CopyState, CopyStorage
 from openwatch_backup.errors import StorageAccessDenied
 from openwatch_backup.operations import kill_points
@@ -26,7 +30,7 @@ from openwatch_backup.storage.copy import copy_object
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.moto_server import PREFIX, raw_client
 from tests.support.offsite import s3_env, s3_overrides
-from tests.support.prune import Env, decisions, listing, make_env
+from tests.support.prune import Env, decisions, listing, make_env, sql
 from tests.support.restore_helpers import CLI, cli_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:unclosed file <_io.Buffered:ResourceWarning")]
@@ -206,6 +210,31 @@ def test_a_listing_refused_is_an_error_never_no_backups(s3_env_factory: Callable
     assert info.value.message.startswith("cannot list s3://")
     assert env.service.list_runs(limit=1, kind="prune")[0].status == "failed"
     assert copy_state(env, newest, CopyStorage.S3) == "verified"
+
+
+def test_cli_shows_the_plan_of_each_location_and_s3_days_can_be_overridden(
+        s3_env_factory: Callable[..., Env], moto_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = s3_env_factory()
+    for name, value in {**s3_env(moto_endpoint, bucket), "OPENWATCH_BACKUP_RETENTION_DAYS": "7",
+                        "OPENWATCH_BACKUP_VERIFIED_FLOOR": "1", "COLUMNS": "200"}.items():
+        monkeypatch.setenv(name, value)
+    newest, old = env.backup(), env.backup(days=40)
+    put_offsite(env, newest)
+    put_offsite(env, old)
+
+    shown = CliRunner().invoke(app, ["prune"], catch_exceptions=False)
+
+    assert shown.exit_code == 0, shown.output
+    assert "local copies: retention plan" in shown.stdout
+    assert "off-site (s3) copies: retention plan" in shown.stdout
+    assert "older than 30 days" in shown.stdout
+    assert f"s3: 1 copy(ies) would be deleted ({human_bytes(old.size_bytes or 0)}), 1 kept" in shown.stdout
+
+    sql(env.url, "INSERT INTO backup_settings (key, value) VALUES ('retention.s3_days', %s)", Jsonb(60))
+    as_json = json.loads(CliRunner().invoke(app, ["prune", "--json"], catch_exceptions=False).stdout)
+    assert as_json["details"]["policy"]["s3_retention_days"] == 60
+    assert {d["run"]: d["reason"] for d in as_json["details"]["s3_plan"]}[str(old.id)] == "within 60 days"
+    assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, newest, old))  # dry runs delete nothing
 
 
 # --- kill at each S3 step, then `prune --apply` again from the CLI

@@ -37,19 +37,28 @@ def _files_table(title: str, notes: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _print_plan(run: BackupRun) -> None:
-    details, summary = run.details, run.details.get("summary", {})
-    applied = bool(details.get("apply"))
+def _plan_table(title: str, plan: list[dict[str, Any]]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"retention plan (prune run {str(run.id)[:8]}, newest first)")
+    table = Table(title=title)
     for column in ("run", "kind", "created (UTC)", "size", "verified", "action", "reason"):
         table.add_column(column, no_wrap=column != "reason")
-    for item in details.get("plan", []):
+    for item in plan:
         action = "[red]delete[/]" if item["action"] == "delete" else "[green]keep[/]"
         table.add_row(item["run"][:8], item["kind"], item["created_at"][:19].replace("T", " "),
                       human_bytes(item["size_bytes"]), "yes" if item["verified"] else "no", action, item["reason"])
-    out.print(table)
+    return table
+
+
+def _print_plan(run: BackupRun) -> None:
+    details, summary = run.details, run.details.get("summary", {})
+    applied = bool(details.get("apply"))
+    remote = "s3_plan" in details  # S3 on: one plan per location, each with its own age limit and floor
+    where = "local copies: " if remote else ""
+    out.print(_plan_table(f"{where}retention plan (prune run {str(run.id)[:8]}, newest first)",
+                          details.get("plan", [])))
+    if remote:
+        out.print(_plan_table("off-site (s3) copies: retention plan (newest first)", details["s3_plan"]))
     for key, title in (("leftovers", "leftovers of failed runs (deleted with --apply)"),
                        ("stale", "files of pruned backups still present (deleted with --apply)"),
                        ("foreign", "not created by openwatch-backup: left alone"),
@@ -60,11 +69,18 @@ def _print_plan(run: BackupRun) -> None:
         out.print(f"repair of backup {repair['run'][:8]}: {repair['reason']}", soft_wrap=True)
     for warning in details.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    s3 = summary.get("s3")
     if applied:
         out.print(f"[green]deleted {summary.get('backups_deleted', 0)} backup(s) and "
                   f"{summary.get('files_deleted', 0)} file(s), freed {human_bytes(summary.get('bytes_freed', 0))}[/]; "
                   f"kept {summary.get('backups_kept', 0)} backup(s)")
+        if s3:
+            out.print(f"[green]s3: deleted {s3['copies_deleted']} copy(ies) ({s3['objects_deleted']} object(s))[/]; "
+                      f"kept {s3['copies_kept']} copy(ies)")
     else:
+        if s3:
+            out.print(f"s3: {s3['copies_to_delete']} copy(ies) would be deleted ({human_bytes(s3['bytes_to_free'])}), "
+                      f"{s3['copies_kept']} kept", soft_wrap=True)
         out.print(f"dry run: {summary.get('backups_to_delete', 0)} backup(s) and {summary.get('leftovers', 0)} "
                   f"leftover(s) would be deleted ({human_bytes(summary.get('bytes_to_free', 0))}), "
                   f"{summary.get('backups_kept', 0)} kept; nothing was deleted. "
