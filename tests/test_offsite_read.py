@@ -102,6 +102,25 @@ def test_a_local_copy_retention_deleted_is_read_from_s3(s3lab: Lab) -> None:
     assert local.state == "deleted"
 
 
+def test_a_local_copy_retention_is_deleting_is_read_from_s3(s3lab: Lab) -> None:
+    """A prune recorded its intent to delete the local copy (details.pruning_local) and stopped: the file may be
+    half gone, so the S3 copy is read; and a backup whose S3 copy is being deleted is read locally."""
+    backup = s3lab.backup()
+    copy_offsite(s3lab, backup)
+    with psycopg.connect(s3lab.url) as conn:
+        conn.execute("""UPDATE backup_runs SET details = details || '{"pruning_local": "p"}' WHERE id = %s""",
+                     (backup.id,))
+    verify, _ = s3lab.service.verify(str(backup.id))
+    assert (verify.status, verify.details["read_from"]) == ("succeeded", "s3")
+
+    with psycopg.connect(s3lab.url) as conn:
+        conn.execute("""UPDATE backup_runs SET details = details - 'pruning_local' || '{"pruning_s3": "p"}'
+                        WHERE id = %s""", (backup.id,))
+    lose_local(s3lab, backup)
+    verify, _ = s3lab.service.verify(str(backup.id))  # the only copy left is read, whatever is under way
+    assert (verify.status, verify.details["read_from"]) == ("succeeded", "s3")
+
+
 def test_cli_restore_into_a_new_database_from_the_s3_copy(s3lab: Lab, make_database: DatabaseFactory,
                                                           moto_endpoint: str, bucket: str) -> None:
     backup = s3lab.backup()

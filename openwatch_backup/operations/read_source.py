@@ -28,15 +28,23 @@ class Reading:
     missing: str | None = None  # set when no copy holds the artifact: the one line that says where we looked
 
 
+def _usable(ctx: OperationContext, backup: BackupRun, storage: CopyStorage) -> bool:
+    """False when retention deleted this copy, or recorded its intent to (details.pruning_<storage>: the prune
+    may have stopped with the files half gone; the next one finishes it)."""
+    if f"pruning_{storage.value}" in backup.details:
+        return False
+    row = ctx.copies.get(backup.id, storage)
+    return row is None or row.state != CopyState.DELETED.value
+
+
 def choose_copy(ctx: OperationContext, backup: BackupRun, copy: CopyStorage | None = None) -> Reading:
     """The local file while it is there (and the catalog has not recorded it deleted), else the S3 object.
     copy forces one (ConfigError for S3 when off-site is off). Refuses a run that is not a present backup."""
     key = artifact_key(present_artifact(backup))
     through = ReadThrough(ctx.storage, ctx.offsite)
-    local_row = ctx.copies.get(backup.id, CopyStorage.LOCAL)
-    local_usable = local_row is None or local_row.state != CopyState.DELETED.value
     try:
-        source = through.source_for(key, copy=copy, local_usable=local_usable)
+        source = through.source_for(key, copy=copy, local_usable=_usable(ctx, backup, CopyStorage.LOCAL),
+                                    remote_usable=_usable(ctx, backup, CopyStorage.S3))
     except StorageObjectMissing as exc:
         return Reading(ctx=ctx, copy=CopyStorage.LOCAL, missing=exc.message)
     if source.storage is ctx.storage:

@@ -59,7 +59,7 @@ def newest_remote(ctx: OperationContext) -> BackupRun | None:
     if ctx.offsite is None:
         return None
     runs = [r for r in ctx.recorder.list(limit=_SCANNED, kinds=tuple(BACKUP_KINDS), status=RunStatus.SUCCEEDED.value)
-            if is_present(r)]
+            if is_present(r) and "pruning_s3" not in r.details]  # not one retention is deleting from S3
     copies = ctx.copies.of_runs(r.id for r in runs)
     for run in runs:
         if any(c.storage == CopyStorage.S3.value and c.state == CopyState.VERIFIED.value for c in copies[run.id]):

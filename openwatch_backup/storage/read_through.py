@@ -28,11 +28,12 @@ class ReadThrough:
         self.local = local
         self.offsite = offsite
 
-    def source_for(self, key: str, *, copy: CopyStorage | None = None, local_usable: bool = True) -> ReadSource:
+    def source_for(self, key: str, *, copy: CopyStorage | None = None, local_usable: bool = True,
+                   remote_usable: bool = True) -> ReadSource:
         """The storage holding `key`. copy: only that copy (ConfigError when it is S3 and off-site is off).
-        local_usable=False: the catalog says the local copy was deleted, so a file still there is not trusted
-        while an off-site object exists. StorageObjectMissing (one line naming each place looked at) when
-        neither has it."""
+        local_usable / remote_usable=False: the catalog says that copy was deleted or is being deleted (its files
+        may be partly gone), so it is read only when no other copy is there. StorageObjectMissing (one line
+        naming each place looked at) when neither has it."""
         if copy is CopyStorage.S3:
             return ReadSource(self._require_offsite(), CopyStorage.S3)
         if copy is CopyStorage.LOCAL:
@@ -40,7 +41,8 @@ class ReadThrough:
         local_there = self.local.exists(key)
         if local_there and (local_usable or self.offsite is None):
             return ReadSource(self.local, CopyStorage.LOCAL)
-        if self.offsite is not None and self.offsite.exists(key):
+        remote_there = self.offsite is not None and self.offsite.exists(key)
+        if self.offsite is not None and remote_there and (remote_usable or not local_there):
             return ReadSource(self.offsite, CopyStorage.S3)
         if local_there:
             return ReadSource(self.local, CopyStorage.LOCAL)
