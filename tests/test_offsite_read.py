@@ -15,6 +15,7 @@ from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.devstack import PostgresHandle
 from openwatch_backup.operations.read_source import read_manifest
 from openwatch_backup.operations.restore import RestoreRequest
+from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.offsite import s3_overrides
 from tests.support.offsite_read import (
     SKIP,
@@ -234,3 +235,27 @@ def test_the_manifest_is_read_from_the_s3_copy(s3lab: Lab) -> None:
     s3lab.service.copies.deleted(backup.id, CopyStorage.S3)
     s3lab.service.offsite.delete(f"postgres/{backup.details['artifact']}")  # type: ignore[union-attr]
     assert read_manifest(s3lab.service.context, backup) is None
+
+
+def test_a_download_cut_mid_object_resumes_into_the_same_restore(pg: PostgresHandle, openwatch_db: str,
+                                                                 make_database: DatabaseFactory,
+                                                                 make_service: ServiceFactory, tmp_path: Path,
+                                                                 proxy: FaultProxy, bucket: str) -> None:
+    """The connection drops halfway through each of the two reads (verify's, then the restore's): the reader
+    resumes from the byte it had, and the restored data is the backup's."""
+    lab = open_lab(pg, openwatch_db, tmp_path / "backups", make_service, **s3_overrides(proxy.url, bucket))
+    try:
+        backup = lab.backup()
+        at_backup = content(lab.url, skip=SKIP)
+        copy_offsite(lab, backup)
+        lose_local(lab, backup)
+        cut = proxy.add(Fault("GET", str(backup.details["artifact"]), action="cut_response", times=2))
+        target = make_database.track(make_database.new_name("into"))
+
+        run = lab.service.restore(str(backup.id), RestoreRequest(into=target))
+
+        assert (run.status, run.details["read_from"], cut.hits) == ("succeeded", "s3", 2)
+        assert content(lab.pg.url_for(target), skip=SKIP) == at_backup
+        assert files_in(lab.backup_dir) == []
+    finally:
+        track_leftovers(lab, make_database)
