@@ -179,3 +179,20 @@ def test_drill_fails_when_the_newest_remote_copy_was_altered(s3lab: Lab, moto_en
     assert remote.state == "failed"
     assert sha256_of(artifact) == local_sha
     assert s3lab.leftovers() == []
+
+
+def test_restore_refuses_a_truncated_remote_copy_naming_it(s3lab: Lab, moto_endpoint: str, bucket: str) -> None:
+    backup = s3lab.backup()
+    copy_offsite(s3lab, backup)
+    original = remote_bytes(moto_endpoint, bucket, backup)
+    replace_remote(moto_endpoint, bucket, backup, original[:-1])
+    lose_local(s3lab, backup)
+
+    result = invoke(lab_env(s3lab, moto_endpoint, bucket), "restore", str(backup.id)[:8], "--into", "never_made")
+
+    artifact = str(backup.details["artifact"])
+    assert result.stderr == (f"error: backup {backup.id} failed verification (size): {artifact} is "
+                             f"{len(original) - 1} bytes, the manifest says {len(original)} (read from the S3 copy "
+                             f"s3://{bucket}/{object_key(backup)})\n")
+    assert result.exit_code != 0
+    assert s3lab.only_restore_run().details["read_from"] == "s3"

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.errors import RestoreFailed, RestoreRefused
 from openwatch_backup.operations.compat import check_compatibility
@@ -30,6 +31,7 @@ from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
 from openwatch_backup.operations.read_source import DETAILS_KEY as READ_FROM
 from openwatch_backup.operations.read_source import Reading, choose_copy
+from openwatch_backup.operations.remote_verify import located
 from openwatch_backup.operations.restore_checks import check_restored
 from openwatch_backup.operations.restore_stream import stream_into_database
 from openwatch_backup.operations.restore_table import check_table_names, restore_rows
@@ -87,6 +89,8 @@ def _phase(ctx: OperationContext, run_id: uuid.UUID, phase: str, details: dict[s
 
 def _verified_manifest(reading: Reading, backup: BackupRun) -> Manifest:
     result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
+    if reading.copy is CopyStorage.S3:
+        result = located(reading.ctx, backup, result)  # the refusal says it was the S3 copy that failed
     if not result.passed or manifest is None:
         raise RestoreRefused(f"backup {backup.id} failed verification ({result.reason}): {result.message}")
     return manifest
