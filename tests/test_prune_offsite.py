@@ -10,8 +10,10 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +76,9 @@ def ours(env: Env, *runs: BackupRun) -> list[str]:
 @pytest.fixture
 def s3_env_factory(backup_env: Any, make_service: Callable[..., BackupService], monkeypatch: pytest.MonkeyPatch,
                    moto_endpoint: str, bucket: str) -> Callable[..., Env]:
-    def build(endpoint: str = moto_endpoint, **settings: Any) -> Env:
-        return make_env(backup_env, make_service, monkeypatch,
-                        **{"retention_days": 7, "verified_floor": 1, **s3_overrides(endpoint, bucket), **settings})
+    def build(endpoint: str = moto_endpoint, bucket_name: str = bucket, **settings: Any) -> Env:
+        return make_env(backup_env, make_service, monkeypatch, **{
+            "retention_days": 7, "verified_floor": 1, **s3_overrides(endpoint, bucket_name), **settings})
     return build
 
 
@@ -194,6 +196,48 @@ def test_a_delete_refused_by_object_lock_fails_the_prune_and_changes_nothing_of_
     assert env.service.prune(apply=True).status == "succeeded"
     assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, newest))
     assert env.run(old).pruned_at is not None
+
+
+def test_on_an_object_lock_bucket_the_delete_hides_our_object_and_s3_keeps_the_locked_version(
+        s3_env_factory: Callable[..., Env], moto_endpoint: str) -> None:
+    """S3's own semantics (moto's too): a DeleteObject without a version id on a versioned (Object Lock) bucket
+    adds a delete marker and succeeds; the locked version stays until its retention ends. Only a delete of that
+    version, or a policy denying s3:DeleteObject, is refused (the 403 case above)."""
+    locked = f"owb-lock-{uuid.uuid4().hex[:12]}"
+    client = raw_client(moto_endpoint)
+    client.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    env = s3_env_factory(bucket_name=locked)
+    newest, old = env.backup(), env.backup(days=40)
+    put_offsite(env, newest)
+    put_offsite(env, old)
+    artifact = f"{PREFIX}/{env.keys(old)[0]}"
+    until = datetime.now(UTC) + timedelta(days=1)
+    client.put_object_retention(Bucket=locked, Key=artifact, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+
+    assert env.service.prune(apply=True).status == "succeeded"
+
+    assert bucket_keys(moto_endpoint, locked) == sorted(ours(env, newest))
+    versions = client.list_object_versions(Bucket=locked, Prefix=artifact)
+    assert [v["Key"] for v in versions.get("Versions", []) if v["Key"] == artifact] == [artifact]  # locked: kept
+    assert [m["Key"] for m in versions.get("DeleteMarkers", []) if m["Key"] == artifact] == [artifact]
+    assert (copy_state(env, old, CopyStorage.S3), env.run(old).pruned_at is not None) == ("deleted", True)
+
+
+def test_a_backup_from_before_backup_copies_gets_its_local_row_when_its_file_goes(
+        s3_env_factory: Callable[..., Env], moto_endpoint: str, bucket: str) -> None:
+    env = s3_env_factory()
+    newest, mid = env.backup(), env.backup(days=10)
+    put_offsite(env, newest)
+    put_offsite(env, mid)
+    sql(env.url, "DELETE FROM backup_copies WHERE run_id = %s AND storage = 'local'", mid.id)
+
+    assert env.service.prune(apply=True).status == "succeeded"
+
+    local = env.service.copies.get(mid.id, CopyStorage.LOCAL)
+    assert local is not None
+    assert (local.state, local.key, local.deleted_at is not None) == ("deleted", env.keys(mid)[0], True)
+    assert (copy_state(env, mid, CopyStorage.S3), env.run(mid).pruned_at) == ("verified", None)
+    assert listing(env.dir) == sorted(env.keys(newest))
 
 
 def test_a_listing_refused_is_an_error_never_no_backups(s3_env_factory: Callable[..., Env],
