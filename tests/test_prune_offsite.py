@@ -32,7 +32,7 @@ from openwatch_backup.storage.copy import copy_object
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.moto_server import PREFIX, raw_client
 from tests.support.offsite import s3_env, s3_overrides
-from tests.support.prune import Env, decisions, listing, make_env, sql
+from tests.support.prune import Env, age, decisions, listing, make_env, sql
 from tests.support.restore_helpers import CLI, cli_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:unclosed file <_io.Buffered:ResourceWarning")]
@@ -346,3 +346,27 @@ def test_a_prune_killed_at_an_s3_step_is_finished_by_the_next(scene: Scene, poin
     assert states == {scene.newest.id: ("verified", "verified", False), scene.mid.id: ("deleted", "verified", False),
                       scene.old.id: ("deleted", "deleted", True)}
     assert [r.status for r in env.service.list_runs(limit=100) if r.status in ("queued", "running")] == []
+
+
+@pytest.mark.parametrize("point", ["prune:s3-marked", "prune:s3-deleted:1", "prune:s3-deleted:2"])
+def test_a_prune_killed_while_taking_a_last_copy_from_s3_is_finished_by_the_next(
+        scene: Scene, point: str, tmp_path: Path, moto_endpoint: str, bucket: str) -> None:
+    """The S3 copy is the backup's last one (its local file went earlier): the intent is the whole backup's
+    (`details.pruning`), and the re-run deletes what is left in S3 and sets pruned_at."""
+    def cli(*args: str) -> None:
+        result = subprocess.run([str(CLI), *args], env=scene.cli_env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+
+    cli("prune", "--apply")
+    env, mid = scene.env, scene.mid
+    assert copy_state(env, mid, CopyStorage.LOCAL) == "deleted"
+    age(env.url, mid, 40)
+
+    _killed_at(scene, point, tmp_path / "paused")
+    assert "pruning" in env.run(mid).details
+    cli("sweep")
+    cli("prune", "--apply")
+
+    assert listing(env.dir) == sorted(env.keys(scene.newest))
+    assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, scene.newest))
+    assert (copy_state(env, mid, CopyStorage.S3), env.run(mid).pruned_at is not None) == ("deleted", True)
