@@ -31,6 +31,7 @@ from tests.support.restore_helpers import (
     CANARY,
     CATALOG,
     CLI,
+    COPIES,
     SAFETY_PREFIX,
     DatabaseFactory,
     Lab,
@@ -184,7 +185,7 @@ def test_into_restores_a_tables_backup(lab: Lab, make_database: DatabaseFactory)
     held = ("public.hosts", "public.scans", "public.scan_findings", CANARY)
     assert {t: restored[t] for t in held} == {t: source.tables[t] for t in held}
     # The whole schema comes along (enum types, extensions, sequences the tables need), without other rows.
-    assert set(restored) == {*source.tables, CATALOG}
+    assert set(restored) == {*source.tables, CATALOG, COPIES}
     assert {t: n for t, (n, _) in restored.items() if t not in held} == {t: 0 for t in restored if t not in held}
 
 

@@ -19,6 +19,7 @@ from openwatch_backup.core.kinds import BackupKind, Compression
 
 CANARY_TABLE = "backup_canary"
 CATALOG_TABLE = "backup_runs"
+COPIES_TABLE = "backup_copies"  # rows about backup_runs' rows: left out with them (a restore's FK would fail)
 # pg_catalog holds pg_authid (role password hashes); pg_toast, pg_temp_N likewise are no OpenWatch tables.
 # PostgreSQL reserves schema names starting with pg_ for the system.
 _INFORMATION_SCHEMA = "information_schema"
@@ -110,8 +111,9 @@ def plan_dump(
         argv.append("--schema-only")
     else:
         # The catalog's rows describe backups, not OpenWatch data; restoring them would resurrect a
-        # half-finished "running" row. The table itself stays in the dump; manifests rebuild its rows.
-        excluded = [CATALOG_TABLE]
+        # half-finished "running" row. The table itself stays in the dump; manifests rebuild its rows. The
+        # copies' rows go with the runs they point at.
+        excluded = [CATALOG_TABLE, COPIES_TABLE]
         argv += [f"--exclude-table-data={name}" for name in excluded]
     if kind is BackupKind.PLAIN:
         argv += ["--clean", "--if-exists"]

@@ -40,6 +40,7 @@ from tests.support.dbcompare import sequence_values, table_fingerprints
 from tests.support.procs import children_named
 
 CATALOG = "public.backup_runs"  # its rows are never in a dump; a full restore carries the live ones over
+COPIES = "public.backup_copies"  # likewise
 CANARY = "public.backup_canary"  # every backup (the safety backup too) rewrites its one row
 CLI = Path(sys.executable).with_name("openwatch-backup")
 SAFETY_PREFIX = "safety backup before restore"
@@ -54,7 +55,8 @@ class Content:
 
 
 def content(url: str, *, skip: tuple[str, ...] = (CATALOG,)) -> Content:
-    return Content(tables=table_fingerprints(url, skip=skip), sequences=sequence_values(url))
+    """backup_copies is the catalog's too: its rows come with the runs a full restore carries over."""
+    return Content(tables=table_fingerprints(url, skip=(*skip, COPIES)), sequences=sequence_values(url))
 
 
 def dbname_of(url: str) -> str:

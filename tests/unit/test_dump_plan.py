@@ -13,7 +13,7 @@ TABLES = ["hosts", "public.scans"]
 BASE = [PG_DUMP, "--no-password"]
 CUSTOM = [*BASE, "--format=custom"]
 PLAIN = [*BASE, "--format=plain"]
-NO_RUNS = ["--exclude-table-data=backup_runs"]
+NO_RUNS = ["--exclude-table-data=backup_runs", "--exclude-table-data=backup_copies"]
 CLEAN = ["--clean", "--if-exists"]
 # The tables kind: every definition, and the data of all but the selected tables (and canary) left out.
 LEAVE_OUT = ["public.backup_runs", "public.users", 'reports.Mixed Case "Table"']
@@ -67,8 +67,8 @@ def test_argv_wrapper_and_extension(major: int, kind: BackupKind, compression: C
 
 
 @pytest.mark.parametrize(("kind", "tables", "excluded", "canary"), [
-    (F, [], ["backup_runs"], True),
-    (P, [], ["backup_runs"], True),
+    (F, [], ["backup_runs", "backup_copies"], True),
+    (P, [], ["backup_runs", "backup_copies"], True),
     (S, [], [], False),
     (T, TABLES, LEAVE_OUT, True),
 ])
