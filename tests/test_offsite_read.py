@@ -4,7 +4,6 @@ and record which copy they read. Real PostgreSQL, real S3 protocol."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,12 +183,15 @@ def test_cli_drill_restores_from_the_s3_copy_and_rereads_it(s3lab: Lab, moto_end
     copy_offsite(s3lab, backup)
     lose_local(s3lab, backup)
 
-    result = invoke(lab_env(s3lab, moto_endpoint, bucket), "drill", "--json")
+    result = invoke(lab_env(s3lab, moto_endpoint, bucket), "drill")
 
     assert (result.exit_code, result.stderr) == (0, ""), result.output
-    data = json.loads(result.stdout)
-    info = data["details"]["drill"]
-    assert (data["status"], data["parent_id"], info["read_from"]) == ("succeeded", str(backup.id), "s3")
+    (drill,) = s3lab.service.list_runs(kind="drill")
+    info = drill.details["drill"]
+    assert result.stdout.replace("\n", "") == (
+        f"drill passed: recovered from the S3 copy in {info['rto_seconds']} s (objective 30 min); off-site copy "
+        f"re-read and matched (run {drill.id})")
+    assert (drill.status, drill.parent_id, info["read_from"]) == ("succeeded", backup.id, "s3")
     assert info["verify"]["result"] == "passed"
     assert (info["remote"]["backup_run"], info["remote"]["verify"]["result"]) == (str(backup.id), "passed")
     assert info["remote"]["verify"]["checks"]["sha256"] == backup.sha256
