@@ -136,7 +136,7 @@ def _repair(ctx: OperationContext, store: PruneStore, state: _State, repairs: li
             storages = ("local", "s3")
         store.mark_pruned([repair.run_id], storages)
         kill_point("prune:repair-recorded")
-    complete_marked(ctx, store, unfinished(state.rows), {f.key for f in state.files},
+    complete_marked(ctx, store, unfinished(state.rows), {f.key for f in state.files}, state.remote,
                     lambda key: _delete(ctx, key, deleted) if key not in named else None, remote)
     for note in report.stale:
         if note.key not in named:
@@ -208,7 +208,7 @@ def _location_repairs(state: _State) -> list[Repair]:
     """What a dry run shows of the copies a stopped prune began to delete (an apply finishes them)."""
     return [Repair(row.run_id, f"complete {storage}", named_keys(row),
                    f"prune {((row.pruning_local if storage == 'local' else row.pruning_s3) or '')[:8]} stopped while "
-                   f"deleting the {storage} copy: what is left of it is deleted")
+                   f"deleting the {storage} copy: what is left of it is deleted (all there: planned again)")
             for row, storage in unfinished(state.rows)]
 
 

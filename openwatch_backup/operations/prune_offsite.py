@@ -7,7 +7,8 @@ tiers and pins. Which intent a delete records depends on what stays:
   - the other copy stays: `details.pruning_<storage>`, and that copy's row becomes `deleted` once it is gone;
     `pruned_at` stays NULL, so the backup is still present (readable from the copy that stays).
 A kill between the intent and the row update leaves a marker whose copy is not `deleted`: the next prune
-deletes what is left of that copy and records it (`complete_marked`).
+deletes what is left of that copy and records it, or, when all of it is still there, drops the marker so the
+copy is planned again (`complete_marked`).
 Only keys our catalog names are deleted in S3 (a backup's artifact and manifest), one DeleteObject each, under our
 prefix (S3Storage adds it); nothing is ever deleted by listing a pattern. A refused delete (Object Lock, 403)
 stops the S3 deletes, leaves that copy's row as it was, and fails the prune run with the storage's one line.
@@ -159,16 +160,24 @@ def unfinished(rows: Iterable[BackupRow]) -> list[tuple[BackupRow, str]]:
 
 
 def complete_marked(ctx: OperationContext, store: PruneStore, marked: list[tuple[BackupRow, str]],
-                    local_present: set[str], delete_local: Callable[[str], None], result: RemoteResult) -> None:
-    """Finish the copies a stopped prune began to delete: what is left of them goes, their rows say deleted."""
+                    local_present: set[str], remote_present: set[str] | None, delete_local: Callable[[str], None],
+                    result: RemoteResult) -> None:
+    """Finish the copies a stopped prune began to delete: what is left of them goes, their rows say deleted. A copy
+    whose files are all still there is released instead (planned again), as a whole backup's intent is."""
     for row, storage in marked:
-        if storage == LOCAL:
-            for key in named_keys(row):
+        keys = named_keys(row)
+        present = local_present if storage == LOCAL else remote_present
+        if present is None:
+            continue  # an S3 copy while S3 is not configured: left for a prune that can reach it
+        if keys and all(k in present for k in keys):
+            store.unmark_location(row.run_id, storage)
+        elif storage == LOCAL:
+            for key in keys:
                 if key in local_present:
                     delete_local(key)
             store.copy_deleted(row.run_id, LOCAL, POSTGRES_PREFIX + "/")
-        elif ctx.offsite is not None:
-            _delete_remote(ctx, named_keys(row), result)
+        else:
+            _delete_remote(ctx, keys, result)
             store.copy_deleted(row.run_id, S3)
         kill_point("prune:repair-recorded")
 
