@@ -35,11 +35,6 @@ pytestmark = [pytest.mark.slow]
 
 # Catalog tables: their rows describe backups, not OpenWatch data (backup_runs' are never in a dump).
 SKIP = ("public.backup_runs", "public.backup_copies")
-# Needs the read from S3 (helper R, seen working uncommitted at 19:05) and backup_copies' rows left out of dumps
-# like backup_runs' (core/dump_plan.py): pg_restore of the second backup fails on fk_backup_copies_run_id, its dump
-# holding the first backup's copy row while backup_runs' rows are left out. With one backup both tests pass.
-R_PENDING = pytest.mark.xfail(strict=True, reason="read from S3 lands with helper R; backup_copies rows must be "
-                                                  "left out of dumps (fk_backup_copies_run_id)")
 
 
 @dataclass(frozen=True)
@@ -104,7 +99,6 @@ def test_a_new_host_gets_its_catalog_back_from_the_bucket(new_host: NewHost) -> 
     assert new_host.older_id[:8] in table
 
 
-@R_PENDING
 def test_a_new_host_restores_into_a_new_database_from_the_bucket(new_host: NewHost, pg: PostgresHandle,
                                                                  make_database: Tracker) -> None:
     rebuild(new_host)
@@ -115,7 +109,6 @@ def test_a_new_host_restores_into_a_new_database_from_the_bucket(new_host: NewHo
     assert content(pg.url_for(inspect), skip=SKIP) == new_host.before
 
 
-@R_PENDING
 def test_a_new_host_restores_its_live_database_from_the_bucket(new_host: NewHost, pg: PostgresHandle,
                                                                make_database: Tracker) -> None:
     rebuild(new_host)

@@ -20,7 +20,6 @@ from openwatch_backup.catalog.settings_store import SettingsStore
 from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
-from openwatch_backup.core.naming import manifest_key
 from openwatch_backup.core.redact import Redactor
 from openwatch_backup.errors import ConfigError
 from openwatch_backup.executors.local import LocalExecutor
@@ -128,8 +127,9 @@ class ServiceBase:
         return self.recorder.get(ref)
 
     def manifest_of(self, run: BackupRun) -> Manifest | None:
+        """The manifest from the copy a restore would read (local first, else the off-site one)."""
         if not is_present(run):  # not a backup, or retention took (or began to take) its files
             return None
-        artifact = str(run.details["artifact"])
-        return Manifest.from_json(self.storage.read_bytes(manifest_key(artifact)),
-                                  source=f"manifest of {artifact}")
+        from openwatch_backup.operations.read_source import read_manifest
+
+        return read_manifest(self.context, run)
