@@ -162,6 +162,7 @@ def test_sigkill_mid_upload_leaves_an_upload_the_sweep_aborts(instant: str, bulk
     report = sweep_json(env)
     run = service.list_runs(kind="offsite")[0]
     assert str(run.id) in report["abandoned"]  # type: ignore[operator]
+    assert report["aborted_uploads"] == [service.copies.get(backup.id, CopyStorage.S3).key]  # type: ignore[union-attr]
     assert open_uploads(moto_endpoint, bucket) == []
     copy = service.copies.get(backup.id, CopyStorage.S3)
     assert copy is not None

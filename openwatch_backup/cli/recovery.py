@@ -135,15 +135,24 @@ def check(as_json: JsonOption = False) -> None:
 @app.command()
 def sweep(as_json: JsonOption = False) -> None:
     """Celery's watchdog, once: mark dead runs abandoned (stale heartbeat, or a killed CLI on this machine), then
-    remove the scratch databases and .partial files of runs no longer running."""
+    remove the scratch databases and .partial files of runs no longer running, and abort the off-site uploads of
+    killed copies (the JSON has aborted_uploads, and offsite_error when the bucket did not answer, only then)."""
     with service_from_env() as service:
         report = service.watchdog()
+    offsite = {"aborted_uploads": report["aborted_uploads"]} if report["aborted_uploads"] else {}
+    if "offsite_error" in report:
+        offsite["offsite_error"] = report["offsite_error"]
     if as_json:
         print_json({"abandoned": report["abandoned"], "databases": report["scratch_databases"],
-                    "partial_files": report["partial_files"], "kept_databases": report["kept_databases"]})
+                    "partial_files": report["partial_files"], "kept_databases": report["kept_databases"], **offsite})
     else:
         out.print(f"marked {len(report['abandoned'])} run(s) abandoned, dropped {len(report['scratch_databases'])} "
                   f"scratch database(s), removed {len(report['partial_files'])} .partial file(s)")
         for kept in report["kept_databases"]:  # a completed swap's old database: the operator's to drop
             out.print(f"kept {kept}: the old database of a restore whose swap completed; drop it when done")
+        for upload in report["aborted_uploads"]:  # a killed off-site copy's upload: the copy is retried
+            out.print(f"aborted the incomplete upload {upload}", highlight=False, markup=False, soft_wrap=True)
+        if "offsite_error" in report:
+            out.print(f"off-site uploads not checked: {report['offsite_error']}", highlight=False, markup=False,
+                      soft_wrap=True)
 
