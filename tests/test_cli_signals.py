@@ -236,7 +236,9 @@ def test_postgres_stopping_mid_backup_gives_one_line_and_leaves_the_run_to_the_s
 
     crashable_pg.start_again()
     [run] = runs(url)
-    assert (run["status"], run["phase"]) == ("running", "dumping")  # it could not be recorded
+    # It could not be recorded. The throwaway server runs with synchronous_commit=off, so its crash may also lose
+    # the last committed phase change (seen in CI under load): the run is running, in a phase before the failure.
+    assert (run["status"], run["phase"] in ("canary", "dumping")) == ("running", True), run
     swept = run_cli(env, "sweep", "--json")
     assert (swept.returncode, swept.stderr) == (0, "")
     assert json.loads(swept.stdout)["abandoned"] == [run["id"]]
