@@ -281,6 +281,35 @@ def test_cli_shows_the_plan_of_each_location_and_s3_days_can_be_overridden(
     assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, newest, old))  # dry runs delete nothing
 
 
+def test_a_bucket_that_does_not_answer_leaves_s3_alone_and_local_retention_runs(
+        s3_env_factory: Callable[..., Env], moto_endpoint: str, bucket: str, proxy: FaultProxy) -> None:
+    """The chain's prune right after a copy failed because the endpoint is down: the local plan still runs from
+    the catalog's copy states (a local file goes only if its S3 copy is recorded verified), the S3 plan is
+    skipped with a warning, and nothing is read as "no backups"."""
+    env = s3_env_factory(endpoint=proxy.url)
+    newest, old, waiting = env.backup(), env.backup(days=40), env.backup(days=20)
+    put_offsite(env, newest)
+    put_offsite(env, old)
+    put_offsite(env, waiting, CopyState.FAILED)
+    proxy.down = True
+
+    run = env.service.prune(apply=True)
+
+    assert run.status == "succeeded", run.error
+    assert "s3_plan" not in run.details
+    assert any(w.startswith("s3 copies were not judged: cannot list s3://") for w in run.details["warnings"])
+    assert decisions(run)[str(waiting.id)] == ("keep", "off-site copy not verified yet (s3: failed)")
+    assert listing(env.dir) == sorted([*env.keys(newest), *env.keys(waiting)])
+    assert (copy_state(env, old, CopyStorage.LOCAL), copy_state(env, old, CopyStorage.S3)) == ("deleted", "verified")
+    assert env.run(old).pruned_at is None
+    assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, newest, old))
+
+    proxy.down = False  # back: the S3 plan takes the old copy, the backup's last one
+    assert env.service.prune(apply=True).status == "succeeded"
+    assert bucket_keys(moto_endpoint, bucket) == sorted(ours(env, newest))
+    assert env.run(old).pruned_at is not None
+
+
 # --- kill at each S3 step, then `prune --apply` again from the CLI
 @dataclass
 class Scene:

@@ -28,7 +28,7 @@ from openwatch_backup.catalog.prune_store import BackupRow, PruneStore
 from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_key
 from openwatch_backup.core.prune_files import FileReport, Repair, RunFiles, StoredFile, classify_files, plan_repairs
 from openwatch_backup.core.retention import FAMILY_OF_KIND, ArtifactRecord, PrunePlan, plan_retention
-from openwatch_backup.errors import StorageError
+from openwatch_backup.errors import StorageError, StorageUnreachable
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure
@@ -57,7 +57,9 @@ class _State:
     rows: list[BackupRow]
     files: list[StoredFile]
     runs: list[RunFiles]
-    remote: set[str] | None  # keys listed in S3 (None: S3 is not configured)
+    offsite: bool  # S3 is configured: the catalog's S3 copies count (holds, the copy that stays)
+    remote: set[str] | None  # keys listed in S3 (None: not configured, or the listing failed)
+    remote_error: StorageError | None = None  # why the listing failed
 
 
 def _artifact_key(row: BackupRow) -> str | None:
@@ -75,9 +77,14 @@ def _load(ctx: OperationContext, store: PruneStore) -> _State:
     now, rows = store.load(ARTIFACT_KINDS)
     files = [StoredFile(o.key, o.size) for o in ctx.storage.list(POSTGRES_PREFIX)]
     runs = [RunFiles(r.run_id, r.status, _artifact_key(r), r.in_progress, r.pruned, r.pruning) for r in rows]
-    # A listing that fails (AccessDenied on list) is an error, never "no backups": S3Storage.list raises.
-    remote = {o.key for o in ctx.offsite.list(POSTGRES_PREFIX)} if ctx.offsite is not None else None
-    return _State(now, rows, files, runs, remote)
+    # A listing that fails is never "no backups": the S3 plan is skipped (nothing is deleted there) and run_prune
+    # reports the error; the local plan still runs from the catalog's copy states.
+    remote: set[str] | None = None
+    try:
+        remote = {o.key for o in ctx.offsite.list(POSTGRES_PREFIX)} if ctx.offsite is not None else None
+    except StorageError as exc:
+        return _State(now, rows, files, runs, True, None, exc)
+    return _State(now, rows, files, runs, ctx.offsite is not None, remote)
 
 
 def _records(state: _State) -> tuple[list[ArtifactRecord], list[str]]:
@@ -92,7 +99,7 @@ def _records(state: _State) -> tuple[list[ArtifactRecord], list[str]]:
         if not intact:
             warnings.append(f"{row.kind} backup {row.run_id[:8]} is recorded as succeeded but "
                             f"{run.keys[0] if run.keys else 'its artifact'} or its manifest is missing")
-        hold = local_hold(row) if state.remote is not None else ""
+        hold = local_hold(row) if state.offsite else ""
         records.append(ArtifactRecord(row.run_id, row.kind, row.created_at, row.status, row.verified and intact,
                                       row.pinned, row.size, keys, hold))
     return records, warnings
@@ -131,7 +138,9 @@ def _repair(ctx: OperationContext, store: PruneStore, state: _State, repairs: li
                 _delete(ctx, key, deleted)
         row = rows[repair.run_id]
         storages: tuple[str, ...] = ("local",)
-        if state.remote is not None and s3_live(row):  # the backup's last copy was its S3 one
+        if state.offsite and s3_live(row):  # the backup's last copy was its S3 one
+            if state.remote is None:
+                continue  # the bucket did not answer: finished by a prune that reaches it
             delete_remote_keys(ctx, named_keys(row), remote)
             storages = ("local", "s3")
         store.mark_pruned([repair.run_id], storages)
@@ -268,13 +277,16 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
         records, warnings = _records(state)
         plan = plan_retention(records, config, state.now)
         remote_plan, remote_warnings = _remote_plan(state, values)
+        if state.remote_error is not None:
+            remote_warnings.append(f"s3 copies were not judged: {state.remote_error.message}; local files whose "
+                                   "off-site copy is not verified stay")
         details = _plan_details(apply, values, plan, report, repairs, [*notes, *warnings, *remote_warnings],
                                 remote_plan)
         pruned: list[str] = []
+        skipped: list[str] = []
         if apply:
             ctx.recorder.progress(run_id, "deleting", details=details)  # the intent, stored before any delete
             kill_point("prune:plan-recorded")
-            skipped: list[str] = []
             rows = {r.run_id: r for r in state.rows}
             if remote_plan is not None:  # S3 first: a local file whose S3 copy goes now is the backup's last copy
                 leaving = {d.run_id for d in remote_plan.deletes}
@@ -283,7 +295,7 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
                 remote = apply_remote(ctx, store, run_id, remote_plan.deletes, rows, stays)
                 skipped += remote.skipped
             s3_stays = {r.run_id for r in state.rows if s3_live(r) and r.run_id not in remote.copies} \
-                if state.remote is not None else set()
+                if state.offsite else set()
             pruned, local_skipped = _apply(ctx, store, run_id, plan, report, state.runs, deleted, s3_stays)
             skipped += local_skipped
             _check_gone(ctx, deleted)
@@ -291,6 +303,9 @@ def run_prune(ctx: OperationContext, run_id: uuid.UUID, apply: bool, store: Prun
             kill_point("prune:checked")
             if remote.error is not None:
                 raise remote.error
+        if state.remote_error is not None and not isinstance(state.remote_error, StorageUnreachable):
+            raise state.remote_error  # refused (AccessDenied, no such bucket, credentials): the operator must act
+        if apply:
             # The plan is stored already (a multi-megabyte plan is written once); add what the apply left out.
             details = {"warnings": [*details["warnings"], *skipped]} if skipped else {}
         summary = _summary(apply, plan, report, pruned, deleted, sizes, repaired, remote_plan, remote)
