@@ -227,3 +227,24 @@ def test_sigkill_after_the_upload_completed_the_rerun_finds_the_object(bulky_db:
     manifest, _ = stored(moto_endpoint, bucket, manifest_key(str(backup.details["artifact"])))
     assert manifest == (tmp_path / "backups" / manifest_key(str(backup.details["artifact"]))).read_bytes()
     assert service.copies.get(backup.id, CopyStorage.S3).state == "verified"  # type: ignore[union-attr]
+
+
+def test_backups_made_before_s3_was_turned_on_are_copied_one_a_sweep_newest_first(
+        openwatch_db: str, tmp_path: Path, make_service: Callable[..., BackupService], moto_endpoint: str,
+        bucket: str) -> None:
+    before_s3 = make_service(openwatch_db, tmp_path / "backups")
+    older, newer = verified_backup(before_s3), verified_backup(before_s3)
+    service = make_service(openwatch_db, tmp_path / "backups", **s3_overrides(moto_endpoint, bucket))
+
+    order = []
+    for _ in range(2):
+        retry = service.retry_offsite()
+        assert retry is not None
+        assert service.retry_offsite() is None  # one at a time
+        done = service.execute_offsite(retry)
+        assert done.status == "succeeded", done.error
+        order.append(done.parent_id)
+    assert order == [newer.id, older.id]
+    assert service.retry_offsite() is None  # every verified backup has left the host
+    for backup in (older, newer):
+        assert service.copies.get(backup.id, CopyStorage.S3).state == "verified"  # type: ignore[union-attr]

@@ -58,26 +58,34 @@ def abort_interrupted_uploads(ctx: OperationContext, now: datetime | None = None
     return aborted
 
 
+BACKLOG = 500  # backups looked at, newest first: far more than any retention keeps locally
+
+
 def offsite_to_retry(ctx: OperationContext, now: datetime | None = None) -> BackupRun | None:
-    """The newest verified backup, if its s3 copy is missing, failed or pending with no offsite run active, has
-    been tried fewer than MAX_ATTEMPTS times and not within OPENWATCH_BACKUP_STALE_AFTER_SECONDS."""
+    """The newest locally verified backup whose s3 copy is missing, failed or pending with no offsite run active,
+    tried fewer than MAX_ATTEMPTS times and not within OPENWATCH_BACKUP_STALE_AFTER_SECONDS.
+
+    Not only the newest backup: one turned on for an install with backups already (or a copy that failed on a
+    night the endpoint was down) is worked through one backup a sweep, newest first, so every verified backup
+    leaves the host and local retention, which waits for the off-site copy, can go on."""
     if ctx.offsite is None:
         return None
     now = now or datetime.now(UTC)
-    backups = [r for r in ctx.recorder.list(limit=20, kinds=tuple(BACKUP_KINDS), status=RunStatus.SUCCEEDED.value)
+    backups = [r for r in ctx.recorder.list(limit=BACKLOG, kinds=tuple(BACKUP_KINDS), status=RunStatus.SUCCEEDED.value)
                if is_present(r)]
     copies = ctx.copies.of_runs(r.id for r in backups)
-    newest = next((b for b in backups if any(c.storage == CopyStorage.LOCAL.value and
-                                             c.state == CopyState.VERIFIED.value for c in copies[b.id])), None)
-    if newest is None:
-        return None
-    remote = next((c for c in copies[newest.id] if c.storage == CopyStorage.S3.value), None)
-    if remote is not None and (remote.state not in (CopyState.FAILED.value, CopyState.PENDING.value)
-                               or remote.attempts >= MAX_ATTEMPTS):
-        return None
-    runs = _offsite_runs(ctx, newest.id)
-    if any(run.status in _ACTIVE for run in runs):
-        return None
-    if runs and (now - runs[0].created_at).total_seconds() < ctx.settings.stale_after_seconds:
-        return None  # tried a moment ago: the endpoint gets time to come back
-    return newest
+    for backup in backups:
+        if not any(c.storage == CopyStorage.LOCAL.value and c.state == CopyState.VERIFIED.value
+                   for c in copies[backup.id]):
+            continue  # not verified here (yet): nothing to copy
+        remote = next((c for c in copies[backup.id] if c.storage == CopyStorage.S3.value), None)
+        if remote is not None and (remote.state not in (CopyState.FAILED.value, CopyState.PENDING.value)
+                                   or remote.attempts >= MAX_ATTEMPTS):
+            continue
+        runs = _offsite_runs(ctx, backup.id)
+        if any(run.status in _ACTIVE for run in runs):
+            return None  # one copy at a time
+        if runs and (now - runs[0].created_at).total_seconds() < ctx.settings.stale_after_seconds:
+            return None  # tried a moment ago: the endpoint gets time to come back
+        return backup
+    return None
