@@ -4,7 +4,6 @@ and record which copy they read. Real PostgreSQL, real S3 protocol."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -16,7 +15,7 @@ from openwatch_backup.operations.read_source import read_manifest
 from openwatch_backup.operations.restore import RestoreRequest
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.offsite import s3_overrides
-from tests.support.offsite_read import (
+from tests.support.offsite_read import (  # noqa: F401 - s3lab_fixture is a fixture
     SKIP,
     copy_offsite,
     copy_row,
@@ -25,6 +24,7 @@ from tests.support.offsite_read import (
     lab_env,
     local_paths,
     lose_local,
+    s3lab_fixture,
 )
 from tests.support.restore_helpers import (
     DatabaseFactory,
@@ -41,12 +41,6 @@ from tests.support.restore_helpers import (
 pytestmark = pytest.mark.usefixtures("restore_env")
 
 
-@pytest.fixture
-def s3lab(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseFactory, make_service: ServiceFactory,
-          tmp_path: Path, moto_endpoint: str, bucket: str) -> Iterator[Lab]:
-    bench = open_lab(pg, openwatch_db, tmp_path / "backups", make_service, **s3_overrides(moto_endpoint, bucket))
-    yield bench
-    track_leftovers(bench, make_database)
 
 
 def test_cli_verify_reads_the_s3_copy_when_the_local_file_is_gone(s3lab: Lab, moto_endpoint: str,

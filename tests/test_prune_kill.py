@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 
 from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.operations import kill_points
 from openwatch_backup.service import BackupService
-from tests.support.prune import Env, listing, make_env
+from tests.support.prune import Env, listing, make_env, prune_killed_at
 
 pytestmark = [pytest.mark.slow]
 
@@ -72,24 +71,7 @@ def scene(backup_env: Any, make_service: Callable[..., BackupService], monkeypat
 
 def killed_at(point: str, pause_file: Path) -> None:
     """Run `prune --apply` until it reaches `point`, then SIGKILL it there."""
-    pause_file.unlink(missing_ok=True)
-    child_env = {**os.environ, kill_points.AT: point, kill_points.FILE: str(pause_file)}
-    process = subprocess.Popen([str(CLI), "prune", "--apply"], env=child_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + PAUSE_WAIT
-        while not (pause_file.exists() and pause_file.read_text() == point):
-            if process.poll() is not None:
-                out, err = process.communicate()
-                pytest.fail(f"prune ended (exit {process.returncode}) without reaching {point}: {out} {err}")
-            assert time.monotonic() < deadline, f"prune did not reach {point} in {PAUSE_WAIT} s"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-    assert process.returncode == -signal.SIGKILL
+    prune_killed_at(point, pause_file, wait=PAUSE_WAIT)
 
 
 def assert_truth(scene: Scene) -> None:

@@ -6,10 +6,7 @@ by the next one."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +23,12 @@ from openwatch_backup.cli import app
 from openwatch_backup.cli.common import human_bytes
 from openwatch_backup.core.copies import CopyState, CopyStorage
 from openwatch_backup.errors import StorageAccessDenied
-from openwatch_backup.operations import kill_points
 from openwatch_backup.service import BackupService
 from openwatch_backup.storage.copy import copy_object
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.moto_server import PREFIX, raw_client
 from tests.support.offsite import s3_env, s3_overrides
-from tests.support.prune import Env, age, decisions, listing, make_env, sql
+from tests.support.prune import Env, age, decisions, listing, make_env, prune_killed_at, sql
 from tests.support.restore_helpers import CLI, cli_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:unclosed file <_io.Buffered:ResourceWarning")]
@@ -332,22 +328,7 @@ def scene(s3_env_factory: Callable[..., Env], moto_endpoint: str, bucket: str, b
 
 
 def _killed_at(scene: Scene, point: str, pause_file: Path) -> None:
-    child = {**scene.cli_env, kill_points.AT: point, kill_points.FILE: str(pause_file)}
-    process = subprocess.Popen([str(CLI), "prune", "--apply"], env=child, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (pause_file.exists() and pause_file.read_text() == point):
-            if process.poll() is not None:
-                out, err = process.communicate()
-                pytest.fail(f"prune ended (exit {process.returncode}) without reaching {point}: {out} {err}")
-            assert time.monotonic() < deadline, f"prune did not reach {point}"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+    prune_killed_at(point, pause_file, scene.cli_env)
 
 
 S3_KILLS = ["prune:s3-marked", "prune:s3-deleted:1", "prune:s3-deleted:2", "prune:s3-recorded",

@@ -4,16 +4,12 @@ deleted (moto over HTTP), fail the S3 copy's row with the reason, and leave the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from openwatch_backup.core.copies import CopyStorage
-from openwatch_backup.devstack import PostgresHandle
 from tests.support.moto_server import PREFIX, raw_client
-from tests.support.offsite import s3_overrides
-from tests.support.offsite_read import (
+from tests.support.offsite_read import (  # noqa: F401 - s3lab_fixture is a fixture
     copy_offsite,
     copy_row,
     invoke,
@@ -23,19 +19,14 @@ from tests.support.offsite_read import (
     object_key,
     remote_bytes,
     replace_remote,
+    s3lab_fixture,
     sha256_of,
 )
-from tests.support.restore_helpers import DatabaseFactory, Lab, ServiceFactory, open_lab, track_leftovers
+from tests.support.restore_helpers import Lab
 
 pytestmark = pytest.mark.usefixtures("restore_env")
 
 
-@pytest.fixture
-def s3lab(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseFactory, make_service: ServiceFactory,
-          tmp_path: Path, moto_endpoint: str, bucket: str) -> Iterator[Lab]:
-    bench = open_lab(pg, openwatch_db, tmp_path / "backups", make_service, **s3_overrides(moto_endpoint, bucket))
-    yield bench
-    track_leftovers(bench, make_database)
 
 
 def _flipped(data: bytes) -> bytes:

@@ -7,18 +7,29 @@ the manifest beside it, the S3 copy row verified.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from openwatch_backup.catalog.models import BackupCopy, BackupRun
 from openwatch_backup.cli import app
 from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.naming import manifest_name
+from openwatch_backup.devstack import PostgresHandle
 from tests.support.moto_server import PREFIX, raw_client
-from tests.support.offsite import s3_env
-from tests.support.restore_helpers import CANARY, CATALOG, Lab
+from tests.support.offsite import s3_env, s3_overrides
+from tests.support.restore_helpers import (
+    CANARY,
+    CATALOG,
+    DatabaseFactory,
+    Lab,
+    ServiceFactory,
+    open_lab,
+    track_leftovers,
+)
 
 # Catalog tables: their rows describe backups and change with every run, they are not OpenWatch data.
 SKIP = (CATALOG, "public.backup_copies")
@@ -83,3 +94,12 @@ def lab_env(lab: Lab, endpoint: str | None = None, bucket: str | None = None) ->
 
 def invoke(env: dict[str, Any], *args: str) -> Result:
     return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture(name="s3lab")
+def s3lab_fixture(pg: PostgresHandle, openwatch_db: str, make_database: DatabaseFactory, make_service: ServiceFactory,
+                  tmp_path: Path, moto_endpoint: str, bucket: str) -> Iterator[Lab]:
+    """The restore tests' lab with off-site copies on, against the session's moto."""
+    bench = open_lab(pg, openwatch_db, tmp_path / "backups", make_service, **s3_overrides(moto_endpoint, bucket))
+    yield bench
+    track_leftovers(bench, make_database)

@@ -4,6 +4,10 @@ recorded times, and the exact listing of the backup directory."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.operations import kill_points
 from openwatch_backup.service import BackupService
 
 
@@ -68,3 +73,29 @@ def make_env(backup_env: Any, make_service: Callable[..., BackupService], monkey
                 "OPENWATCH_DATABASE_URL", "OPENWATCH_BACKUP_DIR")):
             monkeypatch.delenv(name)
     return Env(backup_env.url, backup_env.dir, make_service(backup_env.url, backup_env.dir, **settings))
+
+
+PRUNE_CLI = Path(sys.executable).with_name("openwatch-backup")
+
+
+def prune_killed_at(point: str, pause_file: Path, env: dict[str, str] | None = None, wait: float = 60.0) -> None:
+    """Run `prune --apply` as a CLI process (in `env`, or ours) until it reaches the kill point `point`, then SIGKILL
+    it there."""
+    pause_file.unlink(missing_ok=True)
+    child = {**(env if env is not None else os.environ), kill_points.AT: point, kill_points.FILE: str(pause_file)}
+    process = subprocess.Popen([str(PRUNE_CLI), "prune", "--apply"], env=child, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + wait
+        while not (pause_file.exists() and pause_file.read_text() == point):
+            if process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(f"prune ended (exit {process.returncode}) without reaching {point}: {out} {err}")
+            assert time.monotonic() < deadline, f"prune did not reach {point} in {wait} s"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
