@@ -1,0 +1,1 @@
+"""Configuration and secrets: the encrypted config bundle (issue 11)."""
