@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from openwatch_backup.errors import ArtifactUnreadable, BackupError, RestoreRefused
-from openwatch_backup.secrets.bundle_inputs import CHUNK, ENV_MEMBER, Entry, open_file, walk
+from openwatch_backup.secrets.bundle_inputs import CHUNK, ENV_MEMBER, Entry, check_paths, open_file, walk
 
 ENV_MODE = 0o600
 DEST_MODE = 0o700
@@ -58,7 +58,12 @@ class _SinkWriter:
 
 
 def write_bundle(paths: Sequence[Path], sink: Sink, env: bytes | None = None) -> list[str]:
-    """Stream a tar.gz of `paths` (+ `env` as openwatch.env) into `sink`; the member names written, in order."""
+    """Stream a tar.gz of `paths` (+ `env` as openwatch.env) into `sink`; the member names written, in order.
+
+    A missing path is refused before a byte goes out. An error later leaves a partial stream in the sink:
+    the caller writes into a temporary name and discards it.
+    """
+    check_paths(paths)
     names: list[str] = []
     with tarfile.open(fileobj=_SinkWriter(sink), mode="w|gz", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         if env is not None:
@@ -109,11 +114,16 @@ class _BytesReader:
 
 
 class _Gunzip:
-    """A read() of the decompressed stream; a damaged or truncated gzip raises ArtifactUnreadable."""
+    """A read() of the decompressed stream; a damaged or truncated gzip raises ArtifactUnreadable.
+
+    Each step inflates at most CHUNK bytes, so a small input that expands hugely (a gzip bomb) still uses
+    bounded memory.
+    """
 
     def __init__(self, source: Source) -> None:
         self._next = _chunks(source)
         self._z = zlib.decompressobj(wbits=31)
+        self._pending = b""
         self._buffer = b""
         self._done = False
 
@@ -132,18 +142,19 @@ class _Gunzip:
             self._buffer = b""
 
     def _fill(self) -> None:
-        data = next(self._next, b"")
         try:
-            if not data:
+            if not self._pending:
+                self._pending = next(self._next, b"")
+            if not self._pending:
+                self._buffer += self._z.flush()  # what zlib still holds; the input is all consumed
                 if not self._z.eof:
                     raise ArtifactUnreadable("the config bundle's tar.gz is truncated: restore it from another copy")
                 self._done = True
                 return
-            while data:
-                self._buffer += self._z.decompress(data, CHUNK)
-                data = self._z.unconsumed_tail
-                if self._z.eof and self._z.unused_data:  # concatenated gzip members (e.g. `cat a.gz b.gz`)
-                    data, self._z = self._z.unused_data, zlib.decompressobj(wbits=31)
+            if self._z.eof:  # more after a complete gzip member: the next member (`cat a.gz b.gz`)
+                self._z = zlib.decompressobj(wbits=31)
+            self._buffer += self._z.decompress(self._pending, CHUNK)
+            self._pending = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
         except zlib.error as exc:
             raise ArtifactUnreadable(f"the config bundle's tar.gz is damaged ({exc}): restore it from another copy") \
                 from exc
@@ -298,9 +309,12 @@ def _remove_earlier(target: Path, member: str) -> None:
 
 
 def _hardlink_source(root: Path, member: tarfile.TarInfo) -> Path:
-    linked = safe_name(member.linkname)
+    try:
+        linked = safe_name(member.linkname)
+    except RestoreRefused:
+        linked = None
     if linked is None:
-        raise _refuse(member.name, "is a hard link to the bundle's root")
+        raise _refuse(member.name, f"is a hard link to {member.linkname!r}, outside the restore folder")
     source = _parent_inside(root, linked, member.name)
     if not (os.path.lexists(source) and stat.S_ISREG(os.lstat(source).st_mode)):
         raise _refuse(member.name, "is a hard link to no earlier file of the bundle")
