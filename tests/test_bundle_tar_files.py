@@ -266,3 +266,25 @@ def test_reads_a_bundle_made_by_the_tar_cli(config: dict[str, Path], tmp_path: P
     extract_to(iter(chunks), dest)
     assert (dest / "keys" / "id_rsa").read_bytes() == (config["keys"] / "id_rsa").read_bytes()
     assert _mode(dest / "keys" / "id_rsa") == 0o600
+
+
+def test_listed_links_are_followed_links_below_are_not_and_fifos_are_left_out(config: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    os.mkfifo(config["keys"] / "pipe")  # reading it would block the backup forever
+    listed_dir = tmp_path / "keys-link"
+    listed_dir.symlink_to(config["keys"])
+    listed_env = tmp_path / "env-link"
+    listed_env.symlink_to(config["env"])
+
+    data = _bundle([listed_dir, listed_env], None)
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        kinds = {m.name: (m.type, m.mode) for m in tar.getmembers()}
+        env_bytes = tar.extractfile(arcname_of(listed_env)).read()  # type: ignore[union-attr]
+    assert kinds == {
+        arcname_of(listed_dir): (tarfile.DIRTYPE, 0o700),
+        arcname_of(listed_dir / "id_rsa"): (tarfile.REGTYPE, 0o600),
+        arcname_of(listed_dir / "id_rsa.pub"): (tarfile.REGTYPE, 0o644),
+        arcname_of(listed_env): (tarfile.REGTYPE, 0o600),
+    }
+    assert env_bytes == config["env"].read_bytes()
