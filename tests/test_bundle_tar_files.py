@@ -288,3 +288,29 @@ def test_listed_links_are_followed_links_below_are_not_and_fifos_are_left_out(co
         arcname_of(listed_env): (tarfile.REGTYPE, 0o600),
     }
     assert env_bytes == config["env"].read_bytes()
+
+
+@pytest.mark.parametrize(("cut", "message"), [
+    (512 + 2000, "config bundle member 'a' is unreadable (unexpected end of data): restore it from another copy"),
+    (512 + 5120 + 100, "the config bundle's tar is truncated (no end-of-archive marker): restore it from another copy"),
+    (2 * (512 + 5120), "the config bundle's tar is truncated (no end-of-archive marker): restore it from another copy"),
+])
+def test_a_cut_tar_in_a_whole_gzip_is_unreadable(tmp_path: Path, cut: int, message: str) -> None:
+    # tarfile alone ends its member list silently at a cut header or a missing end marker.
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name in ("a", "b"):
+            info = tarfile.TarInfo(name)
+            info.size = 5000
+            tar.addfile(info, io.BytesIO(os.urandom(5000)))
+    whole = gzip.compress(raw.getvalue())
+    cut_gz = gzip.compress(raw.getvalue()[:cut])
+    dest = tmp_path / "dest"
+
+    assert list_members(io.BytesIO(whole)) == ["a", "b"]
+    with pytest.raises(ArtifactUnreadable):
+        list_members(io.BytesIO(cut_gz))
+    with pytest.raises(ArtifactUnreadable) as caught:
+        extract_to(io.BytesIO(cut_gz), dest)
+    assert str(caught.value) == message
+    assert not dest.exists()

@@ -126,6 +126,14 @@ def open_file(entry: Entry) -> tuple[int, os.stat_result]:
     return fd, st
 
 
+def link_target(entry: Entry) -> str:
+    """The link's target as stored (never followed, never read)."""
+    try:
+        return os.readlink(entry.path)
+    except OSError as exc:  # removed or replaced since the walk
+        raise _unreadable(entry.path, exc) from exc
+
+
 def _unreadable(path: Path, exc: OSError) -> ConfigError:
     reason = exc.strerror or type(exc).__name__
     return ConfigError(f"config path {path} cannot be read ({reason}): give the backup worker read access to it")
@@ -145,7 +153,7 @@ def inputs_digest(paths: Sequence[Path], extra: Iterable[bytes] = ()) -> str:
         for field in fields:
             digest.update(_framed(field.encode("utf-8", "surrogateescape")))
         if entry.is_link:
-            digest.update(_framed(os.fsencode(os.readlink(entry.path))))
+            digest.update(_framed(os.fsencode(link_target(entry))))
         elif entry.is_file:
             digest.update(_framed(_content_sha256(entry)))
     for blob in extra:

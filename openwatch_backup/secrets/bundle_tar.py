@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from openwatch_backup.errors import ArtifactUnreadable, BackupError, RestoreRefused
-from openwatch_backup.secrets.bundle_inputs import CHUNK, ENV_MEMBER, Entry, check_paths, open_file, walk
+from openwatch_backup.secrets.bundle_inputs import CHUNK, ENV_MEMBER, Entry, check_paths, link_target, open_file, walk
 
 ENV_MODE = 0o600
 DEST_MODE = 0o700
@@ -87,7 +87,7 @@ def _add(tar: tarfile.TarFile, entry: Entry) -> None:
     info.mode, info.uid, info.gid, info.uname, info.gname = entry.mode, entry.st.st_uid, entry.st.st_gid, "", ""
     info.mtime = int(entry.st.st_mtime)
     if entry.is_link:
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(entry.path)
+        info.type, info.linkname = tarfile.SYMTYPE, link_target(entry)
         tar.addfile(info)
     elif entry.is_dir:
         info.type = tarfile.DIRTYPE
@@ -117,29 +117,50 @@ class _Gunzip:
     """A read() of the decompressed stream; a damaged or truncated gzip raises ArtifactUnreadable.
 
     Each step inflates at most CHUNK bytes, so a small input that expands hugely (a gzip bomb) still uses
-    bounded memory.
+    bounded memory. The last TAIL bytes handed out are kept, for check_end().
     """
+
+    TAIL = 64 * 1024  # more than tarfile's stream buffer (20 blocks of 512) reads ahead
 
     def __init__(self, source: Source) -> None:
         self._next = _chunks(source)
         self._z = zlib.decompressobj(wbits=31)
         self._pending = b""
         self._buffer = b""
+        self._pos = 0  # what of _buffer is handed out already
         self._done = False
+        self._given = 0
+        self._tail = bytearray()
 
     def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._buffer) < size):
-            self._fill()
         if size < 0:
-            size = len(self._buffer)
-        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+            raise ValueError("read() needs a size: the stream is read in bounded steps")
+        while not self._done and len(self._buffer) - self._pos < size:
+            self._buffer, self._pos = self._buffer[self._pos:], 0
+            self._fill()
+        chunk = self._buffer[self._pos:self._pos + size]
+        self._pos += len(chunk)
+        self._given += len(chunk)
+        self._tail += chunk
+        del self._tail[:-self.TAIL]
         return chunk
 
-    def drain(self) -> None:
-        """Read to the end, so the gzip trailer of the last member is checked."""
-        while not self._done:
-            self._fill()
-            self._buffer = b""
+    def check_end(self, offset: int) -> None:
+        """The tar's end at `offset` is its end-of-archive marker: zero blocks (1024 bytes or more) to the end.
+
+        tarfile ends its member list silently at a truncated or missing header; this is what tells a whole
+        archive from one cut at a member's boundary. Reading to the end also checks the gzip trailer.
+        """
+        start = self._given - len(self._tail)
+        if offset < start:
+            raise ArtifactUnreadable("the config bundle's tar cannot be checked to its end: "
+                                     "restore it from another copy")
+        zeros, clean = len(self._tail) - (offset - start), not any(self._tail[offset - start:])
+        while chunk := self.read(CHUNK):
+            zeros, clean = zeros + len(chunk), clean and not any(chunk)
+        if not clean or zeros < 2 * tarfile.BLOCKSIZE:
+            raise ArtifactUnreadable("the config bundle's tar is truncated (no end-of-archive marker): "
+                                     "restore it from another copy")
 
     def _fill(self) -> None:
         try:
@@ -175,7 +196,7 @@ def _members(source: Source) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]
         with tarfile.open(fileobj=gunzip, mode="r|") as tar:  # type: ignore[call-overload]
             for member in tar:
                 yield tar, member
-        gunzip.drain()
+            gunzip.check_end(tar.offset)
     except (tarfile.TarError, EOFError) as exc:
         raise ArtifactUnreadable(f"the config bundle's tar is unreadable ({exc}): restore it from another copy") \
             from exc
@@ -205,7 +226,11 @@ def extract_to(source: Source, dest_dir: Path) -> Extracted:
     dir_modes: list[tuple[Path, int, float]] = []
     try:
         for tar, member in _members(source):
-            _extract_member(tar, member, root, result, dir_modes)
+            try:
+                _extract_member(tar, member, root, result, dir_modes)
+            except (tarfile.TarError, EOFError) as exc:  # the member's data ends early (a damaged tar)
+                raise ArtifactUnreadable(f"config bundle member {member.name!r} is unreadable ({exc}): "
+                                         "restore it from another copy") from exc
         for path, mode, mtime in sorted(dir_modes, key=lambda item: len(item[0].parts), reverse=True):
             os.utime(path, (mtime, mtime), follow_symlinks=False)  # deepest first, before a parent turns 0500
             os.chmod(path, mode, follow_symlinks=False)

@@ -65,6 +65,9 @@ def _describe(member: str, index: int, cert: x509.Certificate) -> dict[str, Any]
 
 
 def expiring(certs: Iterable[Mapping[str, Any]], now: datetime, days: int = 30) -> list[Mapping[str, Any]]:
-    """The certificates (dicts as described above) whose not_after is within `days` of `now`, or past."""
+    """The certificates (dicts as described above) whose not_after is within `days` of `now`, or past.
+
+    `now` is timezone-aware (UTC), as not_after is.
+    """
     limit = now + timedelta(days=days)
     return [cert for cert in certs if datetime.fromisoformat(str(cert["not_after"])) <= limit]
