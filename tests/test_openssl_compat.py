@@ -13,6 +13,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from openwatch_backup.secrets.integrity import (
     CiphertextIntegrity,
     IntegrityReason,
     Sealer,
+    SealingWriter,
     check,
     encrypt_sealed,
     key_id,
@@ -225,3 +227,29 @@ def test_200_mib_stream_through_openssl_in_bounded_memory(tmp_path: Path) -> Non
     assert got.hexdigest() == measured["sha256"]
     assert measured["size"] == 16 + (total // 16 + 1) * 16
     assert measured["growth_kib"] < 24 * 1024, measured  # 200 MiB went through; a few 1 MiB chunks stayed
+
+
+def test_a_streamed_tar_gz_pushed_through_the_sealing_writer_opens_with_the_guides_command(tmp_path: Path) -> None:
+    """The layer under the bundle: tarfile pushes into SealingWriter; `openssl enc -d ... | tar xz` gets it back."""
+    source = tmp_path / "keys"
+    source.mkdir()
+    (source / "id_ed25519").write_bytes(content(411))
+    (source / "id_ed25519").chmod(0o600)
+    bundle = tmp_path / "config_20261130_020000.tar.gz.enc"
+    with bundle.open("wb") as out:
+        writer = SealingWriter(out.write, PASSPHRASE)
+        with tarfile.open(fileobj=writer, mode="w|gz") as tar:  # type: ignore[call-overload]
+            tar.add(source, arcname="keys")
+        integrity = writer.finish()
+    assert verify(bundle, integrity) == (None, None)
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    pw = passfile(tmp_path, PASSPHRASE)
+    opened = subprocess.run(
+        ["bash", "-o", "pipefail", "-c",
+         'openssl enc -d -aes-256-cbc -salt -pbkdf2 -in "$1" -pass "file:$2" | tar xz -C "$3"', "guide",
+         str(bundle), str(pw), str(restored)], capture_output=True, timeout=60, check=False)
+    assert opened.returncode == 0, opened.stderr
+    assert (restored / "keys" / "id_ed25519").read_bytes() == content(411)
+    assert (restored / "keys" / "id_ed25519").stat().st_mode & 0o777 == 0o600

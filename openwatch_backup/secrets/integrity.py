@@ -24,15 +24,16 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from openwatch_backup.errors import ManifestError
-from openwatch_backup.secrets.openssl_enc import CHUNK_SIZE, Encryptor
+from openwatch_backup.secrets.openssl_enc import CHUNK_SIZE, Encryptor, Readable
 
 KEY_ID_LABEL = b"openwatch-backup config bundle key id v1"
 HMAC_LABEL = b"openwatch-backup config bundle hmac key v1\x00"
@@ -129,7 +130,7 @@ class Sealer:
                                    key_id=self._key_id)
 
 
-def encrypt_sealed(src: BinaryIO, dst: BinaryIO, passphrase: bytes,
+def encrypt_sealed(src: Readable, dst: BinaryIO, passphrase: bytes,
                    chunk_size: int = CHUNK_SIZE) -> CiphertextIntegrity:
     """Encrypts src to dst (openssl format) and returns what the manifest records about the ciphertext."""
     encryptor = Encryptor(passphrase)
@@ -142,6 +143,38 @@ def encrypt_sealed(src: BinaryIO, dst: BinaryIO, passphrase: bytes,
     sealer.update(out)
     dst.write(out)
     return sealer.finish()
+
+
+class SealingWriter:
+    """A write() sink that encrypts into `out` (openssl format) and measures the ciphertext on the way.
+
+    For producers that push (tarfile writing a bundle): `write_bundle(paths, sink=writer.write)`, then
+    `writer.finish()` writes the last block and returns what the manifest records. Nothing is buffered beyond
+    the cipher's one block.
+    """
+
+    def __init__(self, out: Callable[[bytes], object] | IO[bytes], passphrase: bytes) -> None:
+        self._out: Callable[[bytes], object] = out if callable(out) else out.write
+        self._encryptor = Encryptor(passphrase)
+        self._sealer = Sealer(passphrase)
+        self._integrity: CiphertextIntegrity | None = None
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self._sealer.update(data)
+            self._out(data)
+
+    def write(self, data: bytes) -> int:
+        if self._integrity is not None:
+            raise ValueError("the sealing writer is finished")
+        self._emit(self._encryptor.update(bytes(data)))
+        return len(data)
+
+    def finish(self) -> CiphertextIntegrity:
+        if self._integrity is None:
+            self._emit(self._encryptor.finalize())
+            self._integrity = self._sealer.finish()
+        return self._integrity
 
 
 class IntegrityReason(StrEnum):
@@ -176,7 +209,7 @@ def check_passphrase(expected: CiphertextIntegrity, passphrase: bytes, name: str
                            "OPENWATCH_BACKUP_PASSPHRASE_FILE to the passphrase this bundle was made with")
 
 
-def check(stream: BinaryIO, expected: CiphertextIntegrity, passphrase: bytes, name: str = "the bundle",
+def check(stream: Readable, expected: CiphertextIntegrity, passphrase: bytes, name: str = "the bundle",
           chunk_size: int = CHUNK_SIZE) -> IntegrityResult:
     """Key id, then size, sha256 and HMAC of the stored ciphertext, read once in chunks. Decrypts nothing."""
     fits = check_passphrase(expected, passphrase, name)

@@ -19,7 +19,8 @@ cipher keeps at most one block back.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -36,6 +37,10 @@ KEY_SIZE = 32
 IV_SIZE = 16
 BLOCK_SIZE = 16
 CHUNK_SIZE = 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class DecryptError(ArtifactUnreadable):
@@ -158,7 +163,7 @@ class Decryptor:
                 "is damaged; check OPENWATCH_BACKUP_PASSPHRASE_FILE, or use another copy") from None
 
 
-def encrypt_stream(src: BinaryIO, dst: BinaryIO, passphrase: bytes, salt: bytes | None = None,
+def encrypt_stream(src: Readable, dst: BinaryIO, passphrase: bytes, salt: bytes | None = None,
                    chunk_size: int = CHUNK_SIZE) -> int:
     """Encrypts src to dst in chunks (memory stays at about one chunk). Returns the ciphertext's size."""
     encryptor = Encryptor(passphrase, salt)
@@ -172,7 +177,7 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, passphrase: bytes, salt: bytes 
     return written + len(out)
 
 
-def decrypt_stream(src: BinaryIO, dst: BinaryIO, passphrase: bytes, name: str = "the encrypted file",
+def decrypt_stream(src: Readable, dst: BinaryIO, passphrase: bytes, name: str = "the encrypted file",
                    chunk_size: int = CHUNK_SIZE) -> int:
     """Decrypts src to dst in chunks. Returns the plaintext's size; raises a DecryptError subclass at the end.
 
@@ -188,3 +193,18 @@ def decrypt_stream(src: BinaryIO, dst: BinaryIO, passphrase: bytes, name: str = 
     out = decryptor.finalize()
     dst.write(out)
     return written + len(out)
+
+
+def decrypt_chunks(src: Readable, passphrase: bytes, name: str = "the encrypted file",
+                   chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The plaintext of src as chunks, for a reader that pulls (a tar listing) without a file in between.
+
+    The DecryptError, if any, comes when the last chunk is pulled: a consumer must read to the end (a tar
+    reader that stops at the end-of-archive blocks must drain the rest) before trusting what it saw.
+    """
+    decryptor = Decryptor(passphrase, name)
+    while chunk := src.read(chunk_size):
+        if out := decryptor.update(chunk):
+            yield out
+    if out := decryptor.finalize():
+        yield out

@@ -15,6 +15,7 @@ from openwatch_backup.secrets.integrity import (
     CiphertextMac,
     IntegrityReason,
     IntegrityResult,
+    SealingWriter,
     check,
     check_passphrase,
     encrypt_sealed,
@@ -158,3 +159,27 @@ def test_a_bundle_and_manifest_replaced_without_the_passphrase_fail_the_hmac() -
     result = run_check(forged, forged_manifest)
     assert (result.reason, result.failed_check) == (IntegrityReason.CHECKSUM, "hmac")
     assert "replaced without the passphrase" in result.message
+
+
+@pytest.mark.parametrize("as_callable", [True, False])
+def test_the_sealing_writer_encrypts_what_is_pushed_and_measures_it(as_callable: bool) -> None:
+    out = io.BytesIO()
+    writer = SealingWriter(out.write if as_callable else out, PASSPHRASE)
+    for start in range(0, len(DATA), 777):  # tarfile writes in uneven pieces
+        assert writer.write(memoryview(DATA[start:start + 777])) == len(DATA[start:start + 777])
+    integrity = writer.finish()
+    assert writer.finish() is integrity
+    blob = out.getvalue()
+    assert integrity.size == len(blob)
+    assert integrity.key_id == key_id(PASSPHRASE)
+    assert run_check(blob, integrity) == PASSED
+    decryptor = Decryptor(PASSPHRASE)
+    assert decryptor.update(blob) + decryptor.finalize() == DATA
+    with pytest.raises(ValueError, match="finished"):
+        writer.write(b"more")
+
+
+def test_the_sealing_writer_of_nothing_is_one_block() -> None:
+    out = io.BytesIO()
+    integrity = SealingWriter(out, PASSPHRASE).finish()
+    assert integrity.size == len(out.getvalue()) == 32

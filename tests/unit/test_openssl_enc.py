@@ -24,6 +24,7 @@ from openwatch_backup.secrets.openssl_enc import (
     Encryptor,
     MissingHeader,
     TruncatedCiphertext,
+    decrypt_chunks,
     decrypt_stream,
     derive_key_iv,
     encrypt_stream,
@@ -195,3 +196,18 @@ def test_refuses_an_empty_passphrase_and_a_wrong_salt_size() -> None:
         Encryptor(b"")
     with pytest.raises(ValueError, match="8 bytes, not 7"):
         Encryptor(PASSPHRASE, b"1234567")
+
+
+def test_decrypt_chunks_yields_the_plaintext_in_bounded_pieces() -> None:
+    data = bytes(range(256)) * 1000
+    pieces = list(decrypt_chunks(io.BytesIO(encrypt(data)), PASSPHRASE, chunk_size=4096))
+    assert b"".join(pieces) == data
+    assert max(map(len, pieces)) <= 4096
+
+
+def test_decrypt_chunks_fails_when_the_last_piece_is_pulled() -> None:
+    chunks = decrypt_chunks(io.BytesIO(encrypt(b"z" * 100)), WRONG, name="bundle.tar.gz.enc", chunk_size=32)
+    first = next(chunks)  # garbage: CBC cannot tell before the end
+    assert first != b"z" * len(first)
+    with pytest.raises(BadPadding, match=r"^bundle\.tar\.gz\.enc does not decrypt"):
+        list(chunks)
