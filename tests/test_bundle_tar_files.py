@@ -17,6 +17,7 @@ import pytest
 from openwatch_backup.errors import ArtifactUnreadable, ConfigError, RestoreRefused
 from openwatch_backup.secrets.bundle_inputs import arcname_of, config_paths
 from openwatch_backup.secrets.bundle_tar import Extracted, extract_to, list_members, write_bundle
+from openwatch_backup.secrets.openssl_enc import Decryptor, Encryptor
 
 MARKER = b"OUTSIDE-MARKER-4b1d9c"
 
@@ -314,3 +315,35 @@ def test_a_cut_tar_in_a_whole_gzip_is_unreadable(tmp_path: Path, cut: int, messa
         extract_to(io.BytesIO(cut_gz), dest)
     assert str(caught.value) == message
     assert not dest.exists()
+
+
+def test_the_openssl_cli_and_tar_open_our_encrypted_bundle_and_we_open_theirs(config: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    # The guide's recovery path on a host with nothing of ours: openssl enc -d ... | tar xz.
+    passfile = tmp_path / "pass"
+    passfile.write_bytes(b"correct horse battery")
+    encryptor = Encryptor(b"correct horse battery")
+    bundle = tmp_path / "config_20261130_020000.tar.gz.enc"
+    with open(bundle, "wb") as out:
+        write_bundle([config["keys"]], lambda data: out.write(encryptor.update(data)), b"OPENWATCH_MASTER_KEY=m\n")
+        out.write(encryptor.finalize())
+    by_cli = tmp_path / "by-cli"
+    by_cli.mkdir()
+    subprocess.run(f"openssl enc -d -aes-256-cbc -salt -pbkdf2 -in {bundle} -pass file:{passfile} "
+                   f"| tar xzpf - -C {by_cli}", shell=True, check=True)
+    key = by_cli / arcname_of(config["keys"] / "id_rsa")
+    assert key.read_bytes() == (config["keys"] / "id_rsa").read_bytes()
+    assert _mode(key) == 0o600
+    assert (by_cli / "openwatch.env").read_bytes() == b"OPENWATCH_MASTER_KEY=m\n"
+
+    theirs = tmp_path / "theirs.tar.gz.enc"
+    subprocess.run(f"tar czf - -C {config['keys'].parent} keys | openssl enc -aes-256-cbc -salt -pbkdf2 "
+                   f"-pass file:{passfile} -out {theirs}", shell=True, check=True)
+    decryptor = Decryptor(b"correct horse battery")
+    data = theirs.read_bytes()
+    chunks = [decryptor.update(data[i:i + 1000]) for i in range(0, len(data), 1000)] + [decryptor.finalize()]
+    dest = tmp_path / "ours"
+    extract_to(chunks, dest)
+    assert (dest / "keys" / "id_rsa").read_bytes() == (config["keys"] / "id_rsa").read_bytes()
+    assert _mode(dest / "keys" / "id_rsa") == 0o600
+    assert _mode(dest / "keys") == 0o700

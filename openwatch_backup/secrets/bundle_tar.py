@@ -14,7 +14,8 @@ masks file modes with 0o755 (we keep each file's own mode), and its link checks 
 written through a link (every parent must be a real folder, files are created O_EXCL|O_NOFOLLOW); a symlink
 is recreated as the link it was, even one pointing outside (certbot's `cert.pem -> /etc/letsencrypt/...`):
 refusing those would make such a bundle unrestorable, and a link nothing is written through reads nothing;
-a hard link must name an earlier regular file of the bundle; devices and fifos are skipped.
+a hard link must name an earlier regular file of the bundle; devices and fifos are skipped. Owners are not
+restored (the files belong to whoever restores; `tar xzpf` as root applies the stored numeric owners).
 """
 
 from __future__ import annotations
