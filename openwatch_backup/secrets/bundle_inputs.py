@@ -69,7 +69,8 @@ def config_paths(raw: str | None, env_file: str | None = None) -> list[Path]:
 
 
 def check_paths(paths: Sequence[Path]) -> list[Path]:
-    """The paths to pack: each must exist; a path inside another listed one is packed once, with its parent."""
+    """The paths to pack (absolute): each must exist; a path inside another listed one is packed once."""
+    paths = [Path(os.path.abspath(path)) for path in paths]  # never a `..` or a relative name in the tar
     for path in paths:
         if not path.exists():
             raise ConfigError(f"config path {path} does not exist: create it or remove it from {SETTING}")

@@ -201,3 +201,9 @@ def test_safe_names() -> None:
     for bad in ("/etc/passwd", "a/../../b", "..", "C:/x"):
         with pytest.raises(RestoreRefused):
             safe_name(bad)
+
+
+def test_relative_paths_are_packed_under_their_absolute_name(monkeypatch: pytest.MonkeyPatch, tree: Path) -> None:
+    monkeypatch.chdir(tree / "sub")
+    assert check_paths([Path("../sub/../id_rsa")]) == [tree / "id_rsa"]
+    assert inputs_digest([Path("..")]) == inputs_digest([tree])
