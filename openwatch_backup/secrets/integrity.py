@@ -133,16 +133,10 @@ class Sealer:
 def encrypt_sealed(src: Readable, dst: BinaryIO, passphrase: bytes,
                    chunk_size: int = CHUNK_SIZE) -> CiphertextIntegrity:
     """Encrypts src to dst (openssl format) and returns what the manifest records about the ciphertext."""
-    encryptor = Encryptor(passphrase)
-    sealer = Sealer(passphrase)
+    writer = SealingWriter(dst, passphrase)
     while chunk := src.read(chunk_size):
-        out = encryptor.update(chunk)
-        sealer.update(out)
-        dst.write(out)
-    out = encryptor.finalize()
-    sealer.update(out)
-    dst.write(out)
-    return sealer.finish()
+        writer.write(chunk)
+    return writer.finish()
 
 
 class SealingWriter:
@@ -167,7 +161,7 @@ class SealingWriter:
     def write(self, data: bytes) -> int:
         if self._integrity is not None:
             raise ValueError("the sealing writer is finished")
-        self._emit(self._encryptor.update(bytes(data)))
+        self._emit(self._encryptor.update(data if isinstance(data, bytes) else bytes(data)))
         return len(data)
 
     def finish(self) -> CiphertextIntegrity:
