@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from openwatch_backup.errors import ArtifactUnreadable, ConfigError, RestoreRefused
+from openwatch_backup.errors import ArtifactUnreadable, BackupError, ConfigError, RestoreRefused
 from openwatch_backup.secrets.bundle_inputs import arcname_of, config_paths
 from openwatch_backup.secrets.bundle_tar import Extracted, extract_to, list_members, write_bundle
 from openwatch_backup.secrets.openssl_enc import Decryptor, Encryptor
@@ -347,3 +347,27 @@ def test_the_openssl_cli_and_tar_open_our_encrypted_bundle_and_we_open_theirs(co
     assert (dest / "keys" / "id_rsa").read_bytes() == (config["keys"] / "id_rsa").read_bytes()
     assert _mode(dest / "keys" / "id_rsa") == 0o600
     assert _mode(dest / "keys") == 0o700
+
+
+def test_a_file_that_shrinks_while_read_is_one_line_and_a_failing_sink_keeps_its_error(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    victim = folder / "big"
+    victim.write_bytes(os.urandom(4 * 1024 * 1024))
+    written = 0
+
+    def shrinking_sink(data: bytes) -> None:
+        nonlocal written
+        written += len(data)
+        if written > 1024 * 1024 and victim.stat().st_size:
+            os.truncate(victim, 1000)  # the admin rewrites the file mid-backup
+
+    with pytest.raises(BackupError) as caught:
+        write_bundle([folder], shrinking_sink, None)
+    assert str(caught.value) == f"config path {victim} changed while it was read: run the backup again"
+
+    def full_disk(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        write_bundle([folder], full_disk, None)

@@ -99,7 +99,10 @@ def _add(tar: tarfile.TarFile, entry: Entry) -> None:
         with os.fdopen(fd, "rb") as handle:
             try:
                 tar.addfile(info, handle)
-            except OSError as exc:  # tarfile: "unexpected end of data", the file shrank while it was read
+            except OSError as exc:
+                if exc.args != ("unexpected end of data",):  # the sink's own errors (a full disk) pass unchanged
+                    raise
+                # tarfile's words for a file that shrank while it was read
                 raise BackupError(f"config path {entry.path} changed while it was read: run the backup again") \
                     from exc
 
