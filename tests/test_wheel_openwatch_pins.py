@@ -29,6 +29,7 @@ OPENWATCH_PINS = {
     "fastapi": "0.129.0",
     "starlette": "0.52.1",
     "prometheus-client": "0.24.1",
+    "cryptography": "46.0.5",
 }
 
 
