@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select, update
+from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from openwatch_backup.catalog.models import BackupCopy
-from openwatch_backup.catalog.recorder import catalog_errors
+from openwatch_backup.catalog.recorder import CatalogWriter, catalog_errors
 from openwatch_backup.core.copies import CopyState, CopyStorage
 
 _TABLE = typing.cast(Table, BackupCopy.__table__)
@@ -37,17 +36,7 @@ def copy_to_dict(copy: BackupCopy) -> dict[str, Any]:
             "deleted_at": when(copy.deleted_at)}
 
 
-class CopyStore:
-    def __init__(self, engine: Engine, redact: Callable[[str], str], database: str) -> None:
-        self._engine = engine
-        self._redact = redact
-        self._database = database
-
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        with catalog_errors(self._database), self._engine.begin() as conn:
-            yield conn
-
+class CopyStore(CatalogWriter):
     # --- writes
     def record(self, run_id: uuid.UUID, storage: CopyStorage, *, key: str, location: str,
                state: CopyState = CopyState.PENDING, size: int | None = None, sha256: str | None = None,

@@ -58,7 +58,10 @@ def catalog_errors(database: str) -> Iterator[None]:
         raise read_errors.unreachable(exc, exc.orig, database) from None
 
 
-class RunRecorder:
+class CatalogWriter:
+    """What the catalog's writers share: the engine, the redactor every stored string passes, short transactions
+    whose driver errors are translated."""
+
     def __init__(self, engine: Engine, redact: Callable[[str], str], database: str) -> None:
         self._engine = engine
         self._redact = redact
@@ -68,6 +71,9 @@ class RunRecorder:
     def _begin(self) -> Iterator[Connection]:
         with catalog_errors(self._database), self._engine.begin() as conn:
             yield conn
+
+
+class RunRecorder(CatalogWriter):
 
     def release_connections(self) -> None:
         """Close pooled connections (a restore must rename the database they point at); later calls reconnect."""

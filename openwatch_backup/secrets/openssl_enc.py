@@ -166,15 +166,7 @@ class Decryptor:
 def encrypt_stream(src: Readable, dst: BinaryIO, passphrase: bytes, salt: bytes | None = None,
                    chunk_size: int = CHUNK_SIZE) -> int:
     """Encrypts src to dst in chunks (memory stays at about one chunk). Returns the ciphertext's size."""
-    encryptor = Encryptor(passphrase, salt)
-    written = 0
-    while chunk := src.read(chunk_size):
-        out = encryptor.update(chunk)
-        dst.write(out)
-        written += len(out)
-    out = encryptor.finalize()
-    dst.write(out)
-    return written + len(out)
+    return _pump(Encryptor(passphrase, salt), src, dst, chunk_size)
 
 
 def decrypt_stream(src: Readable, dst: BinaryIO, passphrase: bytes, name: str = "the encrypted file",
@@ -184,13 +176,17 @@ def decrypt_stream(src: Readable, dst: BinaryIO, passphrase: bytes, name: str = 
     All but the last block reach dst before a padding error can be known (CBC tells only at the end), so a
     caller writing a real file writes to a temporary one and discards it on error.
     """
-    decryptor = Decryptor(passphrase, name)
+    return _pump(Decryptor(passphrase, name), src, dst, chunk_size)
+
+
+def _pump(cipher: Encryptor | Decryptor, src: Readable, dst: BinaryIO, chunk_size: int) -> int:
+    """src through cipher into dst, a chunk at a time; the number of bytes written."""
     written = 0
     while chunk := src.read(chunk_size):
-        out = decryptor.update(chunk)
+        out = cipher.update(chunk)
         dst.write(out)
         written += len(out)
-    out = decryptor.finalize()
+    out = cipher.finalize()
     dst.write(out)
     return written + len(out)
 
