@@ -212,6 +212,9 @@ def test_postgres_stopping_mid_backup_gives_one_line_and_leaves_the_run_to_the_s
     name = devstack.scratch_database_name("crash")
     devstack.create_database(crashable_pg, name)
     url = crashable_pg.url_for(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The throwaway server runs synchronous_commit=off: its crash could lose the run's own row (seen in CI).
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE filler (id int PRIMARY KEY, payload text)")
         conn.execute("INSERT INTO filler SELECT g, string_agg(md5(g::text || ':' || i::text), '') "
