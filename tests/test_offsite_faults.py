@@ -8,6 +8,8 @@ Real PostgreSQL, moto's S3 server over HTTP with the fault proxy in front, the r
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -248,3 +250,31 @@ def test_backups_made_before_s3_was_turned_on_are_copied_one_a_sweep_newest_firs
     assert service.retry_offsite() is None  # every verified backup has left the host
     for backup in (older, newer):
         assert service.copies.get(backup.id, CopyStorage.S3).state == "verified"  # type: ignore[union-attr]
+
+
+def test_sigterm_mid_upload_cancels_cleanly(bulky_db: str, tmp_path: Path, make_service: Callable[..., BackupService],
+                                            moto_endpoint: str, bucket: str, aws_env: pytest.MonkeyPatch) -> None:
+    """SIGTERM (docker stop, systemd) while the upload is open: exit 130 with one line, the run cancelled, the
+    copy failed, the multipart upload aborted by the process itself (no sweep), the local file untouched."""
+    service = make_service(bulky_db, tmp_path / "backups", **s3_overrides(moto_endpoint, bucket))
+    backup = service.backup(service.build_request())
+    before = local_file(tmp_path / "backups", backup).read_bytes()
+    env = cli_env(bulky_db, tmp_path / "backups") | s3_env(moto_endpoint, bucket)
+
+    paused = start_paused(["offsite", str(backup.id)], env, ["offsite_upload_created"], tmp_path / "marker")
+    try:
+        paused.wait_for("offsite_upload_created")
+        os.kill(paused.proc.pid, signal.SIGTERM)
+        _, err = paused.proc.communicate(timeout=60)
+    finally:
+        paused.stop()
+
+    assert (paused.proc.returncode, err.count("\n")) == (130, 1), err
+    assert err.startswith("error: cancelled by SIGTERM"), err
+    run = service.list_runs(kind="offsite")[0]
+    assert (run.status, run.error_code) == ("cancelled", "cancelled")
+    copy = service.copies.get(backup.id, CopyStorage.S3)
+    assert copy is not None
+    assert (copy.state, copy.upload_id) == ("failed", None)
+    assert open_uploads(moto_endpoint, bucket) == []
+    assert local_file(tmp_path / "backups", backup).read_bytes() == before

@@ -19,6 +19,7 @@ from moto.core.authorization import enable_iam_authentication
 from urllib3.exceptions import NameResolutionError
 
 from openwatch_backup.errors import (
+    RunCancelled,
     StorageAccessDenied,
     StorageBucketMissing,
     StorageCredentialsError,
@@ -159,3 +160,11 @@ def test_server_text_is_passed_through_the_redactor() -> None:
 def test_missing_credentials_class_is_translated() -> None:
     error = translate(NoCredentialsError(), "list s3://b/", endpoint="http://e", bucket="b")
     assert isinstance(error, StorageCredentialsError)
+
+
+def test_our_own_error_raised_inside_a_boto3_call_passes_through() -> None:
+    """A SIGTERM's RunCancelled, raised by the signal handler while boto3 works, keeps its code and exit 130."""
+    cancelled = RunCancelled("cancelled by SIGTERM (kill, timeout, docker stop or systemd)")
+    with pytest.raises(RunCancelled) as info:
+        translate(cancelled, "set up the S3 client", endpoint="AWS", bucket="b")
+    assert info.value is cancelled

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from openwatch_backup.errors import (
+    BackupError,
     StorageAccessDenied,
     StorageBucketMissing,
     StorageClockSkew,
@@ -102,6 +103,10 @@ def translate(exc: BaseException, action: str, *, endpoint: str, bucket: str,
     """
     if isinstance(exc, StorageError):
         return exc
+    if isinstance(exc, BackupError):
+        # Ours, raised inside a boto3 call: a SIGTERM's RunCancelled from the signal handler, say. It is not the
+        # store's failure and keeps its own code and exit status (130, not 4).
+        raise exc
     names = _class_names(exc)
     response: Any = getattr(exc, "response", None)
     if "ClientError" in names and isinstance(response, dict):
