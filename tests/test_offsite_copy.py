@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.naming import manifest_key
-from openwatch_backup.errors import ConfigError, RunNotFound
+from openwatch_backup.errors import ConfigError, RunNotFound, StorageBucketMissing
 from openwatch_backup.service import BackupService
 from tests.support.moto_server import open_uploads, stored
 from tests.support.offsite import s3_env, s3_overrides
@@ -200,3 +201,23 @@ def test_a_manifest_changed_after_the_backup_is_not_copied(service: BackupServic
                                   "catalog recorded); nothing is copied off-site")
     assert raw_client(moto_endpoint).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert service.list_runs(kind="offsite")[0].status == "failed"
+
+
+def test_a_bucket_setting_pointing_nowhere_leaves_a_verified_copy_verified(
+        service: BackupService, openwatch_db: str, tmp_path: Path, make_service: Callable[..., BackupService],
+        moto_endpoint: str, bucket: str) -> None:
+    """OPENWATCH_BACKUP_S3_BUCKET changed to a bucket that does not exist: the run fails with that one line, and the
+    copy already verified in the real bucket is not demoted (an object HEAD's bare 404 looks like a lost object)."""
+    backup = service.backup(service.build_request())
+    assert service.copy_offsite(str(backup.id)).status == "succeeded"
+    elsewhere = make_service(openwatch_db, tmp_path / "backups",
+                             **s3_overrides(moto_endpoint, "owb-no-such-bucket"))
+
+    with pytest.raises(StorageBucketMissing) as info:
+        elsewhere.copy_offsite(str(backup.id))
+
+    assert info.value.message == ("cannot reach bucket s3://owb-no-such-bucket: bucket 'owb-no-such-bucket' does not "
+                                  f"exist at {moto_endpoint}; create it or fix OPENWATCH_BACKUP_S3_BUCKET")
+    copy = service.copies.get(backup.id, CopyStorage.S3)
+    assert copy is not None
+    assert (copy.state, copy.error, copy.attempts) == ("verified", None, 1)

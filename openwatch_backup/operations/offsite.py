@@ -20,7 +20,6 @@ from openwatch_backup.core.copies import CopyState, CopyStorage
 from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.errors import (
     BackupError,
-    ConfigError,
     StorageError,
     StorageIntegrityError,
     StorageObjectMissing,
@@ -30,14 +29,13 @@ from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure, throttled_progress
 from openwatch_backup.operations.presence import present_artifact
+from openwatch_backup.storage.factory import required_offsite
 
 if TYPE_CHECKING:
     from openwatch_backup.storage.s3 import S3Storage
     from openwatch_backup.storage.s3_upload import S3Writer
 
 CHUNK = 1 << 20
-NOT_CONFIGURED = ("off-site storage is not configured: set OPENWATCH_BACKUP_S3_BUCKET (and "
-                  "OPENWATCH_BACKUP_S3_ENDPOINT_URL for a store other than AWS S3)")
 
 
 @dataclass(frozen=True)
@@ -49,12 +47,6 @@ class _Source:
     size: int
     sha256: str
     manifest_bytes: bytes  # read and checked before anything is uploaded
-
-
-def require_remote(ctx: OperationContext) -> S3Storage:
-    if ctx.offsite is None:
-        raise ConfigError(NOT_CONFIGURED)
-    return ctx.offsite
 
 
 def offsite_source(ctx: OperationContext, backup: BackupRun) -> _Source:
@@ -82,14 +74,19 @@ def run_offsite(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun) -> 
         return False
     started = False  # from here on, a failure is the copy's too (and counts as one of its attempts)
     try:
-        remote = require_remote(ctx)
+        remote = required_offsite(ctx.offsite)
         source = offsite_source(ctx, backup)
         ctx.copies.record(backup.id, CopyStorage.S3, key=source.key, location=remote.location(source.key))
         ctx.recorder.progress(run_id, "checking")
         begun = time.monotonic()
         copy = ctx.copies.get(backup.id, CopyStorage.S3)
-        # A verified copy is checked before anything changes: a bucket that does not answer now does not fail it.
-        if not (copy is not None and copy.state == CopyState.VERIFIED.value and _already_there(remote, source)):
+        verified = copy is not None and copy.state == CopyState.VERIFIED.value
+        if verified:
+            # A verified copy is checked before anything changes: a bucket that does not answer, or is not there
+            # (OPENWATCH_BACKUP_S3_BUCKET changed: an object HEAD's bare 404 cannot tell that from a lost object),
+            # is the setting's problem and does not fail the copy.
+            remote.check_writable()
+        if not (verified and _already_there(remote, source)):
             _start_copying(ctx, backup, remote, source)
             started = True
             kill_point("offsite_started")

@@ -21,14 +21,13 @@ from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.redact import Redactor
-from openwatch_backup.errors import ConfigError
 from openwatch_backup.executors.local import LocalExecutor
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.heartbeat import heartbeat
 from openwatch_backup.operations.presence import is_present
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
-from openwatch_backup.storage.factory import offsite_storage
+from openwatch_backup.storage.factory import offsite_storage, required_offsite
 from openwatch_backup.storage.local import LocalStorage
 
 if TYPE_CHECKING:
@@ -71,10 +70,7 @@ class ServiceBase:
         return offsite_storage(self.settings)
 
     def require_offsite(self) -> S3Storage:
-        if self.offsite is None:
-            raise ConfigError("off-site storage is not configured: set OPENWATCH_BACKUP_S3_BUCKET (and "
-                              "OPENWATCH_BACKUP_S3_ENDPOINT_URL for a store other than AWS S3)")
-        return self.offsite
+        return required_offsite(self.offsite)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from openwatch_backup.errors import ConfigError
 from openwatch_backup.storage.base import Storage
 from openwatch_backup.storage.local import LocalStorage
 
@@ -51,6 +52,17 @@ def offsite_storage(settings: Settings) -> S3Storage | None:
     from openwatch_backup.storage.s3 import S3Storage
 
     return S3Storage(config)
+
+
+NOT_CONFIGURED = ("off-site storage is not configured: set OPENWATCH_BACKUP_S3_BUCKET (and "
+                  "OPENWATCH_BACKUP_S3_ENDPOINT_URL for a store other than AWS S3)")
+
+
+def required_offsite(offsite: S3Storage | None) -> S3Storage:
+    """The off-site storage, or the one line that says how to configure it."""
+    if offsite is None:
+        raise ConfigError(NOT_CONFIGURED)
+    return offsite
 
 
 def build_storages(settings: Settings) -> Storages:
