@@ -171,6 +171,9 @@ def list_runs(
         copies = getattr(runs, "copies", None)  # each run's copies, read on the same connection
         if as_json:
             print_json([_with_copies(run_to_dict(r), copies, r.id) for r in runs])
+        elif not runs and (kind or status):  # the catalog may well hold runs, just none of these
+            what = " ".join(filter(None, (status, kind)))
+            out.print(f"no {what} runs: `openwatch-backup list` without --kind/--status shows every run")
         elif not runs:
             out.print("no runs yet: `openwatch-backup backup` takes the first one")
         else:
