@@ -7,11 +7,12 @@ names the variable, what is wrong and an example, and never repeats a secret.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from openwatch_backup.core.dsn import SSL_MODES, DatabaseTarget, DsnError, parse_database_url
@@ -165,6 +166,43 @@ class Settings(BaseSettings):
                                  description="Config bundles: keep the newest N verified versions.")
     volume_retention_weeks: int = Field(default=4, ge=1, le=5_200, description="Volume snapshots: keep those "
                                         "younger than this many weeks.")
+
+    # --- Config bundles (secrets/, operations/config_backup.py): .env, TLS certificates and SSH keys, encrypted.
+    config_paths: str = Field(default="", description="Comma-separated files and folders packed into a config "
+                              "bundle; empty: OpenWatch's /openwatch/security/keys and /openwatch/security/certs.")
+    env_file: Path | None = Field(default=None, description="OpenWatch's .env file, packed with the config paths; "
+                                  "unset: only the worker's own settings go in (OPENWATCH_BACKUP_CONFIG_ENV_SNAPSHOT).")
+    config_env_snapshot: bool = Field(default=True, description="Store the worker's OPENWATCH_*, POSTGRES_* and "
+                                      "REDIS_PASSWORD variables as openwatch.env in the bundle (the master key "
+                                      "with them), for when the worker never sees the .env file.")
+    passphrase_file: Path | None = Field(default=None, description="File (mode 600) whose first line is the "
+                                         "passphrase of config bundles, read as `openssl enc -pass file:` reads "
+                                         "it; preferred over OPENWATCH_BACKUP_PASSPHRASE.")
+    passphrase: SecretStr | None = Field(default=None, description="The passphrase itself, when no file can be "
+                                         "mounted; never logged or stored.")
+    config_check_minutes: int = Field(default=60, ge=1, le=10_080, description="How often the dispatcher checks "
+                                      "whether the config inputs changed, and takes a bundle when they did.")
+    cert_warn_days: int = Field(default=30, ge=1, le=365, description="`check` warns this many days before a "
+                                "certificate in the newest config bundle expires.")
+
+    @field_validator("config_paths")
+    @classmethod
+    def _config_paths_absolute(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",")):
+            if part and not part.startswith("/"):
+                raise ValueError(f"{part!r} is not an absolute path; list absolute paths, e.g. "
+                                 "/openwatch/security/keys,/openwatch/security/certs,/openwatch/.env")
+        return value
+
+    @field_validator("env_file", "passphrase_file", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("passphrase", mode="before")
+    @classmethod
+    def _empty_passphrase_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value == "" else value
 
     # --- Off-site copies on S3 (storage/s3.py, storage/factory.py). Credentials are never settings: boto3's own
     # chain finds them (AWS_* environment, ~/.aws files, instance or container role).
@@ -332,9 +370,20 @@ class Settings(BaseSettings):
     def postgres_dir(self) -> Path:
         return self.dir / POSTGRES_PREFIX
 
+    def config_inputs(self) -> list[Path]:
+        """The paths a config bundle packs: the listed ones (or OpenWatch's defaults), then the .env file."""
+        from openwatch_backup.secrets.bundle_inputs import config_paths
+
+        paths = config_paths(self.config_paths)
+        if self.env_file is not None:
+            env = Path(os.path.abspath(self.env_file))
+            if env not in paths:
+                paths.append(env)
+        return paths
+
 
 _OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}
-_SECRET_FIELDS = {"database_url", "webhook_url", "s3_endpoint_url"}  # a webhook URL often carries a token
+_SECRET_FIELDS = {"database_url", "webhook_url", "s3_endpoint_url", "passphrase"}  # a webhook URL often carries a token
 
 
 def env_name(field: str) -> str:
@@ -392,7 +441,8 @@ _ALLOWED_TEXT = {
     "database_url": "postgresql:// URL; special characters percent-encoded",
     "database_ssl_mode": ", ".join(SSL_MODES),
     "compression": "zstd, pg, none",
-    "kind": "full, plain, schema, tables",
+    "kind": "full, plain, schema, tables, config",
+    "config_paths": "absolute paths, comma-separated",
     "schedule": "5-field cron (celery's crontab)",
     "drill_schedule": "5-field cron (celery's crontab)",
     "webhook_url": "http:// or https:// URL",

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 @app.command()
 def backup(
-    kind: Annotated[BackupKind | None, typer.Option(help="full, plain, schema or tables.")] = None,
+    kind: Annotated[BackupKind | None, typer.Option(
+        help="full, plain, schema or tables (database dumps), or config (the encrypted bundle of .env, keys and "
+        "certificates).")] = None,
     tables: Annotated[str | None, typer.Option(help="Comma-separated tables for --kind tables.")] = None,
     compression: Annotated[Compression | None, typer.Option(help="zstd, pg or none.")] = None,
     offsite: Annotated[bool, typer.Option("--offsite", help="Then verify it (quick) and copy it to the S3 bucket "
@@ -58,6 +60,9 @@ def backup(
         if offsite:
             service.require_offsite()  # before backing up: nothing is taken that cannot be copied as asked
         names = _table_names(tables, kind or service.settings.kind)
+        if compression is not None and (kind or service.settings.kind) is BackupKind.CONFIG:
+            raise ConfigError("--compression is for database dumps; a config bundle is always a gzip tar inside "
+                              "its encryption: drop --compression")
         request = service.build_request(kind, compression, names)
         run_id: uuid.UUID = service.request_backup(request, Trigger.CLI, requested_by=operator())
         try:

@@ -10,11 +10,20 @@ class BackupKind(StrEnum):
     PLAIN = "plain"  # pg_dump --clean --if-exists: "Plain-Text SQL Dump"
     SCHEMA = "schema"  # pg_dump --schema-only: "Schema-Only Dump"
     TABLES = "tables"  # pg_dump -Fc, other tables' data left out: "Specific Table Backup" (see dump_plan.py)
+    CONFIG = "config"  # the encrypted tar.gz of .env, keys and certificates: "Configuration Backup" (secrets/)
+
+    @property
+    def is_database(self) -> bool:
+        """A pg_dump of OpenWatch's database (the postgres family); config bundles are not."""
+        return self is not BackupKind.CONFIG
 
     @property
     def is_archive(self) -> bool:
         """Custom-format archives are read by pg_restore; the others are SQL read by psql."""
         return self in (BackupKind.FULL, BackupKind.TABLES)
+
+
+DATABASE_KINDS = tuple(kind for kind in BackupKind if kind.is_database)
 
 
 class Compression(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,6 +17,23 @@ from openwatch_backup.core.naming import is_safe_name
 from openwatch_backup.errors import ManifestError
 
 MANIFEST_VERSION = 1
+
+
+class ConfigPayload(BaseModel):
+    """The config family's part of a manifest (DESIGN.md decision 12). Nothing in it reveals a secret: the
+    passphrase is represented by a key id, the inputs by a keyed digest (secrets/bundle_digest.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cipher: str = Field(description="how to open the bundle on a host with nothing of ours")
+    encryption: dict[str, Any] = Field(description="secrets/integrity.py's CiphertextIntegrity: size, sha256, "
+                                       "hmac_sha256, hmac_salt, key_id")
+    paths: list[str] = Field(description="the listed inputs, as they were on the backed-up host")
+    members: int = Field(ge=0, description="how many tar members (files, folders, links, openwatch.env)")
+    env_snapshot: bool = Field(description="whether openwatch.env (the worker's OpenWatch settings) is inside")
+    inputs_digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="keyed digest of names, modes and contents")
+    certificates: list[dict[str, Any]] = Field(default_factory=list,
+                                               description="member, index, subject, not_after of each certificate")
 
 
 class Manifest(BaseModel):
@@ -43,6 +61,7 @@ class Manifest(BaseModel):
     tables: list[str]
     excluded_table_data: list[str]
     package_version: str
+    config: ConfigPayload | None = None  # the config family's payload; None for database dumps
 
     # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
     # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
@@ -80,7 +99,9 @@ class Manifest(BaseModel):
         return value
 
     def to_json(self) -> bytes:
-        return (self.model_dump_json(indent=2) + "\n").encode()
+        # A dump's manifest has no config key at all: byte for byte what earlier versions wrote and can read.
+        leave_out = {"config"} if self.config is None else None
+        return (self.model_dump_json(indent=2, exclude=leave_out) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str = "manifest") -> Manifest:

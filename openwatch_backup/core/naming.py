@@ -15,14 +15,18 @@ from openwatch_backup.core.kinds import BackupKind
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
-# Where the postgres family's artifacts and manifests live in storage (a folder locally, a key prefix in S3).
+# Where each family's artifacts and manifests live in storage (a folder locally, a key prefix in S3).
 POSTGRES_PREFIX = "postgres"
+CONFIG_PREFIX = "config"
+FAMILY_PREFIXES = (POSTGRES_PREFIX, CONFIG_PREFIX)
+CONFIG_EXTENSION = ".tar.gz.enc"
 
 _PREFIX = {
     BackupKind.FULL: "openwatch",
     BackupKind.PLAIN: "openwatch",
     BackupKind.SCHEMA: "schema",
     BackupKind.TABLES: "scan_data",
+    BackupKind.CONFIG: "config",
 }
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -41,14 +45,22 @@ def manifest_name(artifact: str) -> str:
     return artifact + MANIFEST_SUFFIX
 
 
+def family_prefix(artifact: str) -> str:
+    """The folder (key prefix) an artifact named `artifact` lives in: config bundles under config/, dumps
+    under postgres/. The name alone tells, so every reader of a catalog row or a manifest finds the file."""
+    if artifact.startswith(_PREFIX[BackupKind.CONFIG] + "_") and artifact.endswith(CONFIG_EXTENSION):
+        return CONFIG_PREFIX
+    return POSTGRES_PREFIX
+
+
 def artifact_key(artifact: str) -> str:
-    """The storage key of a postgres-family artifact named `artifact`."""
-    return f"{POSTGRES_PREFIX}/{artifact}"
+    """The storage key of the artifact named `artifact`."""
+    return f"{family_prefix(artifact)}/{artifact}"
 
 
 def manifest_key(artifact: str) -> str:
     """The storage key of the manifest written beside the artifact named `artifact`."""
-    return f"{POSTGRES_PREFIX}/{manifest_name(artifact)}"
+    return f"{family_prefix(artifact)}/{manifest_name(artifact)}"
 
 
 def is_safe_name(name: str) -> bool:

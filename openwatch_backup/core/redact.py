@@ -17,12 +17,16 @@ class Redactor:
     """Replaces known secret values and password-shaped patterns with `***`."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        values: set[str] = set()
+        self._values: list[str] = []
         for secret in secrets:
-            if secret and len(secret) >= 3:  # a 1-2 character "secret" would mangle ordinary text
-                values.update({secret, quote(secret, safe=""), quote(secret)})
-        # Longest first, so a secret that contains another is masked whole.
-        self._values = sorted(values, key=len, reverse=True)
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Mask one more value from now on (a passphrase read from its file, a master key read from a bundle)."""
+        if secret and len(secret) >= 3:  # a 1-2 character "secret" would mangle ordinary text
+            values = set(self._values) | {secret, quote(secret, safe=""), quote(secret)}
+            # Longest first, so a secret that contains another is masked whole.
+            self._values = sorted(values, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for value in self._values:

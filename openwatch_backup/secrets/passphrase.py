@@ -20,8 +20,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openwatch_backup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from openwatch_backup.settings import Settings
 
 FILE_SETTING = "OPENWATCH_BACKUP_PASSPHRASE_FILE"
 VALUE_SETTING = "OPENWATCH_BACKUP_PASSPHRASE"
@@ -129,3 +133,15 @@ def require_passphrase(file: str | os.PathLike[str] | None, value: str | None) -
         raise ConfigError(f"no passphrase for config bundles is set: set {FILE_SETTING} to a file (mode 600) "
                           "holding it on its first line")
     return found
+
+
+def configured(settings: Settings) -> Passphrase | None:
+    """The passphrase the settings name (file preferred), or None when none is set."""
+    value = settings.passphrase.get_secret_value() if settings.passphrase is not None else None
+    return resolve_passphrase(settings.passphrase_file, value)
+
+
+def required(settings: Settings) -> Passphrase:
+    """The passphrase the settings name, or the one-line ConfigError a config backup refuses with."""
+    value = settings.passphrase.get_secret_value() if settings.passphrase is not None else None
+    return require_passphrase(settings.passphrase_file, value)

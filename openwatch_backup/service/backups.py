@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from openwatch_backup.catalog.recorder import catalog_errors
 from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
-from openwatch_backup.service.base import BACKUP_KINDS, ServiceBase
+from openwatch_backup.service.base import DATABASE_KIND_NAMES, ServiceBase
 
 if TYPE_CHECKING:
     from openwatch_backup.catalog.models import BackupRun
@@ -24,6 +24,8 @@ class BackupsService(ServiceBase):
 
         kind = kind or self.settings.kind
         chosen = tables or self.settings.tables
+        if kind is BackupKind.CONFIG:  # gzip inside the encrypted tar; the database compression does not apply
+            return BackupRequest(kind=kind, compression=Compression.NONE, tables=[])
         return BackupRequest(kind=kind, compression=compression or self.settings.compression,
                              tables=list(chosen) if kind is BackupKind.TABLES else [])
 
@@ -38,15 +40,24 @@ class BackupsService(ServiceBase):
 
         run = self.recorder.get(str(run_id))
         request = BackupRequest.from_details(run.details["request"])
+        if request.kind is BackupKind.CONFIG:
+            from openwatch_backup.operations.config_backup import run_config_backup
+
+            # Reads files, touches no database: no need to wait for a running dump or restore.
+            with self._operation(run_id, exclusive=False):
+                run_config_backup(self.context, run_id, trigger=run.trigger)
+            return self.recorder.get(str(run_id))
         with self._operation(run_id, exclusive=True):
             run_backup(self.context, run_id, request, observer, trigger=run.trigger)
         return self.recorder.get(str(run_id))
 
     def request_backup_once(self, request: BackupRequest, trigger: Trigger = Trigger.CLI,
                             requested_by: str | None = None) -> tuple[BackupRun, bool]:
-        """Queue a backup unless one is queued or running; then return that one (created False)."""
+        """Queue a backup unless one is queued or running; then return that one (created False). A config bundle
+        and a database dump are different work: one of each may run at once."""
+        kinds = (BackupKind.CONFIG.value,) if request.kind is BackupKind.CONFIG else DATABASE_KIND_NAMES
         run_id, created = self.recorder.create_unless_active(
-            request.kind.value, BACKUP_KINDS, trigger.value, requested_by, details={"request": request.as_details()})
+            request.kind.value, kinds, trigger.value, requested_by, details={"request": request.as_details()})
         return self.recorder.get(str(run_id)), created
 
     def backup(self, request: BackupRequest, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None,

@@ -18,7 +18,7 @@ from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.recorder import RunRecorder
 from openwatch_backup.catalog.settings_store import SettingsStore
 from openwatch_backup.core.dsn import DatabaseTarget
-from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.core.kinds import DATABASE_KINDS, BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.redact import Redactor
 from openwatch_backup.executors.local import LocalExecutor
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from openwatch_backup.storage.s3 import S3Storage
 
 BACKUP_KINDS = tuple(kind.value for kind in BackupKind)
+DATABASE_KIND_NAMES = tuple(kind.value for kind in DATABASE_KINDS)
 STALE_ALERT_KEY = "alerts.stale_backup_at"
 STALE_ALERT_EVERY = 6 * 3600
 
