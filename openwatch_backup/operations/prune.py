@@ -25,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from openwatch_backup.catalog.prune_store import BackupRow, PruneStore
-from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_key
+from openwatch_backup.core.naming import artifact_key
 from openwatch_backup.core.prune_files import FileReport, Repair, RunFiles, StoredFile, classify_files, plan_repairs
 from openwatch_backup.core.retention import FAMILY_OF_KIND, ArtifactRecord, PrunePlan, plan_retention
 from openwatch_backup.errors import StorageError, StorageUnreachable
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.families import list_families
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.operations.prune_offsite import (
@@ -75,13 +76,13 @@ def _named_elsewhere(runs: list[RunFiles], leaving: set[str]) -> set[str]:
 
 def _load(ctx: OperationContext, store: PruneStore) -> _State:
     now, rows = store.load(ARTIFACT_KINDS)
-    files = [StoredFile(o.key, o.size) for o in ctx.storage.list(POSTGRES_PREFIX)]
+    files = [StoredFile(o.key, o.size) for o in list_families(ctx.storage)]
     runs = [RunFiles(r.run_id, r.status, _artifact_key(r), r.in_progress, r.pruned, r.pruning) for r in rows]
     # A listing that fails is never "no backups": the S3 plan is skipped (nothing is deleted there) and run_prune
     # reports the error; the local plan still runs from the catalog's copy states.
     remote: set[str] | None = None
     try:
-        remote = {o.key for o in ctx.offsite.list(POSTGRES_PREFIX)} if ctx.offsite is not None else None
+        remote = {o.key for o in list_families(ctx.offsite)} if ctx.offsite is not None else None
     except StorageError as exc:
         return _State(now, rows, files, runs, True, None, exc)
     return _State(now, rows, files, runs, ctx.offsite is not None, remote)
@@ -192,7 +193,7 @@ def _apply(ctx: OperationContext, store: PruneStore, run_id: uuid.UUID, plan: Pr
 
 
 def _check_gone(ctx: OperationContext, deleted: list[str]) -> None:
-    still = sorted(set(deleted) & {o.key for o in ctx.storage.list(POSTGRES_PREFIX)})
+    still = sorted(set(deleted) & {o.key for o in list_families(ctx.storage)})
     if still:
         raise StorageError(f"{len(still)} file(s) prune deleted are still in storage (first: {still[0]}); "
                            "the storage did not delete them")

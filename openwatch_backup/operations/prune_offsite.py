@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from openwatch_backup.catalog.prune_store import BackupRow, PruneStore
-from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_key, manifest_key
+from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.core.retention import ArtifactRecord, Decision
 from openwatch_backup.errors import StorageError
 from openwatch_backup.operations.context import OperationContext
+from openwatch_backup.operations.families import artifact_folder, list_families
 from openwatch_backup.operations.kill_points import kill_point
 
 LOCAL, S3 = "local", "s3"
@@ -141,7 +142,8 @@ def delete_local_only(store: PruneStore, prune_run: uuid.UUID, decision: Decisio
     kill_point("prune:local-marked")
     for key in decision.keys:
         delete(key)
-    store.copy_deleted(decision.run_id, LOCAL, POSTGRES_PREFIX + "/")
+    # The folder of the backup's family (the copy row a backup from before backup_copies gets names it).
+    store.copy_deleted(decision.run_id, LOCAL, decision.keys[0].rpartition("/")[0] + "/" if decision.keys else "")
     kill_point("prune:local-recorded")
     return True
 
@@ -175,7 +177,7 @@ def complete_marked(ctx: OperationContext, store: PruneStore, marked: list[tuple
             for key in keys:
                 if key in local_present:
                     delete_local(key)
-            store.copy_deleted(row.run_id, LOCAL, POSTGRES_PREFIX + "/")
+            store.copy_deleted(row.run_id, LOCAL, artifact_folder(row.artifact))
         else:
             _delete_remote(ctx, keys, result)
             store.copy_deleted(row.run_id, S3)
@@ -185,7 +187,7 @@ def complete_marked(ctx: OperationContext, store: PruneStore, marked: list[tuple
 def check_remote_gone(ctx: OperationContext, deleted: list[str]) -> None:
     if ctx.offsite is None or not deleted:
         return
-    still = sorted(set(deleted) & {o.key for o in ctx.offsite.list(POSTGRES_PREFIX)})
+    still = sorted(set(deleted) & {o.key for o in list_families(ctx.offsite)})
     if still:
         raise StorageError(f"{len(still)} object(s) prune deleted are still listed in the bucket (first: "
                            f"{ctx.offsite.location(still[0])}); the storage did not delete them")

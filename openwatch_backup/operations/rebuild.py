@@ -38,7 +38,7 @@ from openwatch_backup.catalog.recorder import catalog_errors
 from openwatch_backup.core.copies import CopyState, CopyStorage
 from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.manifest import Manifest
-from openwatch_backup.core.naming import MANIFEST_SUFFIX, POSTGRES_PREFIX, artifact_key, manifest_key
+from openwatch_backup.core.naming import FAMILY_PREFIXES, MANIFEST_SUFFIX, artifact_key, manifest_key
 from openwatch_backup.errors import (
     ManifestError,
     StorageAccessDenied,
@@ -158,22 +158,40 @@ def _row(storage: Storage, manifest: Manifest) -> dict[str, Any]:
                     "openwatch_alembic_head": manifest.openwatch_alembic_head,
                     "row_counts": manifest.row_counts, "canary_nonce": manifest.canary_nonce,
                     "canary_included": manifest.canary_included, "request": {
-                        "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables}},
+                        "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables},
+                    **_config_details(manifest)},
     }
 
 
+def _config_details(manifest: Manifest) -> dict[str, Any]:
+    """What a config backup records beyond a dump's fields, from the manifest's config payload: the key id, the
+    keyed inputs digest (the dispatcher's "did it change?") and the certificates (`check`'s expiry warning). A
+    bundle's run rebuilt without them would be taken again at the next check and never warned about."""
+    config = manifest.config
+    if config is None:
+        return {}
+    return {"key_id": config.encryption.get("key_id"), "inputs_digest": config.inputs_digest,
+            "members": config.members, "paths": config.paths, "env_snapshot": config.env_snapshot,
+            "certificates": config.certificates,
+            "request": {"kind": manifest.kind, "compression": "none", "tables": []}}
+
+
 def _list_manifests(storage: Storage, where: CopyStorage) -> list[str]:
-    try:
-        objects = storage.list(POSTGRES_PREFIX)
-    except StorageAccessDenied:
-        if where is not CopyStorage.S3:
-            raise
-        bucket = typing.cast("S3Storage", storage).config.bucket
-        raise StorageAccessDenied(
-            f"cannot list the backups in {storage.location(POSTGRES_PREFIX)}/: access denied; these credentials "
-            f"lack s3:ListBucket on bucket {bucket!r}, which `catalog rebuild --from s3` needs to find the "
-            "manifests (nothing was added)") from None
-    return sorted(o.key for o in objects if o.key.endswith(MANIFEST_SUFFIX))
+    """Manifest keys of every family (dumps under postgres/, config bundles under config/)."""
+    keys: list[str] = []
+    for prefix in FAMILY_PREFIXES:
+        try:
+            objects = storage.list(prefix)
+        except StorageAccessDenied:
+            if where is not CopyStorage.S3:
+                raise
+            bucket = typing.cast("S3Storage", storage).config.bucket
+            raise StorageAccessDenied(
+                f"cannot list the backups in {storage.location(prefix)}/: access denied; these credentials "
+                f"lack s3:ListBucket on bucket {bucket!r}, which `catalog rebuild --from s3` needs to find the "
+                "manifests (nothing was added)") from None
+        keys += [o.key for o in objects if o.key.endswith(MANIFEST_SUFFIX)]
+    return sorted(keys)
 
 
 def _record_copy(copies: CopyStore, storage: Storage, where: CopyStorage, manifest: Manifest, state: CopyState,

@@ -84,7 +84,8 @@ def retention_config(values: dict[str, Any], remote: bool = False) -> RetentionC
     return RetentionConfig(
         policies={
             DATABASE: Policy(max_age=timedelta(days=days), age_label=_plural(days, "day"), **tiers),
-            CONFIG: Policy(versions=int(values["config_versions"]), **tiers),
+            # The guide's "on change, 10 versions": the database tiers (keep_daily...) do not apply to bundles.
+            CONFIG: Policy(versions=int(values["config_versions"])),
             VOLUME: Policy(max_age=timedelta(weeks=weeks), age_label=_plural(weeks, "week"), **tiers),
         },
         floor=int(values["verified_floor"]),

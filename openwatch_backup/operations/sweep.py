@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.core.naming import PARTIAL_SUFFIX, POSTGRES_PREFIX
+from openwatch_backup.core.naming import PARTIAL_SUFFIX
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.created_databases import KEY as CREATED_KEY
 from openwatch_backup.operations.created_databases import recorded
+from openwatch_backup.operations.families import list_families
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import drop_database, sweep_scratch_databases
 
@@ -75,7 +76,7 @@ def sweep_leftovers(ctx: OperationContext, exclude: uuid.UUID | None = None) -> 
     report.databases += [n for n in sweep_scratch_databases(ctx.target, ctx.redact, is_finished_run)
                          if n not in report.databases]
     in_progress = {str(r.details.get("artifact_in_progress")) + PARTIAL_SUFFIX for r in running}
-    for obj in ctx.storage.list(POSTGRES_PREFIX):
+    for obj in list_families(ctx.storage):  # every family: a killed config bundle leaves its .partial too
         if obj.key.endswith(PARTIAL_SUFFIX) and obj.key not in in_progress:
             ctx.storage.delete(obj.key)
             report.partial_files.append(obj.key)
