@@ -244,11 +244,18 @@ def _tick(task: str, outcome: dict[str, Any]) -> Iterator[None]:
 
 @shared_task(name=DISPATCH, bind=True)
 def dispatch_task(self: Any) -> dict[str, Any]:
-    """Beat's tick: queue the scheduled backup and drill when their cron expression says so."""
+    """Beat's tick: queue the scheduled backup and drill when their cron expression says so, and a config bundle
+    when its inputs changed (checked every config_check_minutes)."""
     outcome: dict[str, Any] = {}
     with _tick(DISPATCH, outcome), _service() as service:
-        queued = service.dispatch_due()
-        for kind, run_id in queued:
+        # The config bundle's on-change check first and on its own: a database schedule that cannot be
+        # evaluated (dispatch_due raises its line) must not leave a queued bundle unsent. Its chain (verify,
+        # off-site, prune) is the database's: backup_task and verify_task follow the run's kind-blind trigger.
+        queued = service.dispatch_config()
+        for _kind, run_id in queued:
+            self.app.send_task(BACKUP, args=[str(run_id)], **_limits(service))
+        for kind, run_id in service.dispatch_due():
+            queued.append((kind, run_id))
             task = BACKUP if kind == "backup" else DRILL
             self.app.send_task(task, args=[str(run_id)], **_limits(service))
         outcome.update({"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]})

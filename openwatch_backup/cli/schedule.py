@@ -1,4 +1,5 @@
-"""`openwatch-backup schedule`: show or change when beat backs up and drills (no restart needed)."""
+"""`openwatch-backup schedule`: show or change when beat backs up and drills (no restart needed), and when the
+dispatcher next checks whether the config bundle's inputs changed."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ def schedule(
     reset: Annotated[bool, typer.Option(help="Forget the stored schedules; the environment's apply again.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the schedules and the next runs; --backup/--drill store new ones that beat picks up at its next tick."""
+    """Show the schedules and the next runs (and the config bundle's on-change check); --backup/--drill store new
+    ones that beat picks up at its next tick."""
     from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
+    from openwatch_backup.secrets.passphrase import FILE_SETTING as PASSPHRASE_FILE_SETTING
 
     with service_from_env() as service:
         store = service.settings_store
@@ -33,13 +36,20 @@ def schedule(
         current = current_schedules(service.settings, store)
         current.require_usable()  # a bad OPENWATCH_BACKUP_SCHEDULE with nothing valid over it: its one line
         upcoming = service.next_scheduled()  # what beat's dispatcher will do, by the rule it applies
+        config_next = service.next_config_check()  # None: no passphrase, so the config inputs are not checked
+        minutes = service.settings.config_check_minutes
     data: dict[str, Any] = {
         "backup": {"cron": current.backup, "source": current.backup_source, "next_run": upcoming["backup"].isoformat()},
         "drill": {"cron": current.drill, "source": current.drill_source, "next_run": upcoming["drill"].isoformat()}}
+    config: dict[str, Any] = {"every_minutes": minutes, "next_check": config_next.isoformat() if config_next else None}
+    if config_next is None:
+        config["note"] = f"not checked: no passphrase for config bundles is set (set {PASSPHRASE_FILE_SETTING})"
     for problem in current.problems:  # a stored value the crontab refuses: the environment's applies meanwhile
         err.print(f"warning: {problem.detail}", highlight=False, markup=False)
     if as_json:
-        print_json({**data, "problems": [p.detail for p in current.problems]})
+        print_json({**data, "config_check": config, "problems": [p.detail for p in current.problems]})
         return
     for name, info in data.items():
         out.print(f"{name:>6}: {info['cron']:<15} ({info['source']}), next run {info['next_run']}", highlight=False)
+    when = f"next check {config['next_check']}" if config_next else config["note"]
+    out.print(f"config: on change, checked every {minutes} min, {when}", highlight=False, markup=False, soft_wrap=True)

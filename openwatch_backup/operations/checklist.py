@@ -15,6 +15,7 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.errors import RunNotFound
+from openwatch_backup.operations.checklist_config import config_items
 from openwatch_backup.operations.checklist_offsite import (
     ACCESS_TITLE,
     COPY_TITLE,
@@ -60,8 +61,10 @@ def _age(then: datetime | None, now: datetime) -> str:
 
 
 def run_checklist(ctx: OperationContext, now: datetime | None = None,
-                  problems: Sequence[SettingProblem] = ()) -> list[CheckItem]:
-    """`problems`: settings in force that cannot be used (operations/stored_settings.py), one failing item."""
+                  problems: Sequence[SettingProblem] = (), last_config_check: Any = None) -> list[CheckItem]:
+    """`problems`: settings in force that cannot be used (operations/stored_settings.py), one failing item.
+    `last_config_check`: backup_settings `config.checked_at` (the dispatcher's last on-change check; its problem,
+    a missing input, fails the config bundle item)."""
     now = now or datetime.now(UTC)
     items: list[CheckItem] = []
     each, quarterly = "each backup", "quarterly"
@@ -107,6 +110,8 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None,
         items.append(CheckItem("log_clean", "The last run's log is free of errors", each, ItemStatus.OK,
                                "no error" if finished else "no run yet"))
     items.append(_settings_item(problems, each))
+    for key, title, found in config_items(ctx, last_config_check, now, _age):
+        items.append(CheckItem(key, title, each, *_item(found)))
     items.append(_drill_item(ctx, now, quarterly))
     items.append(CheckItem("offsite_accessible", ACCESS_TITLE, quarterly, *_item(offsite_reread_item(ctx, now, _age))))
     items.append(CheckItem("procedures_reviewed", "Backup scripts and procedures reviewed", quarterly,

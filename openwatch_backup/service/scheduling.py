@@ -1,4 +1,5 @@
-"""Scheduled work for Celery: the dispatcher, failure alerts, the sweeper's watchdog."""
+"""Scheduled work for Celery: the dispatcher (database schedules, the config bundle's on-change check), failure
+alerts, the sweeper's watchdog."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.core.kinds import BackupKind, RunStatus, Trigger
 from openwatch_backup.errors import BackupError, RunNotFound
 from openwatch_backup.notify import notify
 from openwatch_backup.operations.heartbeat import abandon_dead_cli_runs
 from openwatch_backup.operations.sweep import sweep_leftovers
-from openwatch_backup.service.base import BACKUP_KINDS, STALE_ALERT_EVERY, STALE_ALERT_KEY
+from openwatch_backup.service.base import DATABASE_KIND_NAMES, STALE_ALERT_EVERY, STALE_ALERT_KEY
 from openwatch_backup.service.retention import RetentionService
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class BackupService(RetentionService):
             run, created = self.request_backup_once(self.build_request(), Trigger.SCHEDULE, "celery-beat")
             if created:
                 queued.append(("backup", run.id))
-        backup_active = self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.QUEUED.value) or \
-            self.recorder.list(limit=1, kinds=BACKUP_KINDS, status=RunStatus.RUNNING.value)
+        backup_active = self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.QUEUED.value) or \
+            self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.RUNNING.value)
         # A drill waits for a backup in flight, so it drills the newest backup rather than the one before.
         if not backup_active and is_due(schedules.drill, drill_ref, now):
             try:
@@ -64,6 +65,35 @@ class BackupService(RetentionService):
         return {name: next_run(expression, now, self._schedule_reference(name, expression, now, record=False))
                 for name, expression in schedules.usable().items()}
 
+    def dispatch_config(self, now: datetime | None = None) -> list[tuple[str, uuid.UUID]]:
+        """The config bundle's on-change check, once per config_check_minutes (operations/config_schedule.py):
+        queues a config backup (trigger schedule) when the inputs changed or there is no bundle yet. Returns what
+        was queued ([("config", run id)] or []). A missing input alerts once per interval; no run is made."""
+        from openwatch_backup.operations import config_schedule as on_change
+
+        now = now or datetime.now(UTC)
+        ctx = self.context
+        if not on_change.passphrase_set(ctx) or not on_change.is_due(ctx, self.settings_store, now):
+            return []  # no passphrase: nothing to check (`check` says why); checked within the interval already
+        found = on_change.compare(ctx)
+        # Stored before anything is queued or posted: a failure below still waits for the next interval.
+        self.settings_store.set(on_change.CHECKED_KEY, found.as_stored(now), updated_by="celery-beat")
+        if found.outcome == on_change.PROBLEM:
+            notify("config_check_failed", f"config bundle check: {found.detail}", {"detail": found.detail},
+                   webhook_url=self.settings.webhook_url, redact=self.redact)
+            return []
+        if not found.take:
+            return []
+        run, created = self.request_backup_once(self.build_request(BackupKind.CONFIG), Trigger.SCHEDULE,
+                                                f"celery-beat ({found.outcome})")
+        return [("config", run.id)] if created else []
+
+    def next_config_check(self, now: datetime | None = None) -> datetime | None:
+        """When the dispatcher checks the config inputs next; None when no passphrase is set (no check)."""
+        from openwatch_backup.operations.config_schedule import next_check
+
+        return next_check(self.context, self.settings_store, now or datetime.now(UTC))
+
     def _schedule_reference(self, name: str, expression: str, now: datetime, *, record: bool) -> datetime:
         """What the next fire time counts from: the last scheduled run, or when this expression was first seen.
 
@@ -74,7 +104,8 @@ class BackupService(RetentionService):
         if name == "drill":
             runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind="drill")
         else:
-            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=BACKUP_KINDS)
+            # Database dumps only: a config bundle the on-change check took is not the scheduled dump.
+            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=DATABASE_KIND_NAMES)
         last = runs[0].created_at if runs else None
         seen = self.settings_store.get(SEEN_KEYS[name])
         if isinstance(seen, dict) and seen.get("expression") == expression and seen.get("since"):
