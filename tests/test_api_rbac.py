@@ -77,6 +77,11 @@ ENDPOINTS = [
     Endpoint("POST", "/prune", lambda c: {"apply": True}, 202, "BACKUP_PRUNE_REQUESTED", "prune"),
     # These catalogs have no off-site storage: 422, nothing probed, nothing audited (tests/test_api_offsite.py).
     Endpoint("POST", "/offsite/test", None, 422),
+    # No passphrase and no config bundle in these catalogs: 422 and 404, nothing queued or audited
+    # (tests/test_api_config.py covers them with a passphrase).
+    Endpoint("GET", "/config"),
+    Endpoint("POST", "/config/backup", None, 422),
+    Endpoint("GET", "/config/{run_id}/download", ok=404),
 ]
 DENIED = [role for role in ROLES if role != "super_admin"]
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 
 from openwatch_backup.api.admin import admin_router
 from openwatch_backup.api.auth import Auth, OpenWatchAuth, Principal, TokenAuth
+from openwatch_backup.api.config import config_router
 from openwatch_backup.api.context import ApiContext, Submit
 from openwatch_backup.api.offsite import offsite_router
 from openwatch_backup.api.page import page_router
@@ -29,7 +30,8 @@ __all__ = ["Auth", "OpenWatchAuth", "Principal", "TokenAuth", "backups_router"]
 
 def backups_router(*, auth: Auth | None = None, celery_app: Any = None, submit: Submit | None = None,
                    service_factory: Callable[[], BackupService] | None = None) -> APIRouter:
-    """The router: runs, status, settings, prune, restore, download, the off-site test, and the page at /ui.
+    """The router: runs, status, settings, prune, restore, download, the off-site test, config bundles, and the page
+    at /ui.
 
     Runs the API starts go to OpenWatch's worker through `celery_app` (or any `submit(kind, run_id)`).
     """
@@ -48,5 +50,6 @@ def backups_router(*, auth: Auth | None = None, celery_app: Any = None, submit: 
     router.include_router(runs_router(context))
     router.include_router(admin_router(context))
     router.include_router(offsite_router(context))
+    router.include_router(config_router(context))
     router.include_router(page_router())
     return router

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.config import config_state
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import OneLineErrorsRoute, translated
 from openwatch_backup.api.offsite import offsite_out
@@ -47,7 +48,7 @@ def _settings_out(service: BackupService) -> SettingsOut:
                        next_runs=service.next_scheduled(), retention=retention,
                        allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)),
                        problems=[SettingProblemOut(**asdict(problem)) for problem in problems],
-                       offsite=offsite_out(service))
+                       offsite=offsite_out(service), config=config_state(service))
 
 
 def _audit_status(api: ApiContext) -> AuditStatusOut:

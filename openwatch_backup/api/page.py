@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 _STATIC = files("openwatch_backup.api") / "static"
 _TYPES = {"app.js": "text/javascript; charset=utf-8", "common.js": "text/javascript; charset=utf-8",
           "panels.js": "text/javascript; charset=utf-8", "offsite.js": "text/javascript; charset=utf-8",
+          "config.js": "text/javascript; charset=utf-8",
           "app.css": "text/css; charset=utf-8"}
 # The page loads nothing from elsewhere, so it can forbid everything else.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "

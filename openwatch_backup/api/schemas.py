@@ -158,6 +158,23 @@ class OffsiteOut(BaseModel):
     endpoint: str | None = Field(default=None, description="The S3-compatible endpoint; null: AWS")
 
 
+class ConfigStateOut(BaseModel):
+    """Whether config bundles can be taken, and what they pack. The passphrase itself never appears: only the
+    name of the setting it comes from."""
+
+    passphrase_set: bool = Field(description="A usable passphrase is configured: config bundles can be taken")
+    passphrase_source: str | None = Field(default=None, description="The setting the passphrase comes from "
+                                          "(OPENWATCH_BACKUP_PASSPHRASE_FILE or OPENWATCH_BACKUP_PASSPHRASE)")
+    passphrase_problem: str | None = Field(default=None, description="One line: why no bundle can be taken, and "
+                                           "the fix (null when passphrase_set)")
+    passphrase_warnings: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list, description="The files and folders a bundle packs "
+                             "(OPENWATCH_BACKUP_CONFIG_PATHS, then OPENWATCH_BACKUP_ENV_FILE)")
+    env_snapshot: bool = Field(default=True, description="openwatch.env (the worker's OPENWATCH_* settings) goes in")
+    cert_warn_days: int = 30
+    versions_kept: int = Field(default=10, description="Retention keeps this many verified versions")
+
+
 class SettingsOut(BaseModel):
     schedule: ScheduleSettings = Field(description="The schedules in force: a stored one the crontab refuses shows "
                                                    "the environment's that replaces it (see problems)")
@@ -171,6 +188,8 @@ class SettingsOut(BaseModel):
                                               "that cannot be used as they are; empty when all are valid")
     offsite: OffsiteOut = Field(default_factory=lambda: OffsiteOut(configured=False),
                                 description="Off-site storage (read-only: set in the environment)")
+    config: ConfigStateOut | None = Field(default=None, description="Config bundles: whether a passphrase is set "
+                                          "(read-only: set in the environment)")
 
 
 def _retention_field(field: str) -> Any:
@@ -243,3 +262,45 @@ class OffsiteTestOut(BaseModel):
     location: str = Field(description="The probe object's s3:// address")
     steps: list[ProbeStepOut]
     summary: str
+
+
+class CertificateOut(BaseModel):
+    subject: str | None
+    member: str | None = Field(description="The file in the bundle holding it")
+    not_after: str | None
+    days_left: int | None = Field(description="Whole days until it expires; negative once expired")
+    expiring: bool = Field(description="Expires within cert_warn_days (or has expired)")
+
+
+class VerifyStateOut(BaseModel):
+    state: str = Field(description="passed, failed, queued or running")
+    run_id: str
+    at: datetime | None
+    reason: str | None = Field(default=None, description="Why it failed: passphrase, checksum, unreadable, ...")
+    message: str | None = None
+
+
+class ConfigVersionOut(BaseModel):
+    run_id: str
+    artifact: str | None
+    trigger: str
+    requested_by: str | None
+    created_at: datetime | None
+    finished_at: datetime | None
+    size_bytes: int | None
+    sha256: str | None
+    key_id: str | None = Field(description="Derived from the passphrase (never the passphrase): which one opens it")
+    members: int | None
+    paths: list[str]
+    env_snapshot: bool | None
+    certificates: list[CertificateOut]
+    verify: VerifyStateOut | None = Field(description="The newest verify of this bundle; null: never verified")
+    copies: list[CopyOut]
+    present: bool = Field(description="Its files are still stored (retention has not taken them)")
+
+
+class ConfigOut(ConfigStateOut):
+    """GET config: the bundles as versions, newest first, and the settings they are taken with."""
+
+    active: RunOut | None = Field(default=None, description="The config backup queued or running, if any")
+    versions: list[ConfigVersionOut]

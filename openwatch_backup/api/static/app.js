@@ -4,6 +4,7 @@ import {
   ACTIVE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
+import { initConfig, loadConfig } from "./config.js";
 import { copiesCell, copiesSignature, followCopies, initOffsite, renderOffsite, showCopies } from "./offsite.js";
 import { initPanels, loadSettings, loadStatus } from "./panels.js";
 
@@ -278,7 +279,7 @@ function renderLive() {
 // --- polling: every 2 s while a run is queued or running, every 15 s otherwise ---------------------
 
 async function poll() {
-  const [status] = await Promise.all([loadStatus(), refreshRuns()]);
+  const [status] = await Promise.all([loadStatus(), refreshRuns(), loadConfig()]);
   if (status) latestStatus = status;
   renderLive();
   const shown = logRun && rows.get(logRun.id);
@@ -318,6 +319,7 @@ $("older").addEventListener("click", olderRuns);
 $("log-close").addEventListener("click", closeLog);
 initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 initOffsite();
+initConfig({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 
 if (token.get()) {
   $("token-state").textContent = "Token in use for this browser tab.";
