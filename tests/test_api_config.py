@@ -252,6 +252,10 @@ def test_back_up_config_now_queues_one_run(api: Api, catalog: Catalog) -> None:
     assert [r.id for r in config_runs(service)] == [uuid.UUID(run["id"])]
     assert len(api.submitted.calls) == 1
 
+    # "Back up now" with kind config is the same single flight.
+    same = api.request("POST", "/runs", json={"kind": "config"})
+    assert same.status_code == 409, same.text
+    assert same.json()["detail"] == f"a config backup is already queued (run {run['id']})"
     # Single-flight against another config backup only: a database backup is still queued meanwhile.
     full = api.request("POST", "/runs", json={"kind": "full"})
     assert full.status_code == 202, full.text
@@ -276,6 +280,9 @@ def test_no_passphrase_refuses_with_one_line_and_queues_nothing(bare_api: Api, c
     assert refused.status_code == 422, refused.text
     assert refused.json() == {"detail": NO_PASSPHRASE}
     assert refused.headers["x-error-code"] == "config"
+    by_kind = bare_api.request("POST", "/runs", json={"kind": "config"})  # "Back up now" with kind config
+    assert by_kind.status_code == 422, by_kind.text
+    assert by_kind.json() == {"detail": NO_PASSPHRASE}
     assert bare_api.submitted.calls == []
     assert bare_api.audit.calls == []
     assert [r.id for r in catalog.runs()] == before

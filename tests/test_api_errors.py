@@ -262,7 +262,7 @@ def test_422_needs_a_caller_first(ow_client) -> None:
 RESTORE_ONE = "give confirm (the live database's name, to restore over it) or into (a new database to restore into)"
 INTO_PATTERN = "into: String should match pattern '^[A-Za-z_][A-Za-z0-9_]{0,62}$'"
 BAD_BODIES = [
-    ("POST", "/runs", {"kind": "bogus"}, "kind: Input should be 'full', 'plain', 'schema' or 'tables'"),
+    ("POST", "/runs", {"kind": "bogus"}, "kind: Input should be 'full', 'plain', 'schema', 'tables' or 'config'"),
     ("POST", "/runs", {"compression": "rar"}, "compression: Input should be 'zstd', 'pg' or 'none'"),
     ("POST", "/runs", {"tables": "hosts"}, "tables: Input should be a valid list"),
     ("POST", "/runs", {"tables": ["t"] * 101}, "tables: List should have at most 100 items after validation, not 101"),

@@ -38,6 +38,7 @@ from openwatch_backup.service.config import (
     config_versions,
     passphrase_state,
     record_download,
+    require_passphrase,
 )
 
 
@@ -94,9 +95,7 @@ def config_router(api: ApiContext) -> APIRouter:
     def start_config_backup(request: Request, principal: Principal = user) -> Any:
         with translated():
             service = api.service()
-            state = passphrase_state(service)
-            if not state.set:  # refused here, before anything is queued: the worker would only fail the run
-                raise ConfigError(state.problem or "no passphrase for config bundles is set")
+            require_passphrase(service)  # refused here, before anything is queued: the worker would only fail it
             backup_request = service.build_request(BackupKind.CONFIG)
             run, created = service.request_backup_once(backup_request, Trigger.API, requested_by=principal.name)
             api.auth.audit(request, principal, "config_backup_requested", {"run_id": str(run.id),

@@ -27,11 +27,12 @@ from openwatch_backup.api.schemas import (
 from openwatch_backup.catalog.copies import copy_to_dict
 from openwatch_backup.catalog.models import BackupCopy
 from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.core.kinds import Trigger
+from openwatch_backup.core.kinds import BackupKind, Trigger
 from openwatch_backup.core.naming import is_safe_name
 from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.operations.verify import backup_manifest_key
 from openwatch_backup.service import BackupService
+from openwatch_backup.service.config import require_passphrase
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
 
@@ -134,10 +135,13 @@ def runs_router(api: ApiContext) -> APIRouter:
         with translated():
             service = api.service()
             backup_request = service.build_request(body.kind, body.compression, body.tables)
+            config = backup_request.kind is BackupKind.CONFIG
+            if config:
+                require_passphrase(service)  # as POST config/backup: refused before anything is queued
             run, created = service.request_backup_once(backup_request, Trigger.API, requested_by=principal.name)
             api.auth.audit(request, principal, "backup_requested", {"run_id": str(run.id), "created": created})
             if not created:
-                return conflict("a backup", run)
+                return conflict("a config backup" if config else "a backup", run)
             api.submit(run.kind, run.id)
             return _out(run)
 

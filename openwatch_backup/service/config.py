@@ -77,6 +77,13 @@ def passphrase_state(service: BackupService) -> PassphraseState:
         return PassphraseState(set=False, source=_named_setting(service), problem=exc.message)
     return PassphraseState(set=True, source=found.source, warnings=found.warnings)
 
+def require_passphrase(service: BackupService) -> None:
+    """The one-line ConfigError a config backup would fail with, raised before one is queued."""
+    state = passphrase_state(service)
+    if not state.set:
+        raise ConfigError(state.problem or f"no passphrase for config bundles is set: set {passphrases.FILE_SETTING}")
+
+
 def _named_setting(service: BackupService) -> str | None:
     settings = service.settings
     if settings.passphrase_file is not None:
