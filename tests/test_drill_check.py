@@ -26,9 +26,11 @@ from openwatch_backup.source.scratch import scratch_name
 from tests.support.procs import children_named
 
 KEYS = ["backup_present", "backup_verified", "verify_failures", "offsite_copy", "retention_applied", "log_clean",
-        "settings_valid", "restore_drill", "offsite_accessible", "procedures_reviewed"]
+        "settings_valid", "config_passphrase", "config_bundle", "certificates", "restore_drill", "offsite_accessible",
+        "procedures_reviewed"]
 HEALTHY = {"backup_present": "ok", "backup_verified": "ok", "verify_failures": "ok", "offsite_copy": "skip",
-           "retention_applied": "ok", "log_clean": "ok", "settings_valid": "ok", "restore_drill": "ok",
+           "retention_applied": "ok", "log_clean": "ok", "settings_valid": "ok", "config_passphrase": "ok",
+           "config_bundle": "ok", "certificates": "ok", "restore_drill": "ok",
            "offsite_accessible": "skip", "procedures_reviewed": "skip"}
 NO_BACKUP = "no successful full backup to drill with; take one with `openwatch-backup backup`"
 
@@ -42,19 +44,34 @@ class Env:
 
 
 @pytest.fixture
-def env(backup_env: Any, monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(backup_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Env:
     """A fresh sample database and an empty backup folder in OPENWATCH_DATABASE_URL / OPENWATCH_BACKUP_DIR,
-    and no other OPENWATCH_* or PG* variable from the outer environment."""
+    a config bundle's passphrase file and one input, and no other OPENWATCH_* or PG* variable from the outer
+    environment."""
     for name in list(os.environ):
         if name.startswith("PG") or (name.startswith("OPENWATCH_") and name not in (
                 "OPENWATCH_DATABASE_URL", "OPENWATCH_BACKUP_DIR")):
             monkeypatch.delenv(name)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id_ed25519").write_text("sample key\n")
+    (tmp_path / "passphrase").write_text("a long sample passphrase for the checklist\n")
+    (tmp_path / "passphrase").chmod(0o600)
+    monkeypatch.setenv("OPENWATCH_BACKUP_CONFIG_PATHS", str(tmp_path / "keys"))
+    monkeypatch.setenv("OPENWATCH_BACKUP_PASSPHRASE_FILE", str(tmp_path / "passphrase"))
     return Env(backup_env.url, backup_env.dir)
 
 
 @pytest.fixture
 def service(env: Env, make_service: MakeService) -> BackupService:
-    return make_service(env.url, env.dir)
+    """With a verified config bundle, so the checklist's config items are ok (tests/test_config_on_change.py
+    checks them); the verdict is recorded as a verify run on the bundle, as the planner and `check` read it."""
+    made = make_service(env.url, env.dir)
+    bundle = made.backup(made.build_request(BackupKind.CONFIG))
+    assert bundle.status == "succeeded", bundle.error
+    verdict = made.recorder.create("verify", "cli", parent_id=bundle.id)
+    assert made.recorder.claim(verdict)
+    made.recorder.succeed(verdict, location=None, size=None, sha256=None, details={})
+    return made
 
 
 def invoke(*args: str) -> Result:
@@ -141,7 +158,7 @@ def test_drill_without_a_backup_is_refused(env: Env, service: BackupService) -> 
     assert caught.value.message == NO_BACKUP
     result = invoke("drill", "--json")
     assert (result.exit_code, result.stdout, result.stderr) == (6, "", f"error: {NO_BACKUP}\n")
-    assert catalog_count(env.url) == 0  # nothing recorded for a drill that could not start
+    assert catalog_count(env.url) == 2  # the fixture's config bundle and its verify: nothing for the drill
 
 
 def test_drill_after_a_full_backup_passes_within_the_rto(env: Env, service: BackupService) -> None:
@@ -324,7 +341,7 @@ def test_check_of_an_empty_catalog_fails(env: Env, service: BackupService) -> No
     assert states(report) == {**HEALTHY, "backup_present": "fail", "backup_verified": "fail",
                               "retention_applied": "fail", "restore_drill": "fail"}
     assert (item(report, "backup_verified")["detail"], item(report, "log_clean")["detail"]) == (
-        "no backup to verify", "no run yet")
+        "no backup to verify", "no error")
     assert item(report, "restore_drill")["detail"] == "no passed drill in 90 days (never run)"
     check_human(1, report)
 
@@ -387,7 +404,7 @@ def test_check_after_verify_and_drill_passes(env: Env, healthy: Healthy) -> None
     items = healthy.service.checklist()
 
     assert [(i.key, i.status.value) for i in items] == list(HEALTHY.items())
-    assert [i.cadence for i in items] == ["each backup"] * 7 + ["quarterly"] * 3
+    assert [i.cadence for i in items] == ["each backup"] * 10 + ["quarterly"] * 3
     assert all(i.fix == "" for i in items)
     report = check_json(0)
     assert states(report) == HEALTHY
