@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,6 +11,7 @@ from openwatch_backup.cli.common import (
     JsonOption,
     app,
     err,
+    fail,
     operator,
     out,
     print_json,
@@ -19,7 +21,7 @@ from openwatch_backup.cli.common import (
 )
 from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.errors import RestoreFailed, VerifyFailed
+from openwatch_backup.errors import RestoreFailed, RestoreRefused, VerifyFailed
 
 if TYPE_CHECKING:
     from openwatch_backup.catalog.models import BackupRun
@@ -70,10 +72,21 @@ def restore(
     allow_newer_migrations: Annotated[bool, typer.Option(help="Allow a dump from a newer OpenWatch.")] = False,
     migrate: Annotated[bool, typer.Option(help="Run OPENWATCH_BACKUP_MIGRATE_COMMAND afterwards.")] = False,
     health_check: Annotated[bool, typer.Option(help="Ask OPENWATCH_BACKUP_HEALTH_URL afterwards.")] = False,
+    to: Annotated[str | None, typer.Option(help="Config bundle: decrypt into this new (or empty) folder.")] = None,
+    list_members: Annotated[bool, typer.Option("--list", help="Config bundle: print its member names.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore a backup: into a new database and swap names (the old one is kept), --into NAME, or --table."""
+    """Restore a backup: into a new database and swap names (the old one is kept), --into NAME, or --table;
+    a config bundle --to a new folder (or --list its members)."""
     from openwatch_backup.operations.restore import RestoreRequest
+
+    if to is not None or list_members:
+        database_options = confirm or into or table or data_only or terminate_connections or migrate or health_check
+        if database_options or (to is not None and list_members):
+            raise fail(RestoreRefused("--to or --list (one of them) restores a config bundle; --confirm, --into, "
+                                      "--table and the other options are for database backups"))
+        _restore_config(run, to, as_json)
+        return
 
     request = RestoreRequest(into=into, tables=tuple(table or ()), data_only=data_only, confirm=confirm,
                              terminate_connections=terminate_connections, safety_backup=safety_backup,
@@ -92,6 +105,20 @@ def restore(
         kept = f"; the old database is kept as {info['kept_database']}" if info.get("kept_database") else ""
         _report(result, as_json, f"restored {info.get('database')} in {info.get('seconds')} s{kept}"
                                  f"{_read_from(result)}")
+
+
+def _restore_config(run: str, to: str | None, as_json: bool) -> None:
+    with service_from_env() as service:
+        if to is None:
+            names = service.list_config(run)
+            if as_json:
+                print_json(names)
+            else:
+                sys.stdout.write("".join(f"{name}\n" for name in names))
+            return
+        result = service.restore_config(run, to, requested_by=operator())
+        _report(result, as_json, f"restored {result.details.get('members')} member(s) of config bundle {run} "
+                                 f"into {result.details.get('to')}{_read_from(result)}")
 
 
 @app.command()

@@ -17,6 +17,8 @@ class VerifyReason(StrEnum):
     SIZE = "size"  # the file's size differs from the manifest (truncated, appended)
     CHECKSUM = "checksum"  # same size, different bytes
     UNREADABLE = "unreadable"  # does not decompress, or pg_restore/psql cannot read it
+    # A config bundle: no passphrase is set, or it is not the one the bundle was made with (its key id differs).
+    PASSPHRASE = "passphrase"  # noqa: S105 - a reason's name, not a password
     COUNTS = "counts"  # a restored table's row count differs from the manifest
     CANARY = "canary"  # the restored database lacks this dump's canary nonce (another dump, another database)
     MIGRATION_HEAD = "migration_head"  # the restored OpenWatch migration head differs from the manifest

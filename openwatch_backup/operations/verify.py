@@ -14,6 +14,7 @@ from typing import Any
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
 from openwatch_backup.core.dump_shape import ShapeWatcher, shape_problem
+from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
@@ -67,6 +68,12 @@ def quick_verify(ctx: OperationContext, run: BackupRun, *, read_content: bool = 
     if manifest.run_id != str(run.id) or manifest.sha256 != run.sha256 or manifest.size_bytes != run.size_bytes:
         return failed(False, VerifyReason.MANIFEST, f"{manifest_key} describes another file than the catalog "
                       "recorded for this run (run id, size or sha256 differ)", checks), manifest
+    if manifest.config is not None or run.kind == BackupKind.CONFIG.value:
+        # The order for a bundle: key id, then size (cut: unreadable), sha256, HMAC, then its members.
+        from openwatch_backup.operations.config_verify import verify_bundle
+
+        return (verify_bundle(ctx, manifest, artifact_key, checks) if read_content
+                else VerifyResult(deep=False, checks=checks)), manifest
     size = ctx.storage.size(artifact_key)
     checks["size_bytes"] = size
     if size != manifest.size_bytes:

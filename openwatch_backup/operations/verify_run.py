@@ -7,11 +7,12 @@ asked for (`verify --copy s3`). details["read_from"] says which; only that copy'
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.core.verify_result import VerifyResult
+from openwatch_backup.core.verify_result import VerifyReason, VerifyResult
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.operations.read_source import DETAILS_KEY, choose_copy
@@ -31,14 +32,18 @@ def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep
         result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
         if reading.copy is CopyStorage.S3:
             result = check_metadata(ctx, backup, result)
-        if result.passed and deep and manifest is not None:
+        if deep and manifest is not None and manifest.config is not None:
+            result = replace(result, deep=True)  # a config bundle: no database to restore into; quick reads it all
+        elif result.passed and deep and manifest is not None:
             ctx.recorder.progress(run_id, "deep")
             sweep_leftovers(ctx, exclude=run_id)  # the service's context: .partial files are local ones
             result = deep_verify(reading.ctx, run_id, manifest, result)
         if reading.copy is CopyStorage.S3:
             result = located(ctx, backup, result)
         details = {"verify": result.as_details(), "backup_run": str(backup.id)}
-        if reading.copy is CopyStorage.S3:
+        if result.reason is VerifyReason.PASSPHRASE:
+            pass  # no passphrase, or another one: nothing was learnt about the copy's bytes; its state stays
+        elif reading.copy is CopyStorage.S3:
             record_remote(ctx, backup, result)
         else:
             _record_local_copy(ctx, backup, result)

@@ -69,6 +69,11 @@ class RecoveryService(BackupsService):
 
         backup = self.recorder.get(ref)
         backup_manifest_key(backup)
+        if backup.kind == BackupKind.CONFIG.value:  # never over the live configuration: only into a new folder
+            from openwatch_backup.errors import RestoreRefused
+
+            raise RestoreRefused(f"backup {backup.id} is a config bundle: restore it into a new folder with "
+                                 "--to DIR (live configuration is never overwritten in place), or --list it")
         return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
                                     details={"request": {**request.as_details(), "confirm": request.confirm,
                                                          "migrate": migrate, "health_check": health_check}})
@@ -104,6 +109,31 @@ class RecoveryService(BackupsService):
             run_restore(self.context, run_id, backup, request, safety_backup,
                         post_steps if (migrate or health_check) else None)
         return self.recorder.get(str(run_id))
+
+    def restore_config(self, ref: str, to: str, *, trigger: Trigger = Trigger.CLI,
+                       requested_by: str | None = None) -> BackupRun:
+        """Decrypt a config bundle into the new folder `to` as a recorded restore run (parent: the bundle)."""
+        from pathlib import Path
+
+        from openwatch_backup.operations.config_restore import check_destination, require_config, run_config_restore
+        from openwatch_backup.operations.verify import backup_manifest_key
+
+        backup = self.recorder.get(ref)
+        backup_manifest_key(backup)
+        require_config(backup)
+        dest = Path(to).absolute()
+        check_destination(dest)  # refused before anything is recorded
+        run_id = self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
+                                      details={"request": {"config": True, "to": str(dest)}})
+        with self._operation(run_id, exclusive=False):  # files only: no database, no lock to wait for
+            run_config_restore(self.context, run_id, backup, dest)
+        return self.recorder.get(str(run_id))
+
+    def list_config(self, ref: str) -> list[str]:
+        """The member names of a config bundle, after its integrity checks. Read-only: no run is recorded."""
+        from openwatch_backup.operations.config_restore import list_bundle
+
+        return list_bundle(self.context, self.recorder.get(ref))
 
     def drill(self, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> BackupRun:
         from openwatch_backup.operations.drill import newest_restorable
