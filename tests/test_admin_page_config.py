@@ -81,6 +81,7 @@ def test_back_up_config_now_versions_and_download(session: Session, inputs: Inpu
         expect(page.get_by_role("status").filter(has_text=f"Config backup queued: run {run['id'][:8]}")).to_be_visible()
     expect(session.row(run["id"])).to_have_count(1)  # in the runs table too
     expect(session.cell(run["id"], 1)).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
+    expect(session.cell(run["id"], 6)).to_have_text(SIZE)  # the bundle's size in the runs table too
 
     # The version: when, size, members, verify state, certificates (the one expiring in 10 days marked).
     row = card.locator(f'tr[data-run-id="{run["id"]}"]')

@@ -95,7 +95,8 @@ function cellsOf(run) {
   return [
     kindCell(run), statusCell(run), h("td", {}, run.trigger), h("td", {}, run.requested_by || "-"),
     h("td", {}, localTime(run.created_at)), h("td", {}, duration(run)),
-    h("td", { class: "num" }, isBackup(run) ? humanBytes(run.size_bytes) : "-"), copiesCell(run),
+    h("td", { class: "num" }, isBackup(run) || run.kind === "config" ? humanBytes(run.size_bytes) : "-"),
+    copiesCell(run),
   ];
 }
 
