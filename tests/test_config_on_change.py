@@ -22,7 +22,7 @@ from openwatch_backup.operations.config_schedule import CHECKED_KEY
 from openwatch_backup.service import BackupService
 from tests.celery_support import WebhookReceiver
 from tests.support.certificates import certificate
-from tests.support.prune import Env, make_env
+from tests.support.prune import Env, make_env, sql
 
 CLI = Path(sys.executable).with_name("openwatch-backup")
 NO_PASSPHRASE = ("no passphrase for config bundles is set: set OPENWATCH_BACKUP_PASSPHRASE_FILE to a file (mode 600) "
@@ -225,3 +225,22 @@ def test_far_certificates_are_ok(env: Env, keys: Path) -> None:
     assert certs.detail.startswith(f"1 certificate(s), the first to expire: CN=far.example "
                                    f"({str(keys / 'site.crt').lstrip('/')}) on ")
     assert certs.fix == ""
+
+
+def test_a_bundles_verify_does_not_hide_a_stale_database(env: Env, webhook: WebhookReceiver) -> None:
+    """The sweeper's "no verified backup for N hours" counts database backups: a config bundle verified an hour
+    ago (bundles come on change, at any time) says nothing about the dumps."""
+    service = env.service
+    dump = service.backup(service.build_request())
+    assert dump.status == "succeeded", dump.error
+    sql(env.url, "UPDATE backup_runs SET created_at = now() - interval '30 hours' WHERE id = %s", dump.id)
+    bundle = check(service, datetime.now(UTC))[0]
+    verdict = service.recorder.create("verify", "cli", parent_id=bundle.id)
+    assert service.recorder.claim(verdict)
+    service.recorder.succeed(verdict, location=None, size=None, sha256=None, details={})
+
+    delivery = service._stale_backup_alert(datetime.now(UTC) + HOUR)
+
+    assert delivery is not None
+    assert [d.body["message"].split(" for ")[0] for d in webhook.events("no_verified_backup")] == [
+        "no backup has ever verified"]

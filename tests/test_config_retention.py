@@ -188,3 +188,26 @@ def test_a_bundle_goes_off_site_and_rebuilds_from_the_bucket(s3_env: Env) -> Non
     assert (row.kind, row.details["inputs_digest"]) == ("config", original.details["inputs_digest"])
     copies = env.service.copies.of_runs([original.id])[original.id]
     assert [(c.storage, c.state, c.key) for c in copies] == [("s3", "verified", config_keys(original)[0])]
+
+
+@pytest.mark.slow
+def test_prune_deletes_an_old_bundle_locally_and_off_site(s3_env: Env) -> None:
+    """Both copies judged by the config policy (versions): the older bundle goes from the folder and the bucket,
+    only our two keys each, and its copy rows say deleted."""
+    env = s3_env
+    env.service.settings_store.set("retention.config_versions", 1)
+    env.service.settings_store.set("retention.verified_floor", 1)
+    old, new = bundle(env, days=2), bundle(env, days=1)
+    for run in (old, new):
+        assert env.service.copy_offsite(str(run.id)).status == "succeeded"
+    remote = env.service.require_offsite()
+
+    run = env.service.prune(apply=True)
+
+    assert run.status == "succeeded", run.error
+    assert [o.key for o in remote.list("config")] == config_keys(new)
+    assert listing(env.dir / "config") == sorted(k.removeprefix("config/") for k in config_keys(new))
+    assert sorted(run.details["s3_deleted"]) == config_keys(old)
+    assert env.run(old).pruned_at is not None
+    copies = env.service.copies.of_runs([old.id])[old.id]
+    assert sorted((c.storage, c.state) for c in copies) == [("local", "deleted"), ("s3", "deleted")]

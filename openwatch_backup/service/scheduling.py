@@ -148,7 +148,7 @@ class BackupService(RetentionService):
 
     def _stale_backup_alert(self, now: datetime | None = None) -> dict[str, Any] | None:
         now = now or datetime.now(UTC)
-        verified = self.recorder.list(limit=1, kind="verify", status=RunStatus.SUCCEEDED.value)
+        verified = self._database_verifies()
         first = self.recorder.list(limit=1, oldest_first=True)
         since = verified[0].finished_at if verified else (first[0].created_at if first else None)
         if since is None or (now - since).total_seconds() <= self.settings.alert_after_hours * 3600:
@@ -163,6 +163,20 @@ class BackupService(RetentionService):
                           webhook_url=self.settings.webhook_url, redact=self.redact)
         self.settings_store.set(STALE_ALERT_KEY, now.isoformat(), updated_by="sweeper")
         return delivery
+
+    def _database_verifies(self, scan: int = 50) -> list[BackupRun]:
+        """The newest succeeded verify of a database backup (a list of at most one): a config bundle's verify,
+        taken on change at any hour, must not hide that no dump has verified for days."""
+        for run in self.recorder.list(limit=scan, kind="verify", status=RunStatus.SUCCEEDED.value):
+            if run.parent_id is None:
+                continue
+            try:
+                parent = self.recorder.get(str(run.parent_id))
+            except RunNotFound:
+                continue
+            if parent.kind in DATABASE_KIND_NAMES:
+                return [run]
+        return []
 
     def stale_queued_runs(self) -> list[BackupRun]:
         """Queued runs waiting longer than OPENWATCH_BACKUP_STALE_AFTER_SECONDS (and not re-sent within that
