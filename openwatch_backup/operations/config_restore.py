@@ -103,7 +103,8 @@ def run_config_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupR
         ctx.recorder.progress(run_id, "verifying", details={READ_FROM: reading.copy.value})
         manifest, checked = _checked(reading, backup)
         staging = staging_folder(dest, run_id)
-        # Recorded before it exists: after a SIGKILL, `show` names the partial folder to delete.
+        # Recorded before it exists: after a SIGKILL, `show` names the partial folder to delete. (Any other end
+        # removes the folder; the field then names where the run was extracting.)
         ctx.recorder.progress(run_id, "extracting", details={"restoring_to": str(staging)})
         kill_point("config_restore_extracting")
         ours = not os.path.lexists(staging)  # extract_to refuses a non-empty one: never remove what is not ours
