@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from openwatch_backup.sample.credentials import SampleVault
 from openwatch_backup.sample.vocab import PATHS, PROFILES, WORDS, Rule, build_profiles, build_rules
 
 Row = tuple[object, ...]
@@ -75,6 +76,7 @@ class SampleData:
 
     def __init__(self, rng_seed: int) -> None:
         self.rng = random.Random(rng_seed)  # noqa: S311 (sample data must be reproducible)
+        self.vault = SampleVault(rng_seed)  # credentials under the sample master key; its own generator
         self.rules = build_rules(self.rng)
         self.profiles: dict[str, list[Rule]] = build_profiles(self.rules, self.rng)
         self.hosts: list[Host] = []
@@ -103,7 +105,7 @@ class SampleData:
             rows.append((
                 username, f"{username}@corp.example.com", password, role, self.rng.random() < 0.9, created,
                 created + timedelta(days=self.rng.uniform(0, 30)) if self.rng.random() < 0.8 else None,
-                mfa, self.rng.randbytes(self.rng.randint(60, 90)) if mfa else None, codes,
+                mfa, self.vault.mfa_secret() if mfa else None, codes,
             ))
         return rows
 
@@ -119,12 +121,14 @@ class SampleData:
             self.hosts.append(host)
             tags = json.dumps(self.rng.sample(["pci", "hipaa", "dmz", "internal", "critical", "linux", "k8s"], 2))
             created = self._time(300)
+            status = self.rng.choices(("online", "down", "unknown", "critical", "maintenance", "degraded"),
+                                      weights=(80, 4, 5, 3, 4, 4))[0]
+            method = self.rng.choice(("ssh_key", "password", "system_default"))
             rows.append((
-                host.id, name, ip, name.split(".")[0].upper(), os_name, family, version,
-                self.rng.choices(("online", "down", "unknown", "critical", "maintenance", "degraded"),
-                                 weights=(80, 4, 5, 3, 4, 4))[0],
-                22, "svc_openwatch", self.rng.choice(("ssh_key", "password", "system_default")),
-                self.rng.randbytes(self.rng.randint(200, 700)),  # AES-256-GCM output: incompressible
+                host.id, name, ip, name.split(".")[0].upper(), os_name, family, version, status,
+                22, "svc_openwatch", method,
+                # A host on the system default has no credentials of its own, as in OpenWatch.
+                None if method == "system_default" else self.vault.host_credentials("svc_openwatch", method),
                 " ".join(self.rng.choices(WORDS, k=12)), env, tags, f"team-{self.rng.choice(_LAST)}",
                 self.rng.random() < 0.95, self.rng.choice(self.user_ids), created,
                 created + timedelta(days=self.rng.uniform(0, 60)),
@@ -138,9 +142,9 @@ class SampleData:
             created = self._time(300)
             return (
                 self._uuid(), name, " ".join(self.rng.choices(WORDS, k=8)), scope, target, "svc_openwatch",
-                method, self.rng.randbytes(60) if method != "ssh_key" else None,
-                self.rng.randbytes(self.rng.choice((450, 3300))) if has_key else None,
-                self.rng.randbytes(44) if has_key and self.rng.random() < 0.5 else None,
+                method, self.vault.as_text(self.vault.password()) if method != "ssh_key" else None,
+                self.vault.as_text(self.vault.ssh_key(self.rng.random() < 0.5)) if has_key else None,
+                self.vault.as_text(self.vault.password()) if has_key and self.rng.random() < 0.5 else None,
                 default, True, self._uuid(), created, created + timedelta(days=self.rng.uniform(0, 30)),
             )
 

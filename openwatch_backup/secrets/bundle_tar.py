@@ -211,6 +211,20 @@ def list_members(source: Source) -> list[str]:
     return [member.name for _, member in _members(source)]
 
 
+def read_members(source: Source, wanted: Callable[[str], bool], limit: int = CHUNK) -> dict[str, bytes]:
+    """The content of each regular member whose name `wanted` accepts (in memory: at most `limit` bytes each,
+    a larger one is refused), reading and checking all of the stream. For small files (.env, openwatch.env)."""
+    found: dict[str, bytes] = {}
+    for tar, member in _members(source):
+        if member.isreg() and wanted(member.name):
+            if member.size > limit:
+                raise ArtifactUnreadable(f"config bundle member {member.name!r} is {member.size} bytes, more than "
+                                         f"the {limit} read into memory")
+            data = tar.extractfile(member)
+            found[member.name] = data.read() if data is not None else b""
+    return found
+
+
 @dataclass
 class Extracted:
     """What extract_to wrote: member names restored, and those skipped (devices, fifos, the bundle's root)."""
