@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,6 +42,19 @@ def _read_from(run: BackupRun) -> str:
     return " (read from the S3 copy)" if where == CopyStorage.S3.value else ""
 
 
+def _secrets_note(run: BackupRun, details: dict[str, Any], as_json: bool) -> None:
+    """The proof's line under a passed deep verify or drill: 'master key: 20 of 20 credentials decrypted with the
+    key of config bundle RUN', or why it was not checked. (A mismatch fails the run: its error says it.)"""
+    proof = ((details.get("verify") or {}).get("checks") or {}).get("secrets")
+    if as_json or not proof or run.status != RunStatus.SUCCEEDED.value:
+        return
+    if proof.get("skipped"):
+        out.print(f"master key not checked: {proof['skipped']}", soft_wrap=True, highlight=False, markup=False)
+    else:
+        out.print(f"master key: {proof.get('decrypted')} of {proof.get('sampled')} credentials decrypted with the "
+                  f"key of config bundle {proof.get('bundle_run')}", soft_wrap=True, highlight=False, markup=False)
+
+
 @app.command()
 def verify(run: RunArg, deep: Annotated[bool, typer.Option(help="Also restore into a scratch database and "
                                                              "check counts, canary and migration head.")] = False,
@@ -54,6 +67,7 @@ def verify(run: RunArg, deep: Annotated[bool, typer.Option(help="Also restore in
         verify_run, result = service.verify(run, deep=deep, requested_by=operator(),
                                             copy=copy.value if copy is not None else None)
         _report(verify_run, as_json, f"{'deep' if deep else 'quick'} verify of {run} passed{_read_from(verify_run)}")
+        _secrets_note(verify_run, verify_run.details, as_json)
         if result is not None and not result.passed:
             raise VerifyFailed(verify_run.error or "verify failed", str(result.reason))
 
@@ -131,6 +145,7 @@ def drill(as_json: JsonOption = False) -> None:
         remote = "; off-site copy re-read and matched" if (info.get("remote") or {}).get("verify") else ""
         _report(run, as_json, f"drill passed: recovered{source} in {info.get('rto_seconds')} s "
                               f"(objective {info.get('rto_target_seconds', 0) / 60:g} min){remote}")
+        _secrets_note(run, info, as_json)
         if run.status != RunStatus.SUCCEEDED.value:
             raise RestoreFailed(run.error or "drill failed")
 

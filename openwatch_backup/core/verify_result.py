@@ -22,6 +22,8 @@ class VerifyReason(StrEnum):
     COUNTS = "counts"  # a restored table's row count differs from the manifest
     CANARY = "canary"  # the restored database lacks this dump's canary nonce (another dump, another database)
     MIGRATION_HEAD = "migration_head"  # the restored OpenWatch migration head differs from the manifest
+    # The newest config bundle's master key does not decrypt the restored credentials (operations/secrets_proof.py).
+    SECRETS_MISMATCH = "secrets_mismatch"
 
 
 @dataclass(frozen=True)

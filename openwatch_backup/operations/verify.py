@@ -28,6 +28,7 @@ from openwatch_backup.operations.presence import present_artifact
 from openwatch_backup.operations.restore_checks import check_restored
 from openwatch_backup.operations.restore_stream import stream_into_database
 from openwatch_backup.operations.scratch_list import scratch_restore_options
+from openwatch_backup.operations.secrets_proof import prove_secrets
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.scratch import drop_database, scratch_name
 
@@ -170,7 +171,8 @@ def deep_verify(ctx: OperationContext, verify_run_id: uuid.UUID, manifest: Manif
             result = check_restored(ctx, manifest, name, checks)
             if result.reason is not None:
                 return failed(True, result.reason, f"{manifest.artifact}: {result.message}", result.checks)
-            return result
+            mismatch = prove_secrets(ctx, name, result.checks)  # adds checks["secrets"]: the master key fits?
+            return mismatch if mismatch is not None else result
         finally:
             drop_recorded(ctx, verify_run_id, admin, name)
 
