@@ -290,7 +290,8 @@ def demo(var: Annotated[Path, typer.Option(help="Where the demo keeps its files.
     from openwatch_backup.cli.signals import stop_on_signal
     from openwatch_backup.devstack.stack import EmbeddedStack
 
-    stack = EmbeddedStack(var.resolve(), database=database, size_mib=size_mib, port=port, redis_db=redis_db)
+    stack = EmbeddedStack(var.resolve(), database=database, size_mib=size_mib, port=port, redis_db=redis_db,
+                          sample_config=True)
     # Ctrl-C, SIGTERM, and a SIGINT sent to a demo started in the background (`scripts/demo &`: bash starts it
     # with SIGINT ignored) all stop it the same way.
     with stop_on_signal():
@@ -322,4 +323,7 @@ def _demo_once(var: Path, size_mib: float) -> None:
     out.print(f"database {result.database} on {result.server}, {started}")
     out.print(f"[green]backup {result.backup.id} succeeded[/]: {result.backup.artifact_location} "
               f"({human_bytes(result.backup.size_bytes or 0)})", soft_wrap=True)
+    if result.config is not None:
+        out.print(f"[green]config bundle {result.config.id} succeeded[/]: {result.config.artifact_location} "
+                  f"(passphrase file {var.resolve() / 'config-passphrase'})", soft_wrap=True)
     out.print(runs_table(result.runs))

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from openwatch_backup.devstack.databases import ensure_demo_database
+from openwatch_backup.devstack.demo_config import prepare_demo_config
 from openwatch_backup.devstack.errors import DevstackError
 from openwatch_backup.devstack.postgres import PostgresHandle, ensure_postgres
 from openwatch_backup.devstack.processes import LOOPBACK, pick_free_port, port_is_open
@@ -30,7 +31,8 @@ QUEUES = "default,maintenance"
 
 class EmbeddedStack:
     def __init__(self, var: Path, *, database: str = "openwatch_demo", size_mib: float = 20.0, port: int = 0,
-                 beat: bool = True, redis_db: int = 0, extra_env: dict[str, str] | None = None) -> None:
+                 beat: bool = True, redis_db: int = 0, extra_env: dict[str, str] | None = None,
+                 sample_config: bool = False) -> None:
         self.var = var
         self.database = database
         self.size_mib = size_mib
@@ -38,6 +40,9 @@ class EmbeddedStack:
         self.beat = beat
         self.redis_db = redis_db
         self.extra_env = extra_env or {}
+        # The demo's config folder and passphrase (devstack/demo_config.py): the worker takes config bundles and
+        # runs with the sample master key. Off by default, so a test's beat takes no bundle it did not ask for.
+        self.sample_config = sample_config
         self.token = secrets.token_urlsafe(24)
         self.pg: PostgresHandle | None = None
         self.redis: RedisHandle | None = None
@@ -57,7 +62,9 @@ class EmbeddedStack:
             self.env = {**os.environ, "OPENWATCH_DATABASE_URL": database_url,
                         "OPENWATCH_BACKUP_DIR": str(self.var / "backups"),
                         "OPENWATCH_REDIS_URL": f"redis://{self.redis.host}:{self.redis.port}/{self.redis_db}",
-                        "OPENWATCH_BACKUP_API_TOKEN": self.token, **self.extra_env}
+                        "OPENWATCH_BACKUP_API_TOKEN": self.token,
+                        **(prepare_demo_config(self.var).environment() if self.sample_config else {}),
+                        **self.extra_env}
             with BackupService(load_settings(database_url=database_url, dir=self.var / "backups")) as service:
                 service.db_upgrade()
             logs = self.var / "logs"
