@@ -202,9 +202,8 @@ def test_checklist_config_items(env: Env, keys: Path) -> None:
                 "verified)")
     assert bundle.fix == f"run `openwatch-backup verify {str(run.id)[:8]}`"
 
-    check_run = service.recorder.create("verify", "cli", parent_id=run.id)
-    assert service.recorder.claim(check_run)
-    service.recorder.succeed(check_run, location=None, size=None, sha256=None, details={})
+    verified, _ = service.verify(str(run.id))
+    assert verified.status == "succeeded", verified.error
     bundle = _items(service)["config_bundle"]
     assert (bundle.status.value, bundle.detail) == ("ok", f"{run.details['artifact']} taken 0.0 h ago, verified "
                                                           "0.0 h ago")
@@ -235,9 +234,8 @@ def test_a_bundles_verify_does_not_hide_a_stale_database(env: Env, webhook: Webh
     assert dump.status == "succeeded", dump.error
     sql(env.url, "UPDATE backup_runs SET created_at = now() - interval '30 hours' WHERE id = %s", dump.id)
     bundle = check(service, datetime.now(UTC))[0]
-    verdict = service.recorder.create("verify", "cli", parent_id=bundle.id)
-    assert service.recorder.claim(verdict)
-    service.recorder.succeed(verdict, location=None, size=None, sha256=None, details={})
+    verified, _ = service.verify(str(bundle.id))
+    assert verified.status == "succeeded", verified.error
 
     delivery = service._stale_backup_alert(datetime.now(UTC) + HOUR)
 

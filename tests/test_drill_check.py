@@ -64,13 +64,12 @@ def env(backup_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Env
 @pytest.fixture
 def service(env: Env, make_service: MakeService) -> BackupService:
     """With a verified config bundle, so the checklist's config items are ok (tests/test_config_on_change.py
-    checks them); the verdict is recorded as a verify run on the bundle, as the planner and `check` read it."""
+    checks them)."""
     made = make_service(env.url, env.dir)
     bundle = made.backup(made.build_request(BackupKind.CONFIG))
     assert bundle.status == "succeeded", bundle.error
-    verdict = made.recorder.create("verify", "cli", parent_id=bundle.id)
-    assert made.recorder.claim(verdict)
-    made.recorder.succeed(verdict, location=None, size=None, sha256=None, details={})
+    verified, _ = made.verify(str(bundle.id))
+    assert verified.status == "succeeded", verified.error
     return made
 
 
