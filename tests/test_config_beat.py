@@ -1,6 +1,7 @@
 """Beat drives the config bundle's on-change check: a real worker and beat on a throwaway Redis and the real
 PostgreSQL. The first tick takes the first bundle (trigger schedule); ticks within the interval take none; once
-the interval has passed (the stored check time moved back an hour) a changed file takes exactly one more."""
+the interval has passed (the stored check time moved back an hour) a changed file takes exactly one more. A bundle
+is followed by its verify and the prune, as a scheduled dump is."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_beat_takes_a_bundle_only_when_the_inputs_change(openwatch_db: str, tmp_
     service = make_service(openwatch_db, backup_dir, **settings)
     # No database backup or drill comes due while the test runs: only the config check acts.
     env = plugin_env(openwatch_db, backup_dir, broker_url, schedule="0 0 1 1 *", drill_schedule="0 0 1 1 *",
-                     heartbeat_seconds=1, verify_after_backup="false", OWB_TEST_DISPATCH_SECONDS=2, **settings)
+                     heartbeat_seconds=1, OWB_TEST_DISPATCH_SECONDS=2, **settings)
     worker = processes.worker(env)
     processes.beat(env)
 
@@ -53,6 +54,15 @@ def test_beat_takes_a_bundle_only_when_the_inputs_change(openwatch_db: str, tmp_
                      context=context, interval=0.05)[0]
     first = wait_for_run(service, first.id, "succeeded", timeout=60, context=processes.tails)
     assert (first.trigger, first.requested_by) == ("schedule", "celery-beat (first bundle)")
+    # The database's chain: the bundle's verify, then retention (S3 is off here, so no off-site step).
+    verify = wait_for(lambda: [r for r in all_runs(service) if r.kind == "verify" and r.parent_id == first.id],
+                      timeout=30, what="the verify of the bundle", context=context)[0]
+    verify = wait_for_run(service, verify.id, "succeeded", timeout=60, context=processes.tails)
+    assert verify.trigger == "schedule"
+    prune = wait_for(lambda: [r for r in all_runs(service) if r.kind == "prune"], timeout=30,
+                     what="the prune after the bundle's verify", context=context)[0]
+    prune = wait_for_run(service, prune.id, "succeeded", timeout=60, context=processes.tails)
+    assert prune.trigger == "schedule"
     checked = service.settings_store.get(CHECKED_KEY)
 
     (keys / "known_hosts").write_text("host ssh-ed25519 AAAA\n")  # changed, but within the interval
@@ -72,4 +82,4 @@ def test_beat_takes_a_bundle_only_when_the_inputs_change(openwatch_db: str, tmp_
     ticks = worker.count(DISPATCHED)
     worker.wait_for_log(DISPATCHED, timeout=30, count=ticks + 3)
     assert [r.id for r in _bundles(service)] == [first.id, second.id], describe_runs(service)
-    assert [r.kind for r in all_runs(service)] == ["config", "config"]  # no dump, no drill, no verify
+    assert not [r for r in all_runs(service) if r.kind not in ("config", "verify", "prune")]  # no dump, no drill
