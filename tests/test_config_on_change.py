@@ -242,3 +242,20 @@ def test_a_bundles_verify_does_not_hide_a_stale_database(env: Env, webhook: Webh
     assert delivery is not None
     assert [d.body["message"].split(" for ")[0] for d in webhook.events("no_verified_backup")] == [
         "no backup has ever verified"]
+
+
+def test_schedule_shows_the_config_check(env: Env, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    start = datetime.now(UTC)
+    check(env.service, start)
+    monkeypatch.setenv("OPENWATCH_BACKUP_PASSPHRASE_FILE", str(tmp_path / "passphrase"))
+    monkeypatch.setenv("OPENWATCH_BACKUP_CONFIG_PATHS", str(keys))
+
+    shown = subprocess.run([str(CLI), "schedule", "--json"], capture_output=True, text=True, timeout=60)
+
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["config_check"] == {
+        "every_minutes": 60, "next_check": (start + HOUR).isoformat(),
+        "last_check": {"at": start.isoformat(), "outcome": "first bundle", "detail": "no config bundle yet"}}
+    human = subprocess.run([str(CLI), "schedule"], capture_output=True, text=True, timeout=60)
+    assert f"config: on change, checked every 60 min, next check {(start + HOUR).isoformat()}" in human.stdout

@@ -19,6 +19,7 @@ def schedule(
 ) -> None:
     """Show the schedules and the next runs (and the config bundle's on-change check); --backup/--drill store new
     ones that beat picks up at its next tick."""
+    from openwatch_backup.operations.config_schedule import CHECKED_KEY as CONFIG_CHECKED_KEY
     from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
     from openwatch_backup.secrets.passphrase import FILE_SETTING as PASSPHRASE_FILE_SETTING
 
@@ -38,12 +39,15 @@ def schedule(
         upcoming = service.next_scheduled()  # what beat's dispatcher will do, by the rule it applies
         config_next = service.next_config_check()  # None: no passphrase, so the config inputs are not checked
         minutes = service.settings.config_check_minutes
+        last_check = store.get(CONFIG_CHECKED_KEY)  # time, outcome and its line (never a digest)
     data: dict[str, Any] = {
         "backup": {"cron": current.backup, "source": current.backup_source, "next_run": upcoming["backup"].isoformat()},
         "drill": {"cron": current.drill, "source": current.drill_source, "next_run": upcoming["drill"].isoformat()}}
     config: dict[str, Any] = {"every_minutes": minutes, "next_check": config_next.isoformat() if config_next else None}
     if config_next is None:
         config["note"] = f"not checked: no passphrase for config bundles is set (set {PASSPHRASE_FILE_SETTING})"
+    if isinstance(last_check, dict):
+        config["last_check"] = last_check
     for problem in current.problems:  # a stored value the crontab refuses: the environment's applies meanwhile
         err.print(f"warning: {problem.detail}", highlight=False, markup=False)
     if as_json:
@@ -53,3 +57,7 @@ def schedule(
         out.print(f"{name:>6}: {info['cron']:<15} ({info['source']}), next run {info['next_run']}", highlight=False)
     when = f"next check {config['next_check']}" if config_next else config["note"]
     out.print(f"config: on change, checked every {minutes} min, {when}", highlight=False, markup=False, soft_wrap=True)
+    if "last_check" in config:
+        last = config["last_check"]
+        out.print(f"        last check {last.get('at')}: {last.get('outcome')} ({last.get('detail')})", highlight=False,
+                  markup=False, soft_wrap=True)
