@@ -111,7 +111,10 @@ def test_quick_and_deep_verify_pass(service: BackupService, kind: BackupKind, co
     if kind is not BackupKind.SCHEMA:
         assert set(checks["row_counts"]) >= set(SELECTED)
         assert all(n > 0 for n in checks["row_counts"].values())
-    extra = {"scratch_database", "restore_seconds", "row_counts"}
+    extra = {"scratch_database", "restore_seconds", "row_counts", "secrets"}
+    # No config bundle here: the master key proof (operations/secrets_proof.py) records why it did not run.
+    assert checks["secrets"]["skipped"] == (
+        "no encrypted values in the database" if kind is BackupKind.SCHEMA else "no config bundle")
     if kind is not BackupKind.SCHEMA:  # the canary is data; a schema-only dump has none
         assert manifest.canary_included is True
         assert checks["canary"] == "found"
