@@ -229,6 +229,9 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
     failing = page.locator("#health-failing-list li")
     expect(failing).to_have_text([
         re.compile(r"^Old backups cleaned up per retention policy: no applied prune in 2 days \(never applied\)$"),
+        # No passphrase for config bundles in this stack: the checklist says so (operations/checklist_config.py).
+        re.compile(r"^Config bundle passphrase set: no passphrase for config bundles is set: set "
+                   r"OPENWATCH_BACKUP_PASSPHRASE_FILE to a file \(mode 600\) holding it on its first line$"),
         re.compile(r"^Full restore test performed, recovery time measured against the RTO: no passed drill in 90 "
                    r"days \(never run\)$")], timeout=RUN_TIMEOUT_MS)
     expect(failing.nth(0)).to_have_attribute("data-check", "retention_applied")
