@@ -18,12 +18,15 @@ from typer.testing import CliRunner, Result
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.cli import app
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.core.naming import manifest_name
 from openwatch_backup.operations.bundle_key import master_key_from_newest_bundle, newest_bundle
 from openwatch_backup.operations.secrets_proof import COLUMNS, SAMPLE_SIZE, prove_secrets
 from openwatch_backup.sample.credentials import SAMPLE_MASTER_KEY
 from openwatch_backup.secrets.openwatch_crypto import stored_blob
 from openwatch_backup.service import BackupService
+from tests.support.offsite import s3_overrides
 
 OTHER_KEY = "another-master-key-which-encrypted-nothing-here-0123"
 MISMATCH = ("verify failed (secrets_mismatch): the master key in config bundle {run} decrypts 0 of {n} encrypted "
@@ -272,3 +275,23 @@ def test_a_larger_database_is_sampled_to_the_limit_across_every_column(proof: Pr
     # Spread: each column gives at least its even share (or all it has), none takes everything.
     assert all(found["columns"][name]["sampled"] >= min(n, SAMPLE_SIZE // len(COLUMNS))
                for name, n in counts.items()), (found["columns"], counts)
+
+
+def test_a_drill_reading_the_dump_from_s3_reads_the_bundle_from_its_local_file(proof: Proof, moto_endpoint: str,
+                                                                               bucket: str) -> None:
+    n = proof.sampled()
+    proof.monkeypatch.setenv("OPENWATCH_MASTER_KEY", SAMPLE_MASTER_KEY)
+    service = proof.make_service(proof.url, proof.dir, **s3_overrides(moto_endpoint, bucket))
+    backup = service.backup(service.build_request())
+    assert service.copy_offsite(str(backup.id)).status == "succeeded"
+    bundle = service.backup(service.build_request(BackupKind.CONFIG))
+    assert service.copies.get(bundle.id, CopyStorage.S3) is None  # the bundle is only here
+    for name in (backup.details["artifact"], manifest_name(backup.details["artifact"])):
+        (proof.dir / "postgres" / name).unlink()  # the dump only there
+
+    drilled = service.drill()
+
+    assert drilled.status == "succeeded", drilled.error
+    assert drilled.details["drill"]["read_from"] == "s3"
+    found = secrets_of(drilled)
+    assert (found["sampled"], found["decrypted"], found["bundle_run"]) == (n, n, str(bundle.id))

@@ -14,6 +14,7 @@ plaintext only streams through memory. The key found is added to ctx.redact befo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from openwatch_backup.catalog.models import BackupRun
@@ -27,6 +28,7 @@ from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.presence import is_present, present_artifact
 from openwatch_backup.operations.read_source import choose_copy
 from openwatch_backup.secrets.bundle_read import master_key_in_bundle
+from openwatch_backup.storage.factory import local_storage
 
 _CANDIDATES = 50  # config bundles looked at, newest first (retention keeps 10 by default)
 
@@ -85,6 +87,9 @@ def master_key_from_newest_bundle(ctx: OperationContext) -> BundleKey | None:
 
 
 def _read_key(ctx: OperationContext, run: BackupRun) -> tuple[str | None, str | None]:
+    if ctx.offsite is not None and ctx.storage is ctx.offsite:
+        # The drill or verify reads its dump from S3; the bundle is still read from its local file when it is there.
+        ctx = dataclasses.replace(ctx, storage=local_storage(ctx.settings))
     reading = choose_copy(ctx, run)
     if reading.missing is not None:
         raise BundleUnusable(f"config bundle {run.id}: {reading.missing}")
