@@ -90,6 +90,12 @@ def ensure_demo_database(pg: PostgresHandle, name: str = "openwatch_demo", targe
     create_database(pg, name)
     url = pg.url_for(name)
     with psycopg.connect(url, connect_timeout=10) as conn:
+        stale = sample.is_seeded(conn) and not sample.credentials_fit(conn)
+        conn.rollback()
+    if stale:  # seeded by an earlier version, before its credentials were encrypted: the demo's data, made again
+        drop_database(pg, name)
+        create_database(pg, name)
+    with psycopg.connect(url, connect_timeout=10) as conn:
         seeded = sample.is_seeded(conn)
         conn.rollback()  # end is_seeded's read transaction: schema and seed get one of their own
         if not seeded:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+from typing import Any
 
 from openwatch_backup.secrets.openwatch_crypto import NONCE_SIZE, SALT_SIZE, KeyRing
 
@@ -59,3 +60,23 @@ class SampleVault:
     def mfa_secret(self) -> bytes:
         """users.mfa_secret: a TOTP secret (32 base32 characters), encrypted; the blob itself."""
         return self.blob("".join(self.rng.choice(_B32) for _ in range(32)).encode())
+
+
+def credentials_fit(conn: Any, master_key: str = SAMPLE_MASTER_KEY) -> bool:
+    """Whether a seeded database's credentials open with the sample key. False for one seeded before they were
+    encrypted (random bytes there): the demo then seeds it again, or its drill would fail secrets_mismatch."""
+    from openwatch_backup.secrets.openwatch_crypto import CredentialDecryptError, decrypt, stored_blob
+
+    with conn.transaction():
+        row = conn.execute("SELECT encrypted_credentials FROM public.hosts WHERE encrypted_credentials IS NOT NULL "
+                           "LIMIT 1").fetchone()
+    if row is None:
+        return False
+    blob = stored_blob(row[0])
+    if blob is None:
+        return False
+    try:
+        decrypt(master_key, blob)
+    except CredentialDecryptError:
+        return False
+    return True
