@@ -193,8 +193,8 @@ def test_checklist_config_items(env: Env, keys: Path) -> None:
 
     items = _items(service)
     certs = items["certificates"]
-    assert (certs.key, certs.status.value) == ("certificates", "ok")
-    assert certs.detail == f"warning: CN=soon.example,O=Sample ({member}) expires on {expires}, in 10 day(s)"
+    assert (certs.key, certs.status.value) == ("certificates", "warn")
+    assert certs.detail == f"CN=soon.example,O=Sample ({member}) expires on {expires}, in 10 day(s)"
     assert certs.fix == f"renew the certificate in {member}; the next on-change check takes a new bundle"
     bundle = items["config_bundle"]
     assert (bundle.status.value, bundle.detail) == (

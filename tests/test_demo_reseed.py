@@ -17,8 +17,8 @@ def test_a_demo_database_with_unopenable_credentials_is_seeded_again(pg: Postgre
         url = ensure_demo_database(pg, name, target_mib=2)
         with psycopg.connect(url) as conn:
             assert credentials_fit(conn)
-            conn.execute("UPDATE hosts SET encrypted_credentials = decode(md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex') "
-                         "WHERE encrypted_credentials IS NOT NULL")
+            noise = "decode(md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex')"
+            conn.execute(f"UPDATE hosts SET encrypted_credentials = {noise} WHERE encrypted_credentials IS NOT NULL")
             conn.commit()
             assert not credentials_fit(conn)
 

@@ -69,7 +69,7 @@ def admin_router(api: ApiContext) -> APIRouter:
         with translated():
             service = api.service()
             now = datetime.now(UTC)
-            verified = service.recorder.list(limit=1, kind="verify", status=RunStatus.SUCCEEDED.value)
+            verified = service.database_verifies()  # a config bundle's verify says nothing of the dumps
             newest_at = verified[0].finished_at if verified else None
             age = (now - newest_at).total_seconds() / 3600 if newest_at else None
             running = service.recorder.list(limit=1, status=RunStatus.RUNNING.value)

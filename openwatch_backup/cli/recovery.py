@@ -166,7 +166,8 @@ def check(as_json: JsonOption = False) -> None:
         table = Table(title="backup checklist")
         for column in ("", "item", "when", "detail", "what to do"):
             table.add_column(column)
-        marks = {ItemStatus.OK: "[green]ok[/]", ItemStatus.FAIL: "[red]FAIL[/]", ItemStatus.SKIP: "[dim]skip[/]"}
+        marks = {ItemStatus.OK: "[green]ok[/]", ItemStatus.WARN: "[yellow]WARN[/]", ItemStatus.FAIL: "[red]FAIL[/]",
+                 ItemStatus.SKIP: "[dim]skip[/]"}
         for item in items:
             table.add_row(marks[item.status], item.title, item.cadence, item.detail, item.fix)
         out.print(table)

@@ -36,6 +36,7 @@ FAILURE_SCAN = 500  # recent verdicts searched for failures (beat makes about 8 
 
 class ItemStatus(StrEnum):
     OK = "ok"
+    WARN = "warn"  # passes (healthy stays true), but something needs doing soon: a certificate about to expire
     FAIL = "fail"
     SKIP = "skip"
 

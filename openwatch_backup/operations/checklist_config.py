@@ -2,9 +2,9 @@
 newest bundle expires soon.
 
 They read the settings and the catalog only (the certificates come from the newest bundle's run details, which
-its manifest holds too): `check` must stay fast and never decrypt anything. The checklist has no "warn" status
-(ok, fail, skip; the CLI's table and the page know those), so a certificate that expires within cert_warn_days
-is an `ok` item whose detail starts with "warning:" and whose fix says what to renew; one already expired fails.
+its manifest holds too): `check` must stay fast and never decrypt anything. A certificate that expires within
+cert_warn_days is a `warn` item (it passes: the exit status and `healthy` are unchanged) whose fix says what to
+renew; one already expired fails.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def certificates_item(ctx: OperationContext, bundles: list[BackupRun], now: date
     if when <= now:
         return "fail", f"{what} expired on {when.date().isoformat()}{more}", fix
     left = math.ceil((when - now).total_seconds() / 86400)  # 9 days 23 h: "in 10 day(s)"
-    return "ok", f"warning: {what} expires on {when.date().isoformat()}, in {left} day(s){more}", fix
+    return "warn", f"{what} expires on {when.date().isoformat()}, in {left} day(s){more}", fix
 
 
 def config_items(ctx: OperationContext, last_check: Any, now: datetime, age: Age) -> list[tuple[str, str, Found]]:

@@ -162,9 +162,11 @@ class RecoveryService(BackupsService):
 
     def checklist(self) -> list[CheckItem]:
         from openwatch_backup.operations.checklist import run_checklist
+        from openwatch_backup.operations.config_schedule import CHECKED_KEY
         from openwatch_backup.operations.stored_settings import settings_problems
 
-        return run_checklist(self.context, problems=settings_problems(self.settings, self.settings_store))
+        return run_checklist(self.context, problems=settings_problems(self.settings, self.settings_store),
+                             last_config_check=self.settings_store.get(CHECKED_KEY))
 
     def sweep(self) -> SweepReport:
         from openwatch_backup.operations.sweep import sweep_leftovers

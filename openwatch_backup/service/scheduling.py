@@ -148,7 +148,7 @@ class BackupService(RetentionService):
 
     def _stale_backup_alert(self, now: datetime | None = None) -> dict[str, Any] | None:
         now = now or datetime.now(UTC)
-        verified = self._database_verifies()
+        verified = self.database_verifies()
         first = self.recorder.list(limit=1, oldest_first=True)
         since = verified[0].finished_at if verified else (first[0].created_at if first else None)
         if since is None or (now - since).total_seconds() <= self.settings.alert_after_hours * 3600:
@@ -164,7 +164,7 @@ class BackupService(RetentionService):
         self.settings_store.set(STALE_ALERT_KEY, now.isoformat(), updated_by="sweeper")
         return delivery
 
-    def _database_verifies(self, scan: int = 50) -> list[BackupRun]:
+    def database_verifies(self, scan: int = 50) -> list[BackupRun]:
         """The newest succeeded verify of a database backup (a list of at most one): a config bundle's verify,
         taken on change at any hour, must not hide that no dump has verified for days."""
         for run in self.recorder.list(limit=scan, kind="verify", status=RunStatus.SUCCEEDED.value):
