@@ -414,3 +414,18 @@ def test_the_api_process_never_shows_the_secrets(api: Api, catalog: Catalog) -> 
     api.request("POST", "/config/backup")
     api.request("GET", "/openapi.json")
     assert os.environ["OPENWATCH_MASTER_KEY"] == MASTER_KEY  # it was there to leak
+
+
+def test_a_bundles_verify_does_not_count_as_a_verified_backup(api: Api, catalog: Catalog) -> None:
+    service = api.service()
+    dump_verified = service.get_run(str(catalog.verify.id)).finished_at
+    bundle = config_backup(service)
+    verify, result = service.verify(str(bundle.id), requested_by="test")
+    assert result is not None
+    assert result.passed
+    assert verify.finished_at > dump_verified
+
+    status = api.request("GET", "/status").json()
+
+    # The newest verified backup is still the dump the fixture verified, not the newer bundle.
+    assert datetime.fromisoformat(status["newest_verified_at"].replace("Z", "+00:00")) == dump_verified
