@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     zstd_threads: int = Field(default=0, ge=0, le=64,
                               description="zstd worker threads; 0 means one per CPU core.")
     kind: BackupKind = Field(default=BackupKind.FULL,
-                             description="Default kind for `backup`: full, plain, schema or tables.")
+                             description="Default kind for `backup`: full, plain, schema or tables (database "
+                             "dumps), or config (the encrypted config bundle).")
     tables: Annotated[list[str], NoDecode] = Field(
         default=list(DEFAULT_TABLES),
         description="Comma-separated tables for the `tables` kind (schema-qualified allowed).")
@@ -431,7 +432,8 @@ def settings_table_markdown() -> str:
         if isinstance(default, list):
             default = ",".join(default)
         value = getattr(default, "value", default)
-        shown = "required" if info.is_required() else ("unset" if default is None else f"`{value}`")
+        shown = "required" if info.is_required() else ("unset" if default is None else
+                                                       "empty" if value == "" else f"`{value}`")
         allowed = allowed_range(name) or _ALLOWED_TEXT.get(name, "")
         lines.append(f"| `{env_name(name)}` | {shown} | {allowed} | {info.description} |")
     return "\n".join(lines)
