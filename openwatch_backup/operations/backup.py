@@ -7,7 +7,6 @@ manifest written. On any failure the partial file is removed, no manifest exists
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -24,8 +23,9 @@ from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_name, manifes
 from openwatch_backup.core.pipeline import StreamResult, pump
 from openwatch_backup.errors import DumpFailed, StorageError
 from openwatch_backup.executors.local import describe_exit
+from openwatch_backup.operations.backup_record import record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
-from openwatch_backup.operations.lifecycle import peak_rss_bytes, record_failure
+from openwatch_backup.operations.lifecycle import peak_rss_bytes
 from openwatch_backup.operations.preflight import preflight
 from openwatch_backup.settings import COUNTED_TABLES
 from openwatch_backup.source.connection import connect
@@ -175,21 +175,12 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
             canary_included=plan.canary_included and nonce is not None, tables=plan.tables,
             excluded_table_data=plan.excluded_table_data, package_version=__version__)
         heartbeat.phase("manifest")
-        manifest_bytes = manifest.to_json()
-        ctx.storage.put_bytes(f"{POSTGRES_PREFIX}/{manifest_name(name)}", manifest_bytes)
-        details = _details(manifest, result, checked.needed_bytes)
-        # The catalog keeps the manifest's own digest, so verify notices a manifest edited afterwards.
-        details["manifest_sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
-        ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=result.bytes_out,
-                             bytes_done=result.bytes_in, sha256=result.sha256, details=details,
-                             local_copy=artifact_key)
+        record_backup(ctx, run_id, artifact_key=artifact_key, manifest_key=f"{POSTGRES_PREFIX}/{manifest_name(name)}",
+                      manifest=manifest, details=_details(manifest, result, checked.needed_bytes),
+                      bytes_done=result.bytes_in)
         return manifest
     except BaseException as exc:
-        if writer is not None:
-            writer.abort()
-        elif artifact_key is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
-            ctx.storage.delete(artifact_key)  # committed but the manifest failed: no half-recorded backup
-        record_failure(ctx, run_id, exc)
+        undo_backup(ctx, run_id, exc, writer, artifact_key)
         raise
 
 

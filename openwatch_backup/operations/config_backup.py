@@ -11,7 +11,6 @@ never the passphrase, never a file's content.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -22,9 +21,9 @@ from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.core.manifest import ConfigPayload, Manifest
 from openwatch_backup.core.naming import CONFIG_EXTENSION, CONFIG_PREFIX, artifact_name, manifest_name
 from openwatch_backup.errors import StorageError
+from openwatch_backup.operations.backup_record import record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
-from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.secrets import passphrase as passphrases
 from openwatch_backup.secrets.bundle_digest import keyed_digest
 from openwatch_backup.secrets.bundle_inputs import check_paths, inputs_digest
@@ -100,23 +99,16 @@ def run_config_backup(ctx: OperationContext, run_id: uuid.UUID, trigger: str = "
             artifact=name, size_bytes=integrity.size, sha256=integrity.sha256, row_counts={}, canary_nonce=None,
             canary_included=False, tables=[], excluded_table_data=[], package_version=__version__, config=payload)
         ctx.recorder.progress(run_id, "manifest")
-        manifest_bytes = manifest.to_json()
-        ctx.storage.put_bytes(f"{CONFIG_PREFIX}/{manifest_name(name)}", manifest_bytes)
-        kill_point("config_manifest_written")
         details = {"artifact": name, "format": manifest.format, "wrapper": None, "key_id": integrity.key_id,
                    "inputs_digest": digest, "members": len(members), "paths": payload.paths,
                    "env_snapshot": payload.env_snapshot, "certificates": certificates,
                    "passphrase_source": passphrase.source, "warnings": list(passphrase.warnings),
-                   "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "package_version": __version__,
+                   "package_version": __version__,
                    "request": {"kind": BackupKind.CONFIG.value, "compression": Compression.NONE.value, "tables": []}}
-        ctx.recorder.succeed(run_id, location=ctx.storage.location(artifact_key), size=integrity.size,
-                             bytes_done=integrity.size, sha256=integrity.sha256, details=details,
-                             local_copy=artifact_key)
+        record_backup(ctx, run_id, artifact_key=artifact_key, manifest_key=f"{CONFIG_PREFIX}/{manifest_name(name)}",
+                      manifest=manifest, details=details, bytes_done=integrity.size,
+                      after_manifest=lambda: kill_point("config_manifest_written"))
         return manifest
     except BaseException as exc:
-        if writer is not None:
-            writer.abort()
-        elif artifact_key is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
-            ctx.storage.delete(artifact_key)  # committed but the manifest failed: no half-recorded bundle
-        record_failure(ctx, run_id, exc)
+        undo_backup(ctx, run_id, exc, writer, artifact_key)
         raise
