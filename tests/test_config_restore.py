@@ -46,12 +46,15 @@ def test_restore_refuses_a_folder_that_is_not_empty_and_takes_an_empty_one(bench
     empty.mkdir(mode=0o755)
 
     refused = bench.cli("restore", run["id"], "--to", str(full))
+    nowhere = bench.cli("restore", run["id"], "--to", "")  # not the working folder
     taken = bench.cli("restore", run["id"], "--to", str(empty))
 
     assert (refused.returncode, refused.stdout) == (10, "")
     assert refused.stderr == (f"error: restore folder {full} is not empty: give a new folder (configuration is never "
                               "restored over existing files)\n")
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
+    assert (nowhere.returncode, nowhere.stderr) == (
+        2, "error: --to needs the path of a new folder, e.g. --to /root/openwatch-config\n")
     assert (full / "keep.txt").read_text() == "the operator's file\n"
     assert taken.returncode == 0, taken.stderr
     assert stat.S_IMODE(os.lstat(empty).st_mode) == 0o700

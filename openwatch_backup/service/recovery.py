@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from openwatch_backup.core.kinds import BackupKind, Trigger
+from openwatch_backup.errors import ConfigError
 from openwatch_backup.service.backups import BackupsService
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ class RecoveryService(BackupsService):
         from openwatch_backup.operations.config_restore import check_destination, require_config, run_config_restore
         from openwatch_backup.operations.verify import backup_manifest_key
 
+        if not to.strip():
+            raise ConfigError("--to needs the path of a new folder, e.g. --to /root/openwatch-config")
         backup = self.recorder.get(ref)
         backup_manifest_key(backup)
         require_config(backup)
