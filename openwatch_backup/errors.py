@@ -188,3 +188,17 @@ class InternalError(BackupError):
     """An error of ours that no rule translates: a bug. The message still is one line, never a traceback."""
 
     code = "internal"
+
+
+class DockerUnavailable(BackupError):
+    """The Docker Engine API does not answer (no socket, no permission, the daemon down)."""
+
+    code = "docker_unavailable"
+    exit_status = 3
+
+
+class ContainerMissing(BackupError):
+    """A container or volume a setting names does not exist, or is not running when it must be."""
+
+    code = "container_missing"
+    exit_status = 3

@@ -205,6 +205,27 @@ class Settings(BaseSettings):
     def _empty_passphrase_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value == "" else value
 
+    # --- Inside OpenWatch's containers (executors/, docker_api.py): the Docker API from DOCKER_HOST or the socket.
+    executor: str = Field(default="auto", description="Where pg_dump, pg_restore and psql run: local (a client "
+                          "installed beside the worker), docker (inside OPENWATCH_BACKUP_DB_CONTAINER, through the "
+                          "Docker API), or auto (local when a suitable client exists, else docker).")
+    db_container: str = Field(default="openwatch-db", description="The database container the docker executor "
+                              "runs pg_dump, pg_restore and psql in.")
+
+    @field_validator("executor")
+    @classmethod
+    def _executor_known(cls, value: str) -> str:
+        if value not in ("auto", "local", "docker"):
+            raise ValueError("must be auto, local or docker, e.g. docker")
+        return value
+
+    @field_validator("db_container")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("is not a container name (letters, digits, _ . -), e.g. openwatch-db")
+        return value
+
     # --- Off-site copies on S3 (storage/s3.py, storage/factory.py). Credentials are never settings: boto3's own
     # chain finds them (AWS_* environment, ~/.aws files, instance or container role).
     s3_bucket: str | None = Field(default=None, description="S3 bucket for off-site copies; setting it turns "
@@ -452,4 +473,5 @@ _ALLOWED_TEXT = {
     "s3_endpoint_url": "http:// or https:// URL without credentials",
     "s3_addressing_style": "auto, path, virtual",
     "s3_sse": "none, AES256, aws:kms",
+    "executor": "auto, local, docker",
 }
