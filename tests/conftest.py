@@ -30,7 +30,7 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 
 # moto's S3 server and the fault proxy in front of it, for the storage tests.
-pytest_plugins = ["tests.support.moto_server"]
+pytest_plugins = ["tests.support.moto_server", "tests.podman_fixtures"]
 
 ADMIN_URL_ENV = "OPENWATCH_BACKUP_TEST_ADMIN_URL"
 # Set to 1 to start throwaway servers even where 5432/6379 answer (what a machine without them gets).
