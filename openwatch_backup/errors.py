@@ -202,3 +202,10 @@ class ContainerMissing(BackupError):
 
     code = "container_missing"
     exit_status = 3
+
+
+class RedisSnapshotFailed(BackupError):
+    """Redis did not answer, refused BGSAVE, its save failed or did not finish in time, or dump.rdb is wrong."""
+
+    code = "redis_snapshot"
+    exit_status = 5

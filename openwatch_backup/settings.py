@@ -226,6 +226,36 @@ class Settings(BaseSettings):
             raise ValueError("is not a container name (letters, digits, _ . -), e.g. openwatch-db")
         return value
 
+    # --- Redis snapshot (operations/redis_snapshot.py): off by default, the guide says Redis "generally does not
+    # require backup" (it holds Celery's queue and caches, which OpenWatch rebuilds).
+    redis: bool = Field(default=False, description="on: the nightly scheduled backup also takes a Redis snapshot "
+                        "(BGSAVE, then dump.rdb from OPENWATCH_BACKUP_REDIS_CONTAINER through the Docker API).")
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENWATCH_REDIS_URL", "redis_url"),
+        description="OpenWatch's Redis, as OpenWatch writes it (redis://:password@host:6379/0); the password is "
+        "read from it, never passed on a command line.")
+    redis_container: str = Field(default="openwatch-redis", description="The Redis container whose /data/dump.rdb "
+                                 "the snapshot fetches after BGSAVE.")
+    redis_save_timeout_seconds: float = Field(default=300, gt=0, le=86_400, allow_inf_nan=False,
+                                              description="How long a Redis snapshot waits for BGSAVE to finish "
+                                              "(LASTSAVE to move).")
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url_scheme(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://:PASSWORD@redis:6379/0")
+        return value
+
+    @field_validator("redis_container")
+    @classmethod
+    def _redis_container_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("is not a container name (letters, digits, _ . -), e.g. openwatch-redis")
+        return value
+
     # --- Off-site copies on S3 (storage/s3.py, storage/factory.py). Credentials are never settings: boto3's own
     # chain finds them (AWS_* environment, ~/.aws files, instance or container role).
     s3_bucket: str | None = Field(default=None, description="S3 bucket for off-site copies; setting it turns "
@@ -404,8 +434,10 @@ class Settings(BaseSettings):
         return paths
 
 
-_OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE"}
-_SECRET_FIELDS = {"database_url", "webhook_url", "s3_endpoint_url", "passphrase"}  # a webhook URL often carries a token
+_OWN_NAMES = {"database_url": "OPENWATCH_DATABASE_URL", "database_ssl_mode": "OPENWATCH_DATABASE_SSL_MODE",
+              "redis_url": "OPENWATCH_REDIS_URL"}
+# A webhook URL often carries a token; a Redis URL its password.
+_SECRET_FIELDS = {"database_url", "webhook_url", "s3_endpoint_url", "passphrase", "redis_url"}
 
 
 def env_name(field: str) -> str:
@@ -474,4 +506,6 @@ _ALLOWED_TEXT = {
     "s3_addressing_style": "auto, path, virtual",
     "s3_sse": "none, AES256, aws:kms",
     "executor": "auto, local, docker",
+    "redis": "on/off, true/false",
+    "redis_url": "redis://, rediss:// or unix:// URL",
 }

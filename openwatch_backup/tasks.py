@@ -256,7 +256,7 @@ def dispatch_task(self: Any) -> dict[str, Any]:
             self.app.send_task(BACKUP, args=[str(run_id)], **_limits(service))
         for kind, run_id in service.dispatch_due():
             queued.append((kind, run_id))
-            task = BACKUP if kind == "backup" else DRILL
+            task = DRILL if kind == "drill" else BACKUP  # "backup", and "redis" (the nightly Redis snapshot)
             self.app.send_task(task, args=[str(run_id)], **_limits(service))
         outcome.update({"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]})
     return outcome

@@ -11,11 +11,12 @@ class BackupKind(StrEnum):
     SCHEMA = "schema"  # pg_dump --schema-only: "Schema-Only Dump"
     TABLES = "tables"  # pg_dump -Fc, other tables' data left out: "Specific Table Backup" (see dump_plan.py)
     CONFIG = "config"  # the encrypted tar.gz of .env, keys and certificates: "Configuration Backup" (secrets/)
+    REDIS = "redis"  # BGSAVE's dump.rdb from the redis container, zstd-wrapped (operations/redis_snapshot.py)
 
     @property
     def is_database(self) -> bool:
-        """A pg_dump of OpenWatch's database (the postgres family); config bundles are not."""
-        return self is not BackupKind.CONFIG
+        """A pg_dump of OpenWatch's database (the postgres family); config bundles and Redis snapshots are not."""
+        return self not in (BackupKind.CONFIG, BackupKind.REDIS)
 
     @property
     def is_archive(self) -> bool:

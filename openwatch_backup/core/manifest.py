@@ -36,6 +36,20 @@ class ConfigPayload(BaseModel):
                                                description="member, index, subject, not_after of each certificate")
 
 
+class RedisPayload(BaseModel):
+    """The redis family's part of a manifest: what BGSAVE saved and where it came from (no URL, no password)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    container: str = Field(description="the container dump.rdb was fetched from")
+    path: str = Field(description="the file fetched inside it, e.g. /data/dump.rdb")
+    redis_version: str = Field(description="INFO server's redis_version")
+    rdb_version: int = Field(ge=1, description="the RDB format version in the file's header (REDIS0010 -> 10)")
+    lastsave: int = Field(ge=0, description="LASTSAVE after our BGSAVE (Unix seconds)")
+    rdb_size: int = Field(ge=0, description="bytes of dump.rdb before zstd")
+    keys: int | None = Field(default=None, ge=0, description="keys over all databases (INFO keyspace) at the save")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,6 +76,7 @@ class Manifest(BaseModel):
     excluded_table_data: list[str]
     package_version: str
     config: ConfigPayload | None = None  # the config family's payload; None for database dumps
+    redis: RedisPayload | None = None  # the redis family's payload; None for the others
 
     # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
     # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
@@ -100,7 +115,7 @@ class Manifest(BaseModel):
 
     def to_json(self) -> bytes:
         # A dump's manifest has no config key at all: byte for byte what earlier versions wrote and can read.
-        leave_out = {"config"} if self.config is None else None
+        leave_out = {name for name in ("config", "redis") if getattr(self, name) is None} or None
         return (self.model_dump_json(indent=2, exclude=leave_out) + "\n").encode()
 
     @classmethod

@@ -18,8 +18,10 @@ PARTIAL_SUFFIX = ".partial"
 # Where each family's artifacts and manifests live in storage (a folder locally, a key prefix in S3).
 POSTGRES_PREFIX = "postgres"
 CONFIG_PREFIX = "config"
-FAMILY_PREFIXES = (POSTGRES_PREFIX, CONFIG_PREFIX)
+REDIS_PREFIX = "redis"
+FAMILY_PREFIXES = (POSTGRES_PREFIX, CONFIG_PREFIX, REDIS_PREFIX)
 CONFIG_EXTENSION = ".tar.gz.enc"
+REDIS_EXTENSION = ".rdb.zst"  # dump.rdb as BGSAVE wrote it, wrapped in zstd
 
 _PREFIX = {
     BackupKind.FULL: "openwatch",
@@ -27,6 +29,7 @@ _PREFIX = {
     BackupKind.SCHEMA: "schema",
     BackupKind.TABLES: "scan_data",
     BackupKind.CONFIG: "config",
+    BackupKind.REDIS: "redis",
 }
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -50,6 +53,8 @@ def family_prefix(artifact: str) -> str:
     under postgres/. The name alone tells, so every reader of a catalog row or a manifest finds the file."""
     if artifact.startswith(_PREFIX[BackupKind.CONFIG] + "_") and artifact.endswith(CONFIG_EXTENSION):
         return CONFIG_PREFIX
+    if artifact.startswith(_PREFIX[BackupKind.REDIS] + "_") and artifact.endswith(REDIS_EXTENSION):
+        return REDIS_PREFIX
     return POSTGRES_PREFIX
 
 

@@ -30,7 +30,10 @@ KEEP, DELETE = "keep", "delete"
 SUCCEEDED = "succeeded"
 DATABASE, CONFIG, VOLUME = "database", "config", "volume"
 FAMILY_OF_KIND: dict[str, str] = {"full": DATABASE, "plain": DATABASE, "schema": DATABASE, "tables": DATABASE,
-                                  "config": CONFIG, "volume": VOLUME}
+                                  "config": CONFIG, "volume": VOLUME,
+                                  # Redis snapshots are taken with the nightly dump: kept by the database's days
+                                  # policy, planned as their own kind (their own floor of verified ones).
+                                  "redis": DATABASE}
 GIB = 1024**3
 
 

@@ -82,6 +82,10 @@ def quick_verify(ctx: OperationContext, run: BackupRun, *, read_content: bool = 
                       f"{manifest.size_bytes}", checks), manifest
     if not read_content:
         return VerifyResult(deep=False, checks=checks), manifest
+    if manifest.redis is not None or run.kind == BackupKind.REDIS.value:  # sha256, then the RDB's header and CRC64
+        from openwatch_backup.operations.redis_verify import verify_rdb
+
+        return verify_rdb(ctx, manifest, artifact_key, checks), manifest
     started = time.monotonic()
     digest, unreadable = _read_through(ctx, manifest, artifact_key)
     checks["read_seconds"] = round(time.monotonic() - started, 3)

@@ -26,6 +26,8 @@ class BackupsService(ServiceBase):
         chosen = tables or self.settings.tables
         if kind is BackupKind.CONFIG:  # gzip inside the encrypted tar; the database compression does not apply
             return BackupRequest(kind=kind, compression=Compression.NONE, tables=[])
+        if kind is BackupKind.REDIS:  # dump.rdb is always zstd-wrapped
+            return BackupRequest(kind=kind, compression=Compression.ZSTD, tables=[])
         return BackupRequest(kind=kind, compression=compression or self.settings.compression,
                              tables=list(chosen) if kind is BackupKind.TABLES else [])
 
@@ -47,6 +49,13 @@ class BackupsService(ServiceBase):
             with self._operation(run_id, exclusive=False):
                 run_config_backup(self.context, run_id, trigger=run.trigger)
             return self.recorder.get(str(run_id))
+        if request.kind is BackupKind.REDIS:
+            from openwatch_backup.operations.redis_snapshot import run_redis_snapshot
+
+            # BGSAVE and a file from the redis container: no PostgreSQL data, no database lock to wait for.
+            with self._operation(run_id, exclusive=False):
+                run_redis_snapshot(self.context, run_id, trigger=run.trigger)
+            return self.recorder.get(str(run_id))
         with self._operation(run_id, exclusive=True):
             run_backup(self.context, run_id, request, observer, trigger=run.trigger)
         return self.recorder.get(str(run_id))
@@ -55,7 +64,8 @@ class BackupsService(ServiceBase):
                             requested_by: str | None = None) -> tuple[BackupRun, bool]:
         """Queue a backup unless one is queued or running; then return that one (created False). A config bundle
         and a database dump are different work: one of each may run at once."""
-        kinds = (BackupKind.CONFIG.value,) if request.kind is BackupKind.CONFIG else DATABASE_KIND_NAMES
+        kinds = (request.kind.value,) if request.kind in (BackupKind.CONFIG, BackupKind.REDIS) else \
+            DATABASE_KIND_NAMES
         run_id, created = self.recorder.create_unless_active(
             request.kind.value, kinds, trigger.value, requested_by, details={"request": request.as_details()})
         return self.recorder.get(str(run_id)), created

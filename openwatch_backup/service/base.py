@@ -43,7 +43,8 @@ class ServiceBase:
     def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
         self.settings = settings
         self.target: DatabaseTarget = settings.target
-        self.redact = Redactor([self.target.password, settings.database_url, settings.webhook_url])
+        self.redact = Redactor([self.target.password, settings.database_url, settings.webhook_url,
+                                settings.redis_url])
         self.storage: Storage = storage or LocalStorage(settings.dir)
         self._holding_lock = False  # a restore's safety backup runs inside the restore's lock
 

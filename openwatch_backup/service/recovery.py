@@ -75,6 +75,12 @@ class RecoveryService(BackupsService):
 
             raise RestoreRefused(f"backup {backup.id} is a config bundle: restore it into a new folder with "
                                  "--to DIR (live configuration is never overwritten in place), or --list it")
+        if backup.kind == BackupKind.REDIS.value:  # Redis loads dump.rdb only at its start: the admin's steps
+            from openwatch_backup.errors import RestoreRefused
+
+            raise RestoreRefused(f"backup {backup.id} is a Redis snapshot: restore it by hand with the commands in "
+                                 "the README, section \"Redis snapshot\" (stop redis, zstd -dc it to dump.rdb, "
+                                 "start redis)")
         return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
                                     details={"request": {**request.as_details(), "confirm": request.confirm,
                                                          "migrate": migrate, "health_check": health_check}})

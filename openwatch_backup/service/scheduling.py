@@ -42,6 +42,11 @@ class BackupService(RetentionService):
             run, created = self.request_backup_once(self.build_request(), Trigger.SCHEDULE, "celery-beat")
             if created:
                 queued.append(("backup", run.id))
+                if self.settings.redis:  # OPENWATCH_BACKUP_REDIS=on: the nightly run takes a Redis snapshot too
+                    snapshot, new = self.request_backup_once(self.build_request(BackupKind.REDIS), Trigger.SCHEDULE,
+                                                             "celery-beat")
+                    if new:
+                        queued.append(("redis", snapshot.id))
         backup_active = self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.QUEUED.value) or \
             self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.RUNNING.value)
         # A drill waits for a backup in flight, so it drills the newest backup rather than the one before.
