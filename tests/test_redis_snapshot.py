@@ -445,3 +445,29 @@ def test_nightly_dispatch_queues_a_redis_snapshot_when_on(openwatch_db: str, tmp
         assert [(r.kind, r.trigger, r.status) for r in runs] == [(k, "schedule", "queued") for k in
                                                                  ["full", *expected[1:]]]
         assert service.dispatch_due(nightly + timedelta(seconds=80)) == []  # once a night, the snapshot too
+
+
+@podman_test
+def test_catalog_rebuild_finds_the_snapshot(service: BackupService, rclient: redis.Redis) -> None:
+    """The manifest alone brings the run back (redis/ is one of the families rebuild lists), and it verifies."""
+    from sqlalchemy import text
+
+    rclient.set("k", "v")
+    run = service.backup(service.build_request(BackupKind.REDIS))
+    with service.engine.begin() as conn:
+        conn.execute(text("delete from backup_copies"))
+        conn.execute(text("delete from backup_runs"))
+    report = service.rebuild_catalog()
+    assert (report.inserted, report.skipped) == ([str(run.id)], {})
+    rebuilt = service.get_run(str(run.id))
+    assert (rebuilt.kind, rebuilt.status, rebuilt.sha256, rebuilt.artifact_location) == \
+        ("redis", "succeeded", run.sha256, run.artifact_location)
+    verify, result = service.verify(str(run.id))
+    assert verify.status == "succeeded"
+    assert result is not None
+    assert result.checks["rdb_check"] == "redis-check-rdb"
+    deep, deep_result = service.verify(str(run.id), deep=True)  # no database to restore into: the same checks
+    assert deep.status == "succeeded"
+    assert deep_result is not None
+    assert deep_result.deep
+    assert "scratch_database" not in deep_result.checks
