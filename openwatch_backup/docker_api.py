@@ -140,3 +140,142 @@ class _ChunkReader:
         data = self._buffer[self._position:self._position + size]
         self._position += len(data)
         return data
+
+
+# --- Volumes (operations/volume_snapshot.py, volume_restore.py): what they need of the API, nothing pulled.
+EXEC_READ_TIMEOUT = 300  # seconds without a byte from tar before the read is given up
+
+
+def docker_configured() -> bool:
+    """DOCKER_HOST is set or the default socket exists: the scheduled volume snapshot is for such installs."""
+    return bool(os.environ.get("DOCKER_HOST")) or os.path.exists(DEFAULT_SOCKET.removeprefix("unix://"))
+
+
+def get_volume(client: docker.DockerClient, name: str, setting: str) -> None:
+    """ContainerMissing naming `setting` when the volume `name` does not exist."""
+    from docker.errors import NotFound
+
+    with docker_errors(f"volume {name}"):
+        try:
+            client.volumes.get(name)
+        except NotFound:
+            raise ContainerMissing(f"volume {name} does not exist: set {setting} to a name `docker volume ls` "
+                                   "shows") from None
+
+
+def volume_exists(client: docker.DockerClient, name: str) -> bool:
+    from docker.errors import NotFound
+
+    with docker_errors(f"volume {name}"):
+        try:
+            client.volumes.get(name)
+        except NotFound:
+            return False
+    return True
+
+
+def volume_users(client: docker.DockerClient, name: str) -> list[tuple[Container, str]]:
+    """Every container, running or not, that mounts the volume `name`, with where it mounts it."""
+    found = []
+    with docker_errors(f"the containers that mount volume {name}"):
+        for container in client.containers.list(all=True):
+            for mount in container.attrs.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name") == name:
+                    found.append((container, str(mount.get("Destination"))))
+    return found
+
+
+class ExecStream:
+    """A program exec'd in a container whose stdout is read as a file (read(size)); stderr is kept apart.
+
+    Frames of the hijacked exec socket are parsed here (8-byte headers: stream, length) with a timeout, which
+    the SDK's frames_iter lacks. close() ends the program when it is still running (its host PID leads a process
+    group) and returns its exit status."""
+
+    def __init__(self, container: Container, argv: list[str], what: str, user: str = "0") -> None:
+        self.what = what
+        api = container.client.api
+        self._api = api
+        with docker_errors(what):
+            self._id = api.exec_create(container.id, argv, stdout=True, stderr=True, user=user)["Id"]
+            self._io = api.exec_start(self._id, socket=True)
+        self._sock = getattr(self._io, "_sock", self._io)
+        self._sock.settimeout(EXEC_READ_TIMEOUT)
+        self._frames = bytearray()
+        self._out = bytearray()
+        self._eof = False
+        self.stderr = bytearray()
+
+    def _fill(self) -> None:
+        try:
+            data = self._sock.recv(1 << 20)
+        except ConnectionResetError:
+            data = b""
+        except TimeoutError:
+            raise DockerUnavailable(f"{self.what}: no output for {EXEC_READ_TIMEOUT} s; check the container") from None
+        if not data:
+            self._eof = True
+            return
+        self._frames += data
+        while len(self._frames) >= 8:
+            size = int.from_bytes(self._frames[4:8], "big")
+            if len(self._frames) < 8 + size:
+                break
+            target = self._out if self._frames[0] == 1 else self.stderr
+            target += self._frames[8:8 + size]
+            del self._frames[:8 + size]
+        del self.stderr[:-4096]  # the tail is enough for an error line
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._out) < size):
+            self._fill()
+        cut = len(self._out) if size < 0 else min(size, len(self._out))
+        data = bytes(self._out[:cut])
+        del self._out[:cut]
+        return data
+
+    def close(self, wait: float = 10) -> int | None:
+        """End the exec (killing it if it still runs) and return its exit status (None: unknown)."""
+        import signal
+        import time
+        from contextlib import suppress
+
+        with docker_errors(self.what):
+            info = self._api.exec_inspect(self._id)
+            if info.get("Running") and info.get("Pid"):
+                # The engine on this host: its PID is ours to see. A remote engine: closing the socket makes
+                # tar meet a broken pipe.
+                with suppress(OSError):
+                    os.killpg(int(info["Pid"]), signal.SIGKILL)
+            with suppress(OSError):
+                self._io.close()
+                self._sock.close()
+            deadline = time.monotonic() + wait
+            while True:
+                info = self._api.exec_inspect(self._id)
+                if not info.get("Running") or time.monotonic() > deadline:
+                    return None if info.get("Running") else int(info.get("ExitCode") or 0)
+                time.sleep(0.02)
+
+
+def helper_container(client: docker.DockerClient, image: str, volume: str, mount: str, *, read_only: bool,
+                     entrypoint: list[str] | None = None) -> Container:
+    """A container made (not started) from a local image with the volume mounted: no pull, no network, root
+    (to read and write every owner's files), labelled so an operator sees what left it."""
+    with docker_errors(f"a helper container from {image} for volume {volume}"):
+        return client.containers.create(image, entrypoint=entrypoint or ["sleep"], command=["86400"] if
+                                        entrypoint is None else [], user="0", network_mode="none", init=True,
+                                        labels={"openwatch-backup": "volume-helper"},
+                                        volumes={volume: {"bind": mount, "mode": "ro" if read_only else "rw"}})
+
+
+def remove_container(container: Container) -> None:
+    """Remove a helper container whatever state it is in; a failure here must not hide the run's own outcome."""
+    from contextlib import suppress
+
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    with suppress(DockerException, RequestException, ConnectionError):
+        container.remove(force=True)
+

@@ -209,3 +209,10 @@ class RedisSnapshotFailed(BackupError):
 
     code = "redis_snapshot"
     exit_status = 5
+
+
+class VolumeSnapshotFailed(BackupError):
+    """A volume could not be read or written (tar failed, a container would not stop or start)."""
+
+    code = "volume_snapshot"
+    exit_status = 5

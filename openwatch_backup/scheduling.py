@@ -22,7 +22,8 @@ BACKUP_KEY = "schedule.backup"
 DRILL_KEY = "schedule.drill"
 # Per schedule, the expression the dispatcher last saw and since when: {"expression": ..., "since": iso}.
 CRON_ALLOWED = "5-field cron (celery's crontab), e.g. '0 2 * * *'"
-SEEN_KEYS = {"backup": "scheduler.seen.backup", "drill": "scheduler.seen.drill"}
+SEEN_KEYS = {"backup": "scheduler.seen.backup", "drill": "scheduler.seen.drill",
+             "volume": "scheduler.seen.volume"}
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,27 @@ class Settings(BaseSettings):
             raise ValueError("is not a container name (letters, digits, _ . -), e.g. openwatch-redis")
         return value
 
+    # --- Volume snapshots (operations/volume_snapshot.py): docker volumes as .tar.zst through the Docker API.
+    volumes: str = Field(default="openwatch_app_data,openwatch_ssh_known_hosts", description="Comma-separated "
+                         "docker volumes a volume snapshot reads (as `docker volume ls` names them).")
+    volume_schedule: str = Field(default="0 3 * * 0", validate_default=False, description="Cron expression (UTC) "
+                                 "of the weekly volume snapshot; queued only where the Docker API is reachable "
+                                 "(DOCKER_HOST or /var/run/docker.sock).")
+    volume_consistent: bool = Field(default=False, description="Stop OPENWATCH_BACKUP_VOLUME_STOP around each "
+                                    "volume's read (they are started again in every outcome), and include the "
+                                    "database container's data volume (postgres_data).")
+    volume_stop: str = Field(default="openwatch-backend,openwatch-celery-beat,openwatch-db", description="Comma-"
+                             "separated containers consistent mode stops (never the worker running the snapshot).")
+
+    @field_validator("volumes", "volume_stop")
+    @classmethod
+    def _docker_names(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",")):
+            if part and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", part):
+                raise ValueError(f"{part!r} is not a docker name (letters, digits, _ . -); list names comma-"
+                                 "separated, e.g. openwatch_app_data,openwatch_ssh_known_hosts")
+        return value
+
     # --- Off-site copies on S3 (storage/s3.py, storage/factory.py). Credentials are never settings: boto3's own
     # chain finds them (AWS_* environment, ~/.aws files, instance or container role).
     s3_bucket: str | None = Field(default=None, description="S3 bucket for off-site copies; setting it turns "
@@ -381,7 +402,7 @@ class Settings(BaseSettings):
             raise ValueError(f"is not a libpq sslmode; use one of {', '.join(SSL_MODES)}")
         return value or None
 
-    @field_validator("schedule", "drill_schedule")
+    @field_validator("schedule", "drill_schedule", "volume_schedule")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
         problem = cron_shape_problem(value)
@@ -421,6 +442,12 @@ class Settings(BaseSettings):
     @property
     def postgres_dir(self) -> Path:
         return self.dir / POSTGRES_PREFIX
+
+    def volume_names(self) -> list[str]:
+        return [part.strip() for part in self.volumes.split(",") if part.strip()]
+
+    def volume_stop_names(self) -> list[str]:
+        return [part.strip() for part in self.volume_stop.split(",") if part.strip()]
 
     def config_inputs(self) -> list[Path]:
         """The paths a config bundle packs: the listed ones (or OpenWatch's defaults), then the .env file."""
@@ -500,6 +527,9 @@ _ALLOWED_TEXT = {
     "config_paths": "absolute paths, comma-separated",
     "schedule": "5-field cron (celery's crontab)",
     "drill_schedule": "5-field cron (celery's crontab)",
+    "volume_schedule": "5-field cron (celery's crontab)",
+    "volumes": "docker volume names, comma-separated",
+    "volume_stop": "container names, comma-separated",
     "webhook_url": "http:// or https:// URL",
     "s3_bucket": "3-63 of a-z, 0-9, '.', '-'",
     "s3_endpoint_url": "http:// or https:// URL without credentials",

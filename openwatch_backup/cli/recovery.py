@@ -88,11 +88,27 @@ def restore(
     health_check: Annotated[bool, typer.Option(help="Ask OPENWATCH_BACKUP_HEALTH_URL afterwards.")] = False,
     to: Annotated[str | None, typer.Option(help="Config bundle: decrypt into this new (or empty) folder.")] = None,
     list_members: Annotated[bool, typer.Option("--list", help="Config bundle: print its member names.")] = False,
+    volume: Annotated[str | None, typer.Option(help="Volume snapshot: the volume it is of; restores into a new "
+                                                    "volume (--into NAME, default NAME_restored_YYYYMMDD_HHMMSS), or "
+                                                    "over it with --confirm NAME.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Restore a backup: into a new database and swap names (the old one is kept), --into NAME, or --table;
     a config bundle --to a new folder (or --list its members)."""
     from openwatch_backup.operations.restore import RestoreRequest
+
+    if volume is not None:
+        if to is not None or list_members or table or data_only or terminate_connections or migrate or health_check:
+            raise fail(RestoreRefused("--volume restores a volume snapshot: only --into NAME or --confirm NAME go "
+                                      "with it"))
+        with service_from_env() as service:
+            result = service.restore_volume(run, volume=volume, into=into, confirm=confirm, requested_by=operator())
+            info = result.details.get("volume_restore", {})
+            safety = result.details.get("safety_snapshot")
+            _report(result, as_json, f"restored volume {info.get('from')} into {info.get('volume')} in "
+                                     f"{info.get('seconds')} s" + (f" (safety snapshot: run {safety})" if safety
+                                                                    else ""))
+        return
 
     if to is not None or list_members:
         database_options = confirm or into or table or data_only or terminate_connections or migrate or health_check

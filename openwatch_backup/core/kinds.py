@@ -11,12 +11,14 @@ class BackupKind(StrEnum):
     SCHEMA = "schema"  # pg_dump --schema-only: "Schema-Only Dump"
     TABLES = "tables"  # pg_dump -Fc, other tables' data left out: "Specific Table Backup" (see dump_plan.py)
     CONFIG = "config"  # the encrypted tar.gz of .env, keys and certificates: "Configuration Backup" (secrets/)
+    VOLUME = "volume"  # a docker volume as a .tar.zst: "Volume Backup" (operations/volume_snapshot.py)
     REDIS = "redis"  # BGSAVE's dump.rdb from the redis container, zstd-wrapped (operations/redis_snapshot.py)
 
     @property
     def is_database(self) -> bool:
-        """A pg_dump of OpenWatch's database (the postgres family); config bundles and Redis snapshots are not."""
-        return self not in (BackupKind.CONFIG, BackupKind.REDIS)
+        """A pg_dump of OpenWatch's database (the postgres family); config bundles, Redis and volume snapshots are
+        not."""
+        return self not in (BackupKind.CONFIG, BackupKind.REDIS, BackupKind.VOLUME)
 
     @property
     def is_archive(self) -> bool:

@@ -50,6 +50,22 @@ class RedisPayload(BaseModel):
     keys: int | None = Field(default=None, ge=0, description="keys over all databases (INFO keyspace) at the save")
 
 
+class VolumePayload(BaseModel):
+    """The volume family's part of a manifest: which volume, read how, and what consistent mode cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    volume: str = Field(description="the docker volume's name")
+    source: str = Field(description="how it was read: `exec CONTAINER` (a running container that mounts it) or "
+                        "`helper IMAGE` (a short-lived container from the image of a container that owns it)")
+    mount: str = Field(description="where the volume is mounted in that container")
+    consistent: bool = Field(description="whether containers were stopped around the read")
+    stopped: list[str] = Field(default_factory=list, description="the containers stopped (and started again)")
+    downtime_seconds: float = Field(default=0.0, ge=0, description="how long they were down")
+    members: int = Field(ge=0, description="tar members (files, folders, links) in the archive")
+    tar_bytes: int = Field(ge=0, description="bytes of the tar stream before zstd")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -77,6 +93,7 @@ class Manifest(BaseModel):
     package_version: str
     config: ConfigPayload | None = None  # the config family's payload; None for database dumps
     redis: RedisPayload | None = None  # the redis family's payload; None for the others
+    volume: VolumePayload | None = None  # the volume family's payload; None for the others
 
     # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
     # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
@@ -115,7 +132,7 @@ class Manifest(BaseModel):
 
     def to_json(self) -> bytes:
         # A dump's manifest has no config key at all: byte for byte what earlier versions wrote and can read.
-        leave_out = {name for name in ("config", "redis") if getattr(self, name) is None} or None
+        leave_out = {name for name in ("config", "redis", "volume") if getattr(self, name) is None} or None
         return (self.model_dump_json(indent=2, exclude=leave_out) + "\n").encode()
 
     @classmethod

@@ -19,9 +19,11 @@ PARTIAL_SUFFIX = ".partial"
 POSTGRES_PREFIX = "postgres"
 CONFIG_PREFIX = "config"
 REDIS_PREFIX = "redis"
-FAMILY_PREFIXES = (POSTGRES_PREFIX, CONFIG_PREFIX, REDIS_PREFIX)
+VOLUME_PREFIX = "volumes"
+FAMILY_PREFIXES = (POSTGRES_PREFIX, CONFIG_PREFIX, REDIS_PREFIX, VOLUME_PREFIX)
 CONFIG_EXTENSION = ".tar.gz.enc"
 REDIS_EXTENSION = ".rdb.zst"  # dump.rdb as BGSAVE wrote it, wrapped in zstd
+VOLUME_EXTENSION = ".tar.zst"  # `zstd -dc FILE | tar t` reads it
 
 _PREFIX = {
     BackupKind.FULL: "openwatch",
@@ -30,6 +32,7 @@ _PREFIX = {
     BackupKind.TABLES: "scan_data",
     BackupKind.CONFIG: "config",
     BackupKind.REDIS: "redis",
+    BackupKind.VOLUME: "volume",  # volume_<volume>_YYYYMMDD_HHMMSS.tar.zst: never openwatch_ or config_
 }
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -44,17 +47,26 @@ def artifact_name(kind: BackupKind, extension: str, when: datetime, attempt: int
     return f"{_PREFIX[kind]}_{timestamp(when)}{suffix}{extension}"
 
 
+def volume_artifact_name(volume: str, when: datetime, attempt: int = 0) -> str:
+    """`volume_openwatch_app_data_20261126_030000.tar.zst`: the volume's name inside, so a listing tells them apart."""
+    return artifact_name(BackupKind.VOLUME, VOLUME_EXTENSION, when, attempt).replace(
+        f"{_PREFIX[BackupKind.VOLUME]}_", f"{_PREFIX[BackupKind.VOLUME]}_{volume}_", 1)
+
+
 def manifest_name(artifact: str) -> str:
     return artifact + MANIFEST_SUFFIX
 
 
 def family_prefix(artifact: str) -> str:
-    """The folder (key prefix) an artifact named `artifact` lives in: config bundles under config/, dumps
-    under postgres/. The name alone tells, so every reader of a catalog row or a manifest finds the file."""
+    """The folder (key prefix) an artifact named `artifact` lives in: config bundles under config/, volume
+    snapshots under volumes/, dumps under postgres/. The name alone tells, so every reader of a catalog row or a
+    manifest finds the file."""
     if artifact.startswith(_PREFIX[BackupKind.CONFIG] + "_") and artifact.endswith(CONFIG_EXTENSION):
         return CONFIG_PREFIX
     if artifact.startswith(_PREFIX[BackupKind.REDIS] + "_") and artifact.endswith(REDIS_EXTENSION):
         return REDIS_PREFIX
+    if artifact.startswith(_PREFIX[BackupKind.VOLUME] + "_") and artifact.endswith(VOLUME_EXTENSION):
+        return VOLUME_PREFIX
     return POSTGRES_PREFIX
 
 

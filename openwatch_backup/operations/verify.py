@@ -75,6 +75,11 @@ def quick_verify(ctx: OperationContext, run: BackupRun, *, read_content: bool = 
 
         return (verify_bundle(ctx, manifest, artifact_key, checks) if read_content
                 else VerifyResult(deep=False, checks=checks)), manifest
+    if manifest.volume is not None or run.kind == BackupKind.VOLUME.value:
+        from openwatch_backup.operations.volume_verify import verify_volume
+
+        return (verify_volume(ctx, manifest, artifact_key, checks) if read_content
+                else VerifyResult(deep=False, checks=checks)), manifest
     size = ctx.storage.size(artifact_key)
     checks["size_bytes"] = size
     if size != manifest.size_bytes:

@@ -32,7 +32,8 @@ def run_verify(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, deep
         result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
         if reading.copy is CopyStorage.S3:
             result = check_metadata(ctx, backup, result)
-        if deep and manifest is not None and (manifest.config is not None or manifest.redis is not None):
+        if deep and manifest is not None and (manifest.config is not None or manifest.redis is not None
+                                                     or manifest.volume is not None):
             result = replace(result, deep=True)  # a bundle or an RDB: no database to restore into; quick reads it all
         elif result.passed and deep and manifest is not None:
             ctx.recorder.progress(run_id, "deep")

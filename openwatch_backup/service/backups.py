@@ -49,6 +49,15 @@ class BackupsService(ServiceBase):
             with self._operation(run_id, exclusive=False):
                 run_config_backup(self.context, run_id, trigger=run.trigger)
             return self.recorder.get(str(run_id))
+        if request.kind is BackupKind.VOLUME:
+            from openwatch_backup.operations.volume_snapshot import VolumeRequest, run_volume_snapshot
+
+            # No database lock: a volume is read through the Docker API; consistent mode refuses up front when a
+            # database run is in flight (volume_runs.py), since it may stop the database container.
+            with self._operation(run_id, exclusive=False):
+                run_volume_snapshot(self.context, run_id, VolumeRequest.from_details(run.details["request"]),
+                                    trigger=run.trigger)
+            return self.recorder.get(str(run_id))
         if request.kind is BackupKind.REDIS:
             from openwatch_backup.operations.redis_snapshot import run_redis_snapshot
 
@@ -59,6 +68,15 @@ class BackupsService(ServiceBase):
         with self._operation(run_id, exclusive=True):
             run_backup(self.context, run_id, request, observer, trigger=run.trigger)
         return self.recorder.get(str(run_id))
+
+    def request_volume_snapshots(self, volumes: list[str] | None = None, stop: list[str] | None = None, *,
+                                 trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> list[uuid.UUID]:
+        """Queue one volume run per volume (operations/volume_runs.py checks every name first)."""
+        from openwatch_backup.operations.volume_runs import plan_volume_requests
+
+        requests = plan_volume_requests(self.context, volumes, stop)
+        return [self.recorder.create(BackupKind.VOLUME.value, trigger.value, requested_by,
+                                     details={"request": r.as_details()}) for r in requests]
 
     def request_backup_once(self, request: BackupRequest, trigger: Trigger = Trigger.CLI,
                             requested_by: str | None = None) -> tuple[BackupRun, bool]:

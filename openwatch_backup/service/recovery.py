@@ -81,6 +81,12 @@ class RecoveryService(BackupsService):
             raise RestoreRefused(f"backup {backup.id} is a Redis snapshot: restore it by hand with the commands in "
                                  "the README, section \"Redis snapshot\" (stop redis, zstd -dc it to dump.rdb, "
                                  "start redis)")
+        if backup.kind == BackupKind.VOLUME.value:  # not a database: into a new volume, or --confirm over it
+            from openwatch_backup.errors import RestoreRefused
+
+            volume = (backup.details.get("volume") or {}).get("volume", "NAME")
+            raise RestoreRefused(f"backup {backup.id} is a volume snapshot: restore it with --volume {volume} "
+                                 f"(into a new volume), or --volume {volume} --confirm {volume} (over it)")
         return self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id,
                                     details={"request": {**request.as_details(), "confirm": request.confirm,
                                                          "migrate": migrate, "health_check": health_check}})
@@ -136,6 +142,45 @@ class RecoveryService(BackupsService):
                                       details={"request": {"config": True, "to": str(dest)}})
         with self._operation(run_id, exclusive=False):  # files only: no database, no lock to wait for
             run_config_restore(self.context, run_id, backup, dest)
+        return self.recorder.get(str(run_id))
+
+    def restore_volume(self, ref: str, *, volume: str, into: str | None = None, confirm: str | None = None,
+                       trigger: Trigger = Trigger.CLI, requested_by: str | None = None) -> BackupRun:
+        """A volume snapshot into a new volume (`into`, default VOLUME_restored_YYYYMMDD_HHMMSS), or with
+        confirm == volume over the original, after a safety snapshot (operations/volume_restore.py)."""
+        from datetime import UTC, datetime
+
+        from openwatch_backup.core.naming import timestamp
+        from openwatch_backup.docker_api import docker_client
+        from openwatch_backup.errors import RestoreRefused
+        from openwatch_backup.operations.verify import backup_manifest_key
+        from openwatch_backup.operations.volume_restore import check_target, run_volume_restore, snapshot_volume
+        from openwatch_backup.operations.volume_runs import checked_names
+
+        backup = self.recorder.get(ref)
+        backup_manifest_key(backup)
+        source = snapshot_volume(backup)
+        if volume != source:
+            raise RestoreRefused(f"backup {backup.id} is a snapshot of volume {source}, not {volume}: give --volume "
+                                 f"{source}")
+        if confirm is not None and confirm != volume:
+            raise RestoreRefused(f"--confirm {confirm} does not match --volume {volume}: type the volume's name to "
+                                 "restore over it")
+        in_place = confirm is not None
+        if in_place and into is not None:
+            raise RestoreRefused("--into names a new volume, --confirm restores over the original: give one of them")
+        target = volume if in_place else (into or f"{volume}_restored_{timestamp(datetime.now(UTC))}")
+        checked_names([target], "--into")
+        check_target(docker_client(), volume, target, in_place)  # refused before anything is recorded or stopped
+        details: dict[str, Any] = {"request": {"volume": volume, "target": target, "in_place": in_place}}
+        if in_place:  # the volume as it is now, first: a snapshot run of its own (succeeded, or nothing happens)
+            (safety_id,) = self.request_volume_snapshots([volume], [], trigger=trigger,
+                                                         requested_by=f"safety snapshot before restoring {volume}")
+            safety = self.execute_backup(safety_id)
+            details["safety_snapshot"] = str(safety.id)
+        run_id = self.recorder.create("restore", trigger.value, requested_by, parent_id=backup.id, details=details)
+        with self._operation(run_id, exclusive=False):  # a volume, not the database: no lock to wait for
+            run_volume_restore(self.context, run_id, backup, target, in_place)
         return self.recorder.get(str(run_id))
 
     def list_config(self, ref: str) -> list[str]:

@@ -57,7 +57,39 @@ class BackupService(RetentionService):
                 drill = None  # nothing to drill with yet; the backup queued above will make one
             if drill is not None:
                 queued.append(("drill", drill))
+        queued.extend(self._dispatch_volumes(now))
         return queued
+
+    def _dispatch_volumes(self, now: datetime) -> list[tuple[str, uuid.UUID]]:
+        """The weekly volume snapshot (OPENWATCH_BACKUP_VOLUME_SCHEDULE): one run per volume, only where the
+        Docker API is configured (an install without it has no volumes to read). A bad expression or a refused
+        request (a missing volume or container) logs its line and waits for the next fire time."""
+        from openwatch_backup.docker_api import docker_configured
+        from openwatch_backup.scheduling import SEEN_KEYS, is_due
+        from openwatch_backup.settings import cron_problem, env_name
+
+        expression = self.settings.volume_schedule
+        if not docker_configured():
+            return []
+        problem = cron_problem(expression)
+        if problem:
+            log.error("%s: %s (got %r)", env_name("volume_schedule"), problem, expression)
+            return []
+        if not is_due(expression, self._schedule_reference("volume", expression, now, record=True), now):
+            return []
+        if any(self.recorder.list(limit=1, kind=BackupKind.VOLUME.value, status=s.value)
+               for s in (RunStatus.QUEUED, RunStatus.RUNNING)):
+            return []
+        try:
+            run_ids = self.request_volume_snapshots(trigger=Trigger.SCHEDULE, requested_by="celery-beat")
+        except BackupError as exc:
+            log.error("volume snapshot not queued: %s", exc.message)
+            notify("volume_snapshot_refused", f"volume snapshot not queued: {exc.message}", {"detail": exc.message},
+                   webhook_url=self.settings.webhook_url, redact=self.redact)
+            self.settings_store.set(SEEN_KEYS["volume"], {"expression": expression, "since": now.isoformat()},
+                                    updated_by="celery-beat")  # said once: due again at the next fire time
+            return []
+        return [("volume", run_id) for run_id in run_ids]
 
     def next_scheduled(self, now: datetime | None = None) -> dict[str, datetime]:
         """When the dispatcher will queue the scheduled backup and drill: the same rule it applies itself. A
@@ -106,8 +138,8 @@ class BackupService(RetentionService):
         of them, so a missed night is still caught up; a changed expression counts from the change."""
         from openwatch_backup.scheduling import SEEN_KEYS
 
-        if name == "drill":
-            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind="drill")
+        if name in ("drill", BackupKind.VOLUME.value):
+            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind=name)
         else:
             # Database dumps only: a config bundle the on-change check took is not the scheduled dump.
             runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=DATABASE_KIND_NAMES)
@@ -136,11 +168,27 @@ class BackupService(RetentionService):
         abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds) + \
             abandon_dead_cli_runs(self.recorder)
         for run_id in abandoned:
+            self._restart_stopped(self.recorder.get(str(run_id)))
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
                 "partial_files": report.partial_files, "kept_databases": report.kept_databases,
                 **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
+
+    def _restart_stopped(self, run: BackupRun) -> None:
+        """A volume run that died in consistent mode left containers stopped (recorded before it stopped them,
+        decision 11): start them again. A Docker API that does not answer is logged; the run keeps the record."""
+        if run.kind != BackupKind.VOLUME.value or not run.details.get("stopping") or "restarted" in run.details:
+            return
+        from openwatch_backup.operations.volume_snapshot import restart_recorded
+
+        try:
+            started = restart_recorded(run.details)
+        except BackupError as exc:
+            log.error("sweep: containers %s stopped by volume run %s were not started: %s",
+                      ", ".join(run.details["stopping"]), run.id, exc.message)
+            return
+        self.recorder.add_details(run.id, {"restarted": started, "restarted_by": "sweeper"})
 
     def _offsite_leftovers(self) -> dict[str, Any]:
         """Abort killed off-site uploads. A bucket that does not answer is reported, not raised: the rest of the
