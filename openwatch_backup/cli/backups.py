@@ -232,7 +232,7 @@ def show(run: Annotated[str, typer.Argument(help="Run id or its first characters
         data = run_to_dict(found)
         data["copies"] = [copy_to_dict(c) for c in service.copies.of_runs([found.id])[found.id]]
         manifest = service.manifest_of(found)
-        data["manifest"] = manifest.model_dump() if manifest else None
+        data["manifest"] = json.loads(manifest.to_json()) if manifest else None  # as stored: no empty payloads
         if as_json:
             print_json(data)
             return
