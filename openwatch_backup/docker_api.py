@@ -8,9 +8,10 @@ unix socket; it is root-equivalent, so the README says who should get it.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from openwatch_backup.errors import BackupError, ContainerMissing, DockerUnavailable
 
@@ -279,3 +280,46 @@ def remove_container(container: Container) -> None:
     with suppress(DockerException, RequestException, ConnectionError):
         container.remove(force=True)
 
+
+# --- exec (executors/docker.py): a program in a container, its streams on one hijacked socket --------------
+
+def running_container(client: docker.DockerClient, name: str, setting: str) -> Container:
+    """get_container, refusing one that exists but is not running (an exec needs a running container)."""
+    container = get_container(client, name, setting)
+    if container.status != "running":
+        raise ContainerMissing(f"container {name} is {container.status}, not running: start it (docker start "
+                               f"{name}) or set {setting} to the running database container")
+    return container
+
+
+def exec_open(client: docker.DockerClient, container: Container, argv: list[str], env: dict[str, str], *,
+              stdin: bool) -> tuple[str, Any, socket.socket]:
+    """Start argv in the container; (exec id, the response holding the socket open, the raw socket). The socket
+    carries stdin (write; shutdown(SHUT_WR) is EOF) and multiplexed stdout/stderr frames (read)."""
+    with docker_errors(f"docker exec {argv[0]} in container {container.name}"):
+        exec_id = client.api.exec_create(container.id, argv, stdin=stdin, stdout=True, stderr=True,
+                                         environment=env)["Id"]
+        response = client.api.exec_start(exec_id, socket=True)
+    raw: socket.socket = getattr(response, "_sock", response)  # SocketIO over a unix socket; the socket itself
+    raw.settimeout(None)  # a dump may be silent for minutes (a lock wait); cancelling kills, not a timeout
+    return exec_id, response, raw
+
+
+def exec_state(client: docker.DockerClient, exec_id: str) -> tuple[bool, int | None, int]:
+    """(running, exit code, host pid) of an exec; (False, None, 0) once the engine forgot it."""
+    from docker.errors import NotFound
+
+    with docker_errors("docker exec inspect"):
+        try:
+            info = client.api.exec_inspect(exec_id)
+        except NotFound:
+            return False, None, 0
+    return bool(info.get("Running")), info.get("ExitCode"), int(info.get("Pid") or 0)
+
+
+def exec_run(container: Container, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    """A short command in the container: (exit code, stdout, stderr)."""
+    with docker_errors(f"docker exec {argv[0]} in container {container.name}"):
+        result = container.exec_run(argv, environment=env, demux=True)
+    out, err = result.output if result.output else (None, None)
+    return int(result.exit_code if result.exit_code is not None else -1), out or b"", err or b""

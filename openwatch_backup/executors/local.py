@@ -14,9 +14,13 @@ import fcntl
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from openwatch_backup.executors.pg_clients import ClientTool, find_client
 
 _PIPE_SIZE = 1 << 20  # fewer, larger reads than the default 64 KiB pipe
 _TAIL_LINES = 40
@@ -135,8 +139,10 @@ class LocalFeeder:
     """A child we write to (pg_restore, psql): its stdin is our pipe, its stdout and stderr are drained
     into bounded tails by threads, so neither side can block the other."""
 
-    def __init__(self, argv: list[str], env: Mapping[str, str]) -> None:
+    def __init__(self, argv: list[str], env: Mapping[str, str],
+                 on_line: Callable[[bytes], None] | None = None) -> None:
         self.argv = argv
+        self._on_line = on_line
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, env=child_environment(env), close_fds=True)
         self.stdout_lines = 0
@@ -149,6 +155,8 @@ class LocalFeeder:
 
     def _add_stdout(self, raw: bytes) -> None:
         self.stdout_lines += 1
+        if self._on_line is not None:
+            self._on_line(raw.removesuffix(b"\n"))
         self._out.append(raw.decode("utf-8", "replace").rstrip()[:_LINE_CHARS])
 
     @staticmethod
@@ -198,8 +206,24 @@ class LocalExecutor:
 
     name = "local"
 
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        self.bin_dir = bin_dir  # OPENWATCH_BACKUP_PG_BIN_DIR; None: search the usual folders and PATH
+
+    def find_client(self, program: str, server_major: int, server_version: str) -> ClientTool:
+        return find_client(program, server_major, server_version, self.bin_dir)
+
     def start(self, argv: list[str], env: Mapping[str, str], *, stdin: int | None = None) -> LocalProcess:
         return LocalProcess(argv, env, stdin=stdin)
 
-    def feed(self, argv: list[str], env: Mapping[str, str]) -> LocalFeeder:
-        return LocalFeeder(argv, env)
+    def feed(self, argv: list[str], env: Mapping[str, str], *,
+             on_line: Callable[[bytes], None] | None = None) -> LocalFeeder:
+        return LocalFeeder(argv, env, on_line)
+
+    @contextlib.contextmanager
+    def staged_file(self, text: str, name: str) -> Iterator[str]:
+        """A file the clients can read (a pg_restore --use-list), 0600 in a private temporary folder."""
+        with tempfile.TemporaryDirectory(prefix="owb-") as folder:
+            path = os.path.join(folder, name)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+                out.write(text)
+            yield path

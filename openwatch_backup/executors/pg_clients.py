@@ -29,16 +29,21 @@ class ClientTool:
     major: int
 
 
+def parse_version(path: str, output: str) -> ClientTool | None:
+    """The client `--version` printed ("pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"), or None."""
+    match = _VERSION.search(output)
+    if not match:
+        return None
+    version = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
+    return ClientTool(path=path, version=version, major=int(match.group(1)))
+
+
 def tool_version(path: str) -> ClientTool | None:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False)
     except OSError:
         return None
-    match = _VERSION.search(out.stdout)
-    if out.returncode != 0 or not match:
-        return None
-    version = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
-    return ClientTool(path=path, version=version, major=int(match.group(1)))
+    return parse_version(path, out.stdout) if out.returncode == 0 else None
 
 
 def _candidates(program: str, bin_dir: Path | None) -> list[str]:

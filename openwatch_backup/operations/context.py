@@ -9,7 +9,7 @@ from openwatch_backup.catalog.copies import CopyStore
 from openwatch_backup.catalog.recorder import RunRecorder
 from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.redact import Redactor
-from openwatch_backup.executors.local import LocalExecutor
+from openwatch_backup.executors.base import Executor
 from openwatch_backup.settings import Settings
 from openwatch_backup.storage.base import Storage
 
@@ -22,7 +22,7 @@ class OperationContext:
     settings: Settings
     target: DatabaseTarget
     storage: Storage
-    executor: LocalExecutor
+    executor: Executor  # where the PostgreSQL clients run (local or in the database container): not our concern
     recorder: RunRecorder
     redact: Redactor
     copies: CopyStore

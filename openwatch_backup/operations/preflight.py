@@ -10,7 +10,7 @@ from openwatch_backup.core.kinds import Compression
 from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.core.units import human_bytes as human_bytes  # re-exported: checklist.py imports it here
 from openwatch_backup.errors import InsufficientSpace
-from openwatch_backup.executors.pg_clients import ClientTool, find_client
+from openwatch_backup.executors.base import ClientTool
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.source.facts import ServerFacts, server_facts
 
@@ -35,7 +35,7 @@ def estimate_bytes(database_size: int, compression: Compression, factor: float, 
 
 def preflight(ctx: OperationContext, conn: psycopg.Connection, compression: Compression) -> PreflightResult:
     facts = server_facts(conn)
-    pg_dump = find_client("pg_dump", facts.major, facts.version, ctx.settings.pg_bin_dir)
+    pg_dump = ctx.executor.find_client("pg_dump", facts.major, facts.version)
     ctx.storage.check_writable()
     needed = estimate_bytes(facts.size_bytes, compression, ctx.settings.free_space_factor,
                             ctx.settings.free_space_reserve_mib * MIB)

@@ -15,8 +15,8 @@ from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtif
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.errors import RestoreFailed
+from openwatch_backup.executors.base import ClientTool
 from openwatch_backup.executors.local import describe_exit
-from openwatch_backup.executors.pg_clients import ClientTool
 from openwatch_backup.operations.context import OperationContext
 
 ARTIFACT_PREFIX = POSTGRES_PREFIX  # the name restore_table.py imports; the value lives in core/naming.py

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks, needs_gunzip
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.errors import RestoreFailed, RestoreRefused
-from openwatch_backup.executors.local import LocalFeeder, LocalProcess, describe_exit
+from openwatch_backup.executors.base import ClientFeeder, ClientProcess
+from openwatch_backup.executors.local import describe_exit
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.restore_stream import ARTIFACT_PREFIX, StreamStats
 from openwatch_backup.operations.verify import client_for
@@ -38,7 +39,7 @@ class _ArchiveReader:
     def __init__(self, ctx: OperationContext, argv: list[str], sink: Callable[[bytes], None]) -> None:
         read_end, self._write_end = os.pipe()
         try:
-            self.proc: LocalProcess = ctx.executor.start(argv, {}, stdin=read_end)
+            self.proc: ClientProcess = ctx.executor.start(argv, {}, stdin=read_end)
         except BaseException:
             os.close(self._write_end)
             raise
@@ -128,7 +129,7 @@ class _Sql:
     def __init__(self, ctx: OperationContext, manifest: Manifest, dbname: str) -> None:
         client = client_for(manifest, "psql", ctx)
         env = ctx.target.with_dbname(dbname).libpq_env()
-        self.feeder: LocalFeeder = ctx.executor.feed(
+        self.feeder: ClientFeeder = ctx.executor.feed(
             [client.path, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", f"--dbname={dbname}"], env)
         self.alive = self.feeder.write(b"BEGIN;\n")
 
@@ -189,7 +190,7 @@ def restore_rows(ctx: OperationContext, manifest: Manifest, dbname: str, tables:
     return StreamStats(stored_bytes=reader.size, sha256=reader.hexdigest(), seconds=time.monotonic() - started)
 
 
-def _psql_failure(ctx: OperationContext, feeder: LocalFeeder) -> str:
+def _psql_failure(ctx: OperationContext, feeder: ClientFeeder) -> str:
     code = feeder.finish()
     return ctx.redact(describe_exit("psql", code, feeder.stderr_tail()) + "; the restore was rolled back, nothing "
                       "changed")

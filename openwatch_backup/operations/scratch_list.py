@@ -11,18 +11,15 @@ archive's table of contents, kept in the archive's order, so the one streaming p
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks
 from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import POSTGRES_PREFIX
 from openwatch_backup.errors import RestoreFailed
+from openwatch_backup.executors.base import ClientTool
 from openwatch_backup.executors.local import describe_exit
-from openwatch_backup.executors.pg_clients import ClientTool
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.restore_stream import RestoreOptions
 
@@ -42,18 +39,16 @@ def scratch_restore_options(ctx: OperationContext, manifest: Manifest, client: C
     if manifest.kind != BackupKind.TABLES.value or manifest.format != "custom":
         yield RestoreOptions()
         return
-    with tempfile.TemporaryDirectory(prefix="owb-toc-") as folder:
-        listing = Path(folder) / "toc.list"
-        _read_table_of_contents(ctx, manifest, client, listing)
-        chosen = Path(folder) / "scratch.list"
-        chosen.write_text(without_foreign_keys(listing.read_text(encoding="utf-8")), encoding="utf-8")
-        os.chmod(chosen, 0o600)
-        yield RestoreOptions(use_list=str(chosen))
+    # The list travels as text: the executor puts it where the client can read it (here, or in a container).
+    listing = _read_table_of_contents(ctx, manifest, client)
+    with ctx.executor.staged_file(without_foreign_keys(listing), "scratch.list") as chosen:
+        yield RestoreOptions(use_list=chosen)
 
 
-def _read_table_of_contents(ctx: OperationContext, manifest: Manifest, client: ClientTool, out: Path) -> None:
-    """`pg_restore --list --file=OUT` over the archive: it reads the head only and stops, so we stop too."""
-    feeder = ctx.executor.feed([client.path, "--list", f"--file={out}"], {})
+def _read_table_of_contents(ctx: OperationContext, manifest: Manifest, client: ClientTool) -> str:
+    """`pg_restore --list` over the archive: it reads the head only and stops, so we stop too."""
+    lines: list[bytes] = []
+    feeder = ctx.executor.feed([client.path, "--list"], {}, on_line=lines.append)
     try:
         with ctx.storage.open_reader(f"{POSTGRES_PREFIX}/{manifest.artifact}") as raw:
             for chunk in decoded_chunks(HashingReader(raw), wrapper=manifest.wrapper, gunzip=False):
@@ -68,3 +63,4 @@ def _read_table_of_contents(ctx: OperationContext, manifest: Manifest, client: C
     code = feeder.finish()
     if code != 0:
         raise RestoreFailed(ctx.redact(describe_exit("pg_restore --list", code, feeder.stderr_tail())))
+    return "".join(line.decode("utf-8", "replace") + "\n" for line in lines)

@@ -19,8 +19,8 @@ from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import artifact_key, manifest_key
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
 from openwatch_backup.errors import BackupError, ManifestError, RestoreFailed
+from openwatch_backup.executors.base import ClientTool
 from openwatch_backup.executors.local import error_line
-from openwatch_backup.executors.pg_clients import ClientTool, find_client
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.created_databases import create_recorded, drop_recorded
 from openwatch_backup.operations.kill_points import kill_point
@@ -40,7 +40,7 @@ def backup_manifest_key(run: BackupRun) -> tuple[str, str]:
 
 def client_for(manifest: Manifest, program: str, ctx: OperationContext) -> ClientTool:
     major = int(manifest.pg_dump_version.split(".")[0])
-    return find_client(program, major, manifest.pg_dump_version, ctx.settings.pg_bin_dir)
+    return ctx.executor.find_client(program, major, manifest.pg_dump_version)
 
 
 def quick_verify(ctx: OperationContext, run: BackupRun, *, read_content: bool = True,

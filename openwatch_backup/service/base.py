@@ -21,7 +21,7 @@ from openwatch_backup.core.dsn import DatabaseTarget
 from openwatch_backup.core.kinds import DATABASE_KINDS, BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.redact import Redactor
-from openwatch_backup.executors.local import LocalExecutor
+from openwatch_backup.executors.select import select_executor
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.heartbeat import heartbeat
 from openwatch_backup.operations.presence import is_present
@@ -59,7 +59,7 @@ class ServiceBase:
     @cached_property
     def context(self) -> OperationContext:
         return OperationContext(settings=self.settings, target=self.target, storage=self.storage,
-                                executor=LocalExecutor(), recorder=self.recorder, redact=self.redact,
+                                executor=select_executor(self.settings), recorder=self.recorder, redact=self.redact,
                                 copies=self.copies, offsite=self.offsite)
 
     @cached_property
