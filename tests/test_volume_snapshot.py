@@ -8,8 +8,11 @@ the comparison is of what a container sees in the volume, not of what our tar sa
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +23,7 @@ import pytest
 from sqlalchemy import update
 
 from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.core.kinds import BackupKind, RunStatus
+from openwatch_backup.core.kinds import BackupKind, RunStatus, Trigger
 from openwatch_backup.core.naming import VOLUME_PREFIX, family_prefix
 from openwatch_backup.errors import ConfigError, ContainerMissing, RestoreRefused
 from openwatch_backup.service import BackupService
@@ -91,7 +94,7 @@ def app_volume(podman: PodmanLab) -> Iterator[str]:
 def service(podman: PodmanLab, openwatch_db: str, tmp_path: Path, make_service: Any,
             monkeypatch: pytest.MonkeyPatch) -> BackupService:
     monkeypatch.setenv("DOCKER_HOST", podman.socket_url)
-    made: BackupService = make_service(openwatch_db, tmp_path / "backups", db_container=APP)
+    made: BackupService = make_service(openwatch_db, tmp_path / "backups", db_container=APP, volumes=VOLUME)
     return made
 
 
@@ -212,14 +215,44 @@ def test_consistent_mode_restarts_the_containers_when_the_snapshot_fails(
 
 def test_the_sweeper_starts_what_a_dead_run_stopped(service: BackupService, podman: PodmanLab, app_volume: str,
                                                    bystander: str) -> None:
-    (run_id,) = service.request_volume_snapshots([app_volume], [bystander])
+    (run_id,) = service.request_volume_snapshots([app_volume], [bystander], trigger=Trigger.SCHEDULE)
     service.recorder.claim(run_id)
-    service.recorder.progress(run_id, "stopping", details={"stopping": [bystander]})  # then the worker died
-    podman.client().containers.get(bystander).stop(timeout=1)
-    service.recorder.mark_abandoned(0)  # its heartbeat is stale
-    service._restart_stopped(service.get_run(str(run_id)))
+    service.recorder.progress(run_id, "stopping", details={"stopping": [bystander]})  # the intent, recorded first
+    podman.client().containers.get(bystander).stop(timeout=1)  # ... then the worker died with it stopped
+    with service.engine.begin() as conn:
+        conn.execute(update(BackupRun).where(BackupRun.id == run_id).values(
+            heartbeat_at=datetime.now(UTC) - timedelta(days=1)))
+    report = service.watchdog()
+    assert report["abandoned"] == [str(run_id)]
     assert is_running(podman, bystander)
-    assert service.get_run(str(run_id)).details["restarted_by"] == "sweeper"
+    run = service.get_run(str(run_id))
+    assert run.status == RunStatus.ABANDONED.value
+    assert run.details["restarted"] == [bystander]
+    assert run.details["restarted_by"] == "sweeper"
+
+
+def test_the_dispatcher_queues_one_run_per_volume_at_the_weekly_time(
+        service: BackupService, app_volume: str) -> None:
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    service.settings_store.set("scheduler.seen.volume", {"expression": "0 3 * * 0", "since": saturday.isoformat()})
+    assert "volume" not in [k for k, _ in service.dispatch_due(saturday + timedelta(hours=14, minutes=59))]
+    queued = [(k, r) for k, r in service.dispatch_due(saturday + timedelta(hours=15, minutes=1)) if k == "volume"]
+    assert len(queued) == 1
+    run = service.get_run(str(queued[0][1]))
+    assert (run.kind, run.trigger, run.details["request"]["volume"]) == ("volume", "schedule", "owb_app_data")
+    assert "volume" not in [k for k, _ in service.dispatch_due(saturday + timedelta(hours=15, minutes=2))]  # once
+
+
+def test_verify_fails_a_changed_snapshot(service: BackupService, app_volume: str, tmp_path: Path) -> None:
+    run = snapshot(service, app_volume)
+    path = tmp_path / "backups" / VOLUME_PREFIX / run.details["artifact"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    checked, result = service.verify(str(run.id))
+    assert checked.status == RunStatus.FAILED.value
+    assert result is not None
+    assert result.reason == "checksum"
 
 
 def test_refuses_to_stop_the_worker_running_it(service: BackupService, podman: PodmanLab, app_volume: str,
@@ -239,8 +272,8 @@ def test_missing_volume_and_container_are_one_line_and_nothing_is_queued(
         service: BackupService, podman: PodmanLab, app_volume: str) -> None:
     with pytest.raises(ContainerMissing) as missing:
         service.request_volume_snapshots(["owb_no_such_volume"])
-    assert missing.value.message == ("volume owb_no_such_volume does not exist: set --volume or "
-                                     "OPENWATCH_BACKUP_VOLUMES to a name `docker volume ls` shows")
+    assert missing.value.message == ("volume owb_no_such_volume does not exist: set --volume to a name `docker "
+                                     "volume ls` shows")
     with pytest.raises(ContainerMissing) as ghost:
         service.request_volume_snapshots([app_volume], ["owb-ghost", APP])
     assert ghost.value.message == ("container owb-ghost does not exist: set OPENWATCH_BACKUP_VOLUME_STOP (or --stop) "
@@ -324,3 +357,32 @@ def test_a_bad_volume_schedule_or_name_is_one_line() -> None:
         load_settings(database_url="postgresql://u@localhost/db", volume_schedule="weekly")
     with pytest.raises(ConfigError, match=r"^OPENWATCH_BACKUP_VOLUMES: 'a/b' is not a docker name"):
         load_settings(database_url="postgresql://u@localhost/db", volumes="openwatch_app_data,a/b")
+
+
+def test_the_cli_backs_up_restores_and_names_a_missing_volume(service: BackupService, podman: PodmanLab,
+                                                              app_volume: str, openwatch_db: str,
+                                                              tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("openwatch-backup")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWATCH_", "PG"))}
+    env.update(OPENWATCH_DATABASE_URL=openwatch_db, OPENWATCH_BACKUP_DIR=str(tmp_path / "backups"),
+               DOCKER_HOST=podman.socket_url, OPENWATCH_BACKUP_DB_CONTAINER=APP)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(cli), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    missing = run("backup", "--kind", "volume", "--volume", "owb_nope")
+    assert (missing.returncode, missing.stdout) == (3, "")
+    assert missing.stderr == ("error: volume owb_nope does not exist: set --volume to a name `docker volume ls` "
+                              "shows\n")
+    taken = run("backup", "--kind", "volume", "--volume", app_volume, "--json")
+    assert taken.returncode == 0, taken.stderr
+    (backup,) = json.loads(taken.stdout)
+    assert backup["kind"] == "volume"
+    assert backup["status"] == "succeeded"
+    restored = run("restore", backup["id"][:8], "--volume", app_volume, "--into", "owb_cli_copy")
+    try:
+        assert restored.returncode == 0, restored.stderr
+        assert f"restored volume {app_volume} into owb_cli_copy" in restored.stdout
+        assert listing(podman, "owb_cli_copy") == listing(podman, app_volume)
+    finally:
+        podman.client().volumes.get("owb_cli_copy").remove(force=True)

@@ -29,7 +29,8 @@ def checked_names(names: list[str], what: str) -> list[str]:
 
 def plan_volume_requests(ctx: OperationContext, volumes: list[str] | None,
                          stop: list[str] | None) -> list[VolumeRequest]:
-    names = checked_names(volumes if volumes else ctx.settings.volume_names(), f"--volume or {VOLUMES_SETTING}")
+    setting = "--volume" if volumes else VOLUMES_SETTING  # what to fix: the option typed, or the setting
+    names = checked_names(volumes if volumes else ctx.settings.volume_names(), setting)
     if not names:
         raise ConfigError(f"no volume to snapshot: set {VOLUMES_SETTING} (e.g. openwatch_app_data) or give --volume")
     if stop is None:
@@ -46,7 +47,7 @@ def plan_volume_requests(ctx: OperationContext, volumes: list[str] | None,
                         and mount.get("Name") not in names:
                     names.append(str(mount["Name"]))
     for name in names:
-        get_volume(client, name, f"--volume or {VOLUMES_SETTING}")
+        get_volume(client, name, setting)
     return [VolumeRequest(volume=name, stop=tuple(stop)) for name in names]
 
 
