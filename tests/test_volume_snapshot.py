@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, RunStatus, Trigger
 from openwatch_backup.core.naming import VOLUME_PREFIX, family_prefix
 from openwatch_backup.errors import ConfigError, ContainerMissing, RestoreRefused
+from openwatch_backup.operations import kill_points
 from openwatch_backup.service import BackupService
 from tests.support.podman_lab import BUSYBOX_IMAGE, PodmanLab
 
@@ -386,3 +389,47 @@ def test_the_cli_backs_up_restores_and_names_a_missing_volume(service: BackupSer
         assert listing(podman, "owb_cli_copy") == listing(podman, app_volume)
     finally:
         podman.client().volumes.get("owb_cli_copy").remove(force=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_stopped_run_starts_its_containers_again(service: BackupService, podman: PodmanLab, app_volume: str,
+                                                   bystander: str, openwatch_db: str, tmp_path: Path,
+                                                   sig: signal.Signals) -> None:
+    """Cancelled while the containers are down (SIGTERM: the run's own finally starts them), or killed there
+    (SIGKILL: `sweep` finds the dead CLI run and starts what it recorded)."""
+    pause = tmp_path / "pause"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWATCH_", "PG"))}
+    env.update(OPENWATCH_DATABASE_URL=openwatch_db, OPENWATCH_BACKUP_DIR=str(tmp_path / "backups"),
+               DOCKER_HOST=podman.socket_url, OPENWATCH_BACKUP_DB_CONTAINER=APP,
+               **{kill_points.AT: "volume_stopped", kill_points.FILE: str(pause)})
+    cli = str(Path(sys.executable).with_name("openwatch-backup"))
+    child = subprocess.Popen([cli, "backup", "--kind", "volume", "--volume", app_volume, "--stop", bystander],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pause.exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert not is_running(podman, bystander)  # stopped, and the run paused right there
+        child.send_signal(sig)
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    (run,) = volume_runs(service)
+    if sig is signal.SIGTERM:
+        assert child.returncode == 130
+        assert run.status == RunStatus.CANCELLED.value
+    else:
+        assert not is_running(podman, bystander)  # nobody left to start it ...
+        swept = subprocess.run([cli, "sweep", "--json"], env={**env, kill_points.AT: ""}, capture_output=True,
+                               text=True, timeout=120)
+        assert swept.returncode == 0, swept.stderr
+        assert json.loads(swept.stdout)["abandoned"] == [str(run.id)]  # ... until the sweeper
+        run = service.get_run(str(run.id))
+        assert run.status == RunStatus.ABANDONED.value
+    assert is_running(podman, bystander)
+    assert run.details["restarted"] == [bystander]
+    assert list((tmp_path / "backups" / VOLUME_PREFIX).glob("*.tar.zst")) == []

@@ -28,6 +28,12 @@ class BackupsService(ServiceBase):
             return BackupRequest(kind=kind, compression=Compression.NONE, tables=[])
         if kind is BackupKind.REDIS:  # dump.rdb is always zstd-wrapped
             return BackupRequest(kind=kind, compression=Compression.ZSTD, tables=[])
+        if kind is BackupKind.VOLUME:  # one run per volume, each naming it: request_volume_snapshots
+            from openwatch_backup.errors import ConfigError
+
+            raise ConfigError("volume snapshots are taken per volume: `openwatch-backup backup --kind volume` (or "
+                              "the weekly OPENWATCH_BACKUP_VOLUME_SCHEDULE); OPENWATCH_BACKUP_KIND takes a database "
+                              "kind")
         return BackupRequest(kind=kind, compression=compression or self.settings.compression,
                              tables=list(chosen) if kind is BackupKind.TABLES else [])
 
