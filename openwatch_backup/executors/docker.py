@@ -125,12 +125,14 @@ class _Exec:
         self._stderr_lines = _Lines(self._add_stderr)
         self._killed = False
         self._code: int | None = None
-        # Read while attached: once the connection is gone, podman soon reports Pid 0.
-        self._pid = exec_state(executor.client(), self._id)[2]
+        self._pid = 0
 
     @property
     def pid(self) -> int:
-        """The program's PID on the engine's host."""
+        """The program's PID on the engine's host. Asked while attached (every kill is): once the connection is
+        gone, podman soon reports Pid 0. Not asked up front: one API call less on every run's fixed cost."""
+        if not self._pid:
+            self._pid = exec_state(self._executor.client(), self._id)[2]
         return self._pid
 
     def _wait_code(self, timeout: float | None) -> int:
@@ -170,9 +172,12 @@ class _Exec:
         if self._code is not None:
             return
         self._killed = True
-        if self._pid and self._ours(self._pid):
+        pid = 0
+        with contextlib.suppress(Exception):  # the engine may be gone too: then the marker kill below tries
+            pid = self.pid
+        if pid and self._ours(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             return
         with contextlib.suppress(Exception):  # the container may be gone: then so is the program
             exec_run(self._container, ["sh", "-c", _KILL_BY_MARKER, "sh", self._marker])
