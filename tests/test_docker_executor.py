@@ -282,4 +282,12 @@ def test_exec_stream_separates_stderr_and_kill_ends_the_tree(docker_host: str, p
     assert feeder.stdout_tail() == str(64 * 65536)
     assert feeder.stderr_tail() == "bad"
     assert time.monotonic() - started < 10
-    executor.client().close()
+    # The credentials are in the program's environment and not in its command line.
+    probe = executor.feed(["sh", "-c", 'tr "\\0" " " < /proc/$$/cmdline; echo; echo "pw=$PGPASSWORD"'],
+                          {"PGPASSWORD": "s3cret"})
+    assert probe.finish(30) == 0
+    cmdline, password = probe.stdout_tail().splitlines()
+    assert "sh -c" in cmdline
+    assert "s3cret" not in cmdline
+    assert password == "pw=s3cret"
+    executor.close()

@@ -83,3 +83,7 @@ class Executor(Protocol):
     def staged_file(self, text: str, name: str) -> AbstractContextManager[str]:
         """A file holding text that the clients can read by the path yielded (where they run), for the block."""
         ...
+
+    def close(self) -> None:
+        """Release what the executor holds (the Docker API connection); it may be used again after."""
+        ...

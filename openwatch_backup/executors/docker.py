@@ -333,6 +333,12 @@ class DockerExecutor:
                 self._client = docker_client()
             return self._client
 
+    def close(self) -> None:
+        with self._lock:
+            client, self._client, self._container = self._client, None, None
+        if client is not None:
+            client.close()
+
     def container(self) -> Container:
         if self._container is None:
             self._container = running_container(self.client(), self.container_name, SETTING)

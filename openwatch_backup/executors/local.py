@@ -212,6 +212,9 @@ class LocalExecutor:
     def find_client(self, program: str, server_major: int, server_version: str) -> ClientTool:
         return find_client(program, server_major, server_version, self.bin_dir)
 
+    def close(self) -> None:
+        pass  # nothing held between programs
+
     def start(self, argv: list[str], env: Mapping[str, str], *, stdin: int | None = None) -> LocalProcess:
         return LocalProcess(argv, env, stdin=stdin)
 

@@ -41,6 +41,10 @@ class AutoExecutor:
             self.chosen = self.docker
             return tool
 
+    def close(self) -> None:
+        self.local.close()
+        self.docker.close()
+
     def _current(self) -> Executor:
         return self.chosen or self.local
 

@@ -77,6 +77,8 @@ class ServiceBase:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "context" in self.__dict__:
+            self.context.executor.close()  # the docker executor's API connection
 
     def __enter__(self) -> Self:
         return self
