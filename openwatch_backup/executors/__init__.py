@@ -1,1 +1,2 @@
-"""How PostgreSQL client programs run: local subprocesses now, `docker exec` later."""
+"""Where PostgreSQL client programs run: on this machine (local.py) or in the database container (docker.py),
+behind one interface (base.py), chosen by OPENWATCH_BACKUP_EXECUTOR (select.py)."""
