@@ -46,6 +46,7 @@ from openwatch_backup.errors import BackupError, ConfigError, ContainerMissing, 
 from openwatch_backup.operations.backup_record import record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
+from openwatch_backup.operations.stop_intent import StopIntent, orphaned
 from openwatch_backup.storage.base import ArtifactWriter
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def stopped_window(ctx: OperationContext, run_id: uuid.UUID, containers: list[Co
         return
     names = [c.name for c in running]
     ctx.recorder.progress(run_id, "stopping", details={"stopping": names, "stopped_at": datetime.now(UTC).isoformat()})
+    intent = StopIntent(ctx.settings.dir, run_id, names).__enter__()  # the catalog may be among them
     began = time.monotonic()
     stopped: list[Container] = []
     try:
@@ -171,6 +173,10 @@ def stopped_window(ctx: OperationContext, run_id: uuid.UUID, containers: list[Co
         yield window
     finally:
         failed = start_again(stopped)
+        if failed:
+            intent.__exit__()  # kept: the sweeper tries again
+        else:
+            intent.done()
         window.downtime_seconds = round(time.monotonic() - began, 3)
         restarted = {"restarted": [n for n in window.stopped if n not in failed], "restart_failed": failed,
                      "downtime_seconds": window.downtime_seconds}
@@ -178,6 +184,27 @@ def stopped_window(ctx: OperationContext, run_id: uuid.UUID, containers: list[Co
         if failed:
             raise VolumeSnapshotFailed(f"container(s) {', '.join(failed)} did not start again after the snapshot: "
                                        f"start them now (docker start {' '.join(failed)})")
+
+
+def restart_orphaned_intents(backup_dir: Path, stale_after_seconds: float) -> dict[str, list[str]]:
+    """The sweeper's first step, before any catalog access: start the containers that a dead volume run recorded
+    in its local intent file (operations/stop_intent.py), then remove the file. Returns {run id: names started}."""
+    found = orphaned(backup_dir, stale_after_seconds)
+    if not found:
+        return {}
+    client = docker_client()
+    started: dict[str, list[str]] = {}
+    for path, record in found:
+        containers = []
+        for name in record["containers"]:
+            with suppress(ContainerMissing):
+                containers.append(get_container(client, str(name), STOP_SETTING))
+        stopped = [c for c in containers if c.status != "running"]
+        failed = start_again(stopped)
+        started[str(record.get("run"))] = [c.name for c in stopped if c.name not in failed]
+        if not failed:
+            path.unlink(missing_ok=True)
+    return started
 
 
 def restart_recorded(run_details: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@ alerts, the sweeper's watchdog."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -165,15 +166,33 @@ class BackupService(RetentionService):
     def watchdog(self) -> dict[str, Any]:
         """The sweeper (Celery's, and the CLI's `sweep`): abandoned runs (a stale heartbeat; a CLI run whose
         process is gone), their leftovers, and the "no verified backup for N hours" alert."""
+        started = self._restart_from_intents()  # first: the catalog's database may be one of the stopped containers
         abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds) + \
             abandon_dead_cli_runs(self.recorder)
         for run_id in abandoned:
-            self._restart_stopped(self.recorder.get(str(run_id)))
+            if str(run_id) not in started:
+                self._restart_stopped(self.recorder.get(str(run_id)))
+        for run_ref, names in started.items():
+            with contextlib.suppress(RunNotFound, ValueError):
+                self.recorder.add_details(uuid.UUID(run_ref), {"restarted": names, "restarted_by": "sweeper"})
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
                 "partial_files": report.partial_files, "kept_databases": report.kept_databases,
                 **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
+
+    def _restart_from_intents(self) -> dict[str, list[str]]:
+        from openwatch_backup.operations.volume_snapshot import restart_orphaned_intents
+
+        try:
+            started = restart_orphaned_intents(self.settings.dir, self.settings.stale_after_seconds)
+        except BackupError as exc:
+            log.error("sweep: containers a dead volume run stopped were not started: %s", exc.message)
+            return {}
+        for run_ref, names in started.items():
+            if names:
+                log.warning("sweep: started %s, stopped by dead volume run %s", ", ".join(names), run_ref)
+        return started
 
     def _restart_stopped(self, run: BackupRun) -> None:
         """A volume run that died in consistent mode left containers stopped (recorded before it stopped them,
