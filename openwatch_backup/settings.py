@@ -87,7 +87,7 @@ class Settings(BaseSettings):
                               description="zstd worker threads; 0 means one per CPU core.")
     kind: BackupKind = Field(default=BackupKind.FULL,
                              description="Default kind for `backup`: full, plain, schema or tables (database "
-                             "dumps), or config (the encrypted config bundle).")
+                             "dumps), config (the encrypted config bundle) or redis.")
     tables: Annotated[list[str], NoDecode] = Field(
         default=list(DEFAULT_TABLES),
         description="Comma-separated tables for the `tables` kind (schema-qualified allowed).")
@@ -386,6 +386,15 @@ class Settings(BaseSettings):
                              "or unset the key id")
         return value
 
+    @field_validator("kind")
+    @classmethod
+    def _kind_runs_alone(cls, value: BackupKind) -> BackupKind:
+        if value is BackupKind.VOLUME:
+            raise ValueError("volume snapshots are taken per volume (OPENWATCH_BACKUP_VOLUMES, on "
+                             "OPENWATCH_BACKUP_VOLUME_SCHEDULE), not as the default kind; use full, plain, schema, "
+                             "tables, config or redis")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_parses(cls, value: str) -> str:
@@ -523,7 +532,7 @@ _ALLOWED_TEXT = {
     "database_url": "postgresql:// URL; special characters percent-encoded",
     "database_ssl_mode": ", ".join(SSL_MODES),
     "compression": "zstd, pg, none",
-    "kind": "full, plain, schema, tables, config",
+    "kind": "full, plain, schema, tables, config, redis",
     "config_paths": "absolute paths, comma-separated",
     "schedule": "5-field cron (celery's crontab)",
     "drill_schedule": "5-field cron (celery's crontab)",

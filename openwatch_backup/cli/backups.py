@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 def backup(
     kind: Annotated[BackupKind | None, typer.Option(
         help="full, plain, schema or tables (database dumps), config (the encrypted bundle of .env, keys and "
-        "certificates), or volume (docker volumes as .tar.zst).")] = None,
+        "certificates), redis (a BGSAVE snapshot) or volume (docker volumes as .tar.zst).")] = None,
     tables: Annotated[str | None, typer.Option(help="Comma-separated tables for --kind tables.")] = None,
     compression: Annotated[Compression | None, typer.Option(help="zstd, pg or none.")] = None,
     volume: Annotated[list[str] | None, typer.Option(help="--kind volume: this docker volume (repeatable); default "

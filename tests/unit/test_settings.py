@@ -264,3 +264,11 @@ def test_bad_url_query_is_a_config_error(monkeypatch: pytest.MonkeyPatch, query:
 
     assert message == f"OPENWATCH_DATABASE_URL {expected}"
     assert SECRET not in message
+
+
+def test_volume_is_no_default_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, OPENWATCH_DATABASE_URL=URL, OPENWATCH_BACKUP_KIND="volume")
+
+    assert message == ("OPENWATCH_BACKUP_KIND: volume snapshots are taken per volume (OPENWATCH_BACKUP_VOLUMES, on "
+                       "OPENWATCH_BACKUP_VOLUME_SCHEDULE), not as the default kind; use full, plain, schema, tables, "
+                       "config or redis (got 'volume')")
