@@ -21,9 +21,9 @@ from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import POSTGRES_PREFIX, artifact_name, manifest_name
 from openwatch_backup.core.pipeline import StreamResult, pump
-from openwatch_backup.errors import DumpFailed, StorageError
+from openwatch_backup.errors import DumpFailed
 from openwatch_backup.executors.local import describe_exit
-from openwatch_backup.operations.backup_record import record_backup, undo_backup
+from openwatch_backup.operations.backup_record import open_new_artifact, record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import peak_rss_bytes
 from openwatch_backup.operations.preflight import preflight
@@ -89,17 +89,6 @@ class _Heartbeat:
                                         {"bytes_out": bytes_out, "rate_bytes_per_s": round(event.rate)})
 
 
-def _open_new_artifact(ctx: OperationContext, plan: DumpPlan, kind: BackupKind,
-                       when: datetime) -> tuple[str, ArtifactWriter]:
-    for attempt in range(100):
-        name = artifact_name(kind, plan.extension, when, attempt)
-        key = f"{POSTGRES_PREFIX}/{name}"
-        if ctx.storage.exists(key) or ctx.storage.exists(f"{POSTGRES_PREFIX}/{manifest_name(name)}"):
-            continue
-        return name, ctx.storage.open_writer(key)
-    raise StorageError(f"100 artifacts named {artifact_name(kind, plan.extension, when)} already exist")
-
-
 def _stream_dump(ctx: OperationContext, plan: DumpPlan, writer: ArtifactWriter, env: dict[str, str],
                  heartbeat: _Heartbeat, meanwhile: Callable[[], None]) -> StreamResult:
     """Start pg_dump, call `meanwhile` while it starts up, then stream its output into writer.
@@ -146,7 +135,8 @@ def run_backup(ctx: OperationContext, run_id: uuid.UUID, request: BackupRequest,
                                  zstd_level=ctx.settings.zstd_level, tables=request.tables, leave_out=leave_out,
                                  snapshot=snapshot.snapshot_id, canary_table=nonce is not None)
                 started = datetime.now(UTC)
-                name, writer = _open_new_artifact(ctx, plan, request.kind, started)
+                name, writer = open_new_artifact(
+                    ctx, lambda n: artifact_name(request.kind, plan.extension, started, n), "artifacts")
                 artifact_key = writer.key
                 # Recorded before the first byte, so a sweeper can tell this run's `.partial` file by name. One
                 # catalog write with the phase change (it was two: ~10-25 ms each here).

@@ -9,9 +9,23 @@ from collections.abc import Callable
 from typing import Any
 
 from openwatch_backup.core.manifest import Manifest
+from openwatch_backup.core.naming import artifact_key as key_of
+from openwatch_backup.core.naming import manifest_key as manifest_key_of
+from openwatch_backup.errors import StorageError
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.lifecycle import record_failure
 from openwatch_backup.storage.base import ArtifactWriter
+
+
+def open_new_artifact(ctx: OperationContext, name_of: Callable[[int], str], what: str) -> tuple[str, ArtifactWriter]:
+    """A writer on the first free name, name_of(0), name_of(1), ... (`_2`, `_3`: runs started in the same second);
+    a name is free when neither its file nor its manifest exists in its family's folder."""
+    for attempt in range(100):
+        name = name_of(attempt)
+        if ctx.storage.exists(key_of(name)) or ctx.storage.exists(manifest_key_of(name)):
+            continue
+        return name, ctx.storage.open_writer(key_of(name))
+    raise StorageError(f"100 {what} named {name_of(0)} already exist")
 
 
 def record_backup(ctx: OperationContext, run_id: uuid.UUID, *, artifact_key: str, manifest_key: str,

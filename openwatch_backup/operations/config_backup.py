@@ -20,8 +20,7 @@ from openwatch_backup import __version__
 from openwatch_backup.core.kinds import BackupKind, Compression
 from openwatch_backup.core.manifest import ConfigPayload, Manifest
 from openwatch_backup.core.naming import CONFIG_EXTENSION, CONFIG_PREFIX, artifact_name, manifest_name
-from openwatch_backup.errors import StorageError
-from openwatch_backup.operations.backup_record import record_backup, undo_backup
+from openwatch_backup.operations.backup_record import open_new_artifact, record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.secrets import passphrase as passphrases
@@ -51,17 +50,6 @@ def inputs_fingerprint(ctx: OperationContext, passphrase: bytes) -> str:
     return keyed_digest(passphrase, inputs_digest(paths, [env] if env is not None else []))
 
 
-def _open_new_bundle(ctx: OperationContext, when: datetime) -> tuple[str, ArtifactWriter]:
-    for attempt in range(100):
-        name = artifact_name(BackupKind.CONFIG, CONFIG_EXTENSION, when, attempt)
-        key = f"{CONFIG_PREFIX}/{name}"
-        if ctx.storage.exists(key) or ctx.storage.exists(f"{CONFIG_PREFIX}/{manifest_name(name)}"):
-            continue
-        return name, ctx.storage.open_writer(key)
-    raise StorageError(f"100 config bundles named {artifact_name(BackupKind.CONFIG, CONFIG_EXTENSION, when)} "
-                       "already exist")
-
-
 def run_config_backup(ctx: OperationContext, run_id: uuid.UUID, trigger: str = "cli") -> Manifest | None:
     """Carry out a queued config backup run. None when another delivery already claimed it."""
     if not ctx.recorder.claim(run_id):
@@ -79,7 +67,8 @@ def run_config_backup(ctx: OperationContext, run_id: uuid.UUID, trigger: str = "
         digest = keyed_digest(passphrase.value, inputs_digest(paths, [env] if env is not None else []))
         certificates = describe_certificates(paths)
         started = datetime.now(UTC)
-        name, writer = _open_new_bundle(ctx, started)
+        name, writer = open_new_artifact(
+            ctx, lambda n: artifact_name(BackupKind.CONFIG, CONFIG_EXTENSION, started, n), "config bundles")
         artifact_key = writer.key
         ctx.recorder.progress(run_id, "packing", details={"artifact_in_progress": artifact_key})
         sealing = SealingWriter(writer.write, passphrase.value)

@@ -22,8 +22,8 @@ from openwatch_backup.core.manifest import Manifest, RedisPayload
 from openwatch_backup.core.naming import REDIS_EXTENSION, REDIS_PREFIX, artifact_name, manifest_name
 from openwatch_backup.core.pipeline import pump
 from openwatch_backup.core.rdb import rdb_version
-from openwatch_backup.errors import RedisSnapshotFailed, StorageError
-from openwatch_backup.operations.backup_record import record_backup, undo_backup
+from openwatch_backup.errors import RedisSnapshotFailed
+from openwatch_backup.operations.backup_record import open_new_artifact, record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.redis_bgsave import bgsave, connect, describe, redis_errors
 from openwatch_backup.storage.base import ArtifactWriter
@@ -46,17 +46,6 @@ class _HeadSource:
                     self.head += chunk[:16 - len(self.head)]
                 return chunk
         return b""
-
-
-def _open_new_snapshot(ctx: OperationContext, when: datetime) -> tuple[str, ArtifactWriter]:
-    for attempt in range(100):
-        name = artifact_name(BackupKind.REDIS, REDIS_EXTENSION, when, attempt)
-        key = f"{REDIS_PREFIX}/{name}"
-        if ctx.storage.exists(key) or ctx.storage.exists(f"{REDIS_PREFIX}/{manifest_name(name)}"):
-            continue
-        return name, ctx.storage.open_writer(key)
-    raise StorageError(f"100 Redis snapshots named {artifact_name(BackupKind.REDIS, REDIS_EXTENSION, when)} "
-                       "already exist")
 
 
 def run_redis_snapshot(ctx: OperationContext, run_id: uuid.UUID, trigger: str = "cli") -> Manifest | None:
@@ -82,7 +71,8 @@ def run_redis_snapshot(ctx: OperationContext, run_id: uuid.UUID, trigger: str = 
                 client.close()
         ctx.recorder.progress(run_id, "fetching")
         rdb_size, chunks = stream_file(container, RDB_PATH, f"{RDB_PATH} of container {container.name}")
-        name, writer = _open_new_snapshot(ctx, started)
+        name, writer = open_new_artifact(
+            ctx, lambda n: artifact_name(BackupKind.REDIS, REDIS_EXTENSION, started, n), "Redis snapshots")
         artifact_key = writer.key
         ctx.recorder.progress(run_id, "streaming", details={"artifact_in_progress": artifact_key})
         source = _HeadSource(chunks)

@@ -42,8 +42,8 @@ from openwatch_backup.docker_api import (
     remove_container,
     volume_users,
 )
-from openwatch_backup.errors import BackupError, ConfigError, ContainerMissing, StorageError, VolumeSnapshotFailed
-from openwatch_backup.operations.backup_record import record_backup, undo_backup
+from openwatch_backup.errors import BackupError, ConfigError, ContainerMissing, VolumeSnapshotFailed
+from openwatch_backup.operations.backup_record import open_new_artifact, record_backup, undo_backup
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.stop_intent import StopIntent, orphaned
@@ -286,16 +286,6 @@ def local_image(client: docker.DockerClient, users: list[tuple[Container, str]],
     return str((owner.attrs.get("Config") or {}).get("Image") or owner.attrs.get("Image"))
 
 
-def _open_new(ctx: OperationContext, volume: str, when: datetime) -> tuple[str, ArtifactWriter]:
-    for attempt in range(100):
-        name = volume_artifact_name(volume, when, attempt)
-        key = f"{VOLUME_PREFIX}/{name}"
-        if ctx.storage.exists(key) or ctx.storage.exists(f"{VOLUME_PREFIX}/{manifest_name(name)}"):
-            continue
-        return name, ctx.storage.open_writer(key)
-    raise StorageError(f"100 volume snapshots named {volume_artifact_name(volume, when)} already exist")
-
-
 def run_volume_snapshot(ctx: OperationContext, run_id: uuid.UUID, request: VolumeRequest,
                         trigger: str = "cli") -> Manifest | None:
     """Carry out a queued volume snapshot run. None when another delivery already claimed it."""
@@ -309,7 +299,8 @@ def run_volume_snapshot(ctx: OperationContext, run_id: uuid.UUID, request: Volum
         get_volume(client, request.volume, VOLUMES_SETTING)
         to_stop = containers_to_stop(client, request.stop)
         started = datetime.now(UTC)
-        name, writer = _open_new(ctx, request.volume, started)
+        name, writer = open_new_artifact(
+            ctx, lambda n: volume_artifact_name(request.volume, started, n), "volume snapshots")
         artifact_key = writer.key
         ctx.recorder.progress(run_id, "reading", details={"artifact_in_progress": artifact_key})
         with stopped_window(ctx, run_id, to_stop) as window:
