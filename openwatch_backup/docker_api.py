@@ -33,6 +33,11 @@ def docker_client() -> docker.DockerClient:
     from docker.errors import DockerException
 
     url = docker_url()
+    unreachable = _unix_socket_problem(url)
+    if unreachable:
+        raise DockerUnavailable(f"cannot reach the Docker API at {url} ({unreachable}): mount the docker socket "
+                                "into the worker (/var/run/docker.sock) or set DOCKER_HOST, or set "
+                                "OPENWATCH_BACKUP_EXECUTOR=local")
     try:
         client = docker.DockerClient(base_url=url, timeout=TIMEOUT_SECONDS)
         client.ping()
@@ -41,6 +46,23 @@ def docker_client() -> docker.DockerClient:
                                 "into the worker (/var/run/docker.sock) or set DOCKER_HOST, or set "
                                 "OPENWATCH_BACKUP_EXECUTOR=local") from None
     return client
+
+
+def _unix_socket_problem(url: str) -> str | None:
+    """Why a unix:// socket cannot be connected to, tried with a socket we close. The SDK's own unix
+    connection leaks its socket when connect() fails (docker/transport/unixconn.py), so it never tries one
+    that we already know is dead."""
+    if not url.startswith("unix://"):
+        return None
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(5)
+        probe.connect(url.removeprefix("unix://"))
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    finally:
+        probe.close()
+    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -136,7 +136,8 @@ def test_preflight_refuses_a_pg_dump_older_than_the_server(openwatch_db: str, tm
     assert caught.value.message.startswith(f"pg_dump 14.11 ({stand_in}) is older than the server (PostgreSQL 15.")
     assert caught.value.message.endswith("install a PostgreSQL 15 client (Debian/Ubuntu: apt-get install "
                                          "postgresql-client-15; UBI/RHEL: dnf install postgresql15) or set "
-                                         "OPENWATCH_BACKUP_PG_BIN_DIR to its bin folder")
+                                         "OPENWATCH_BACKUP_PG_BIN_DIR to its bin folder (no Docker API answers "
+                                         "either, so the database container's own clients cannot stand in)")
     assert _files(tmp_path / "b") == []
 
 

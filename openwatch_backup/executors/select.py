@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 
-from openwatch_backup.errors import BackupError, ClientVersionMismatch
+from openwatch_backup.errors import BackupError, ClientVersionMismatch, DockerUnavailable
 from openwatch_backup.executors.base import ClientFeeder, ClientProcess, ClientTool, Executor
 from openwatch_backup.executors.docker import DockerExecutor
 from openwatch_backup.executors.local import LocalExecutor
@@ -35,6 +35,10 @@ class AutoExecutor:
         except ClientVersionMismatch as local_problem:
             try:
                 tool = self.docker.find_client(program, server_major, server_version)
+            except DockerUnavailable:
+                # No Docker API at all is the usual bare-metal case: the local fix is the whole answer.
+                raise ClientVersionMismatch(f"{local_problem.message} (no Docker API answers either, so the "
+                                            "database container's own clients cannot stand in)") from None
             except BackupError as docker_problem:
                 raise ClientVersionMismatch(f"{local_problem.message}; the docker executor cannot run it either "
                                             f"({docker_problem.message})") from None
