@@ -17,6 +17,7 @@ from typing import BinaryIO
 from openwatch_backup.core.naming import PARTIAL_SUFFIX
 from openwatch_backup.errors import InsufficientSpace, StorageError
 from openwatch_backup.storage.base import StoredObject, write_whole
+from openwatch_backup.storage.writeback import Writeback
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -43,12 +44,15 @@ class LocalWriter:
         except OSError as exc:
             raise StorageError(_describe_os_error(exc, self._partial)) from exc
         self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=_BUFFER)
+        self._writeback = Writeback(fd, self._file.flush)
         self._root = root
 
     def write(self, data: bytes) -> int:
         assert self._file is not None, "write after commit/abort"
         try:
-            return self._file.write(data)
+            written = self._file.write(data)
+            self._writeback.wrote(written)
+            return written
         except OSError as exc:
             error = InsufficientSpace if exc.errno == errno.ENOSPC else StorageError
             raise error(_describe_os_error(exc, self._final)) from exc
