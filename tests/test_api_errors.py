@@ -262,7 +262,8 @@ def test_422_needs_a_caller_first(ow_client) -> None:
 RESTORE_ONE = "give confirm (the live database's name, to restore over it) or into (a new database to restore into)"
 INTO_PATTERN = "into: String should match pattern '^[A-Za-z_][A-Za-z0-9_]{0,62}$'"
 BAD_BODIES = [
-    ("POST", "/runs", {"kind": "bogus"}, "kind: Input should be 'full', 'plain', 'schema', 'tables' or 'config'"),
+    ("POST", "/runs", {"kind": "bogus"},
+     "kind: Input should be 'full', 'plain', 'schema', 'tables', 'config', 'volume' or 'redis'"),
     ("POST", "/runs", {"compression": "rar"}, "compression: Input should be 'zstd', 'pg' or 'none'"),
     ("POST", "/runs", {"tables": "hosts"}, "tables: Input should be a valid list"),
     ("POST", "/runs", {"tables": ["t"] * 101}, "tables: List should have at most 100 items after validation, not 101"),
@@ -306,6 +307,17 @@ def test_422_bad_bodies(ow_client, module_catalog: Catalog, module_audit: AuditL
     assert_one_line_422(response, detail, not_echoed=("thirty", "please", "bogus;", "rar", "maybe", "bad-name;"))
     assert len(module_catalog.runs()) == before_runs
     assert len(module_audit.calls) == before_audit
+
+
+def test_back_up_now_refuses_kind_volume_before_queueing(ow_client, module_catalog: Catalog) -> None:
+    """Volumes are snapshotted one run per volume, from the CLI or their weekly schedule, never as one run."""
+    before = len(module_catalog.runs())
+    response = ow_client.post(f"{PREFIX}/runs", headers=ADMIN, json={"kind": "volume"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "volume snapshots are taken per volume: `openwatch-backup backup --kind volume` "
+        "(or the weekly OPENWATCH_BACKUP_VOLUME_SCHEDULE); OPENWATCH_BACKUP_KIND takes a database kind"}
+    assert len(module_catalog.runs()) == before
 
 
 def test_422_malformed_json(ow_client) -> None:
