@@ -74,7 +74,9 @@ class _Frames:
             if len(buf) >= 8:
                 size = int.from_bytes(buf[4:8], "big")
                 if len(buf) >= 8 + size:
-                    stream, payload = buf[0], bytes(buf[8:8 + size])
+                    with memoryview(buf) as view:  # one copy out (a bytearray slice, then bytes(), were two)
+                        payload = bytes(view[8:8 + size])
+                    stream = buf[0]
                     del buf[:8 + size]  # cheap: CPython's bytearray drops its head without moving the rest
                     return stream, payload
             try:
