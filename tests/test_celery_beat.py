@@ -142,6 +142,7 @@ def test_the_first_minute_after_install_queues_nothing(private_db: str, tmp_path
     worker.wait_for_log(DISPATCHED, timeout=60, count=4)  # ticks every 2 s here; OpenWatch's beat every minute
     assert [(r.kind, r.trigger) for r in all_runs(service)] == [("full", "cli")], describe_runs(service)
     seen = {name: service.settings_store.get(key) for name, key in SEEN_KEYS.items()}
+    assert seen.pop("volume") is None  # no Docker API here: the weekly volume schedule is not dispatched
     assert {name: value["expression"] for name, value in seen.items()} == {"backup": schedule, "drill": drill}
     since = datetime.fromisoformat(seen["backup"]["since"])
     assert before <= since <= datetime.now(UTC)
