@@ -145,6 +145,25 @@ class Settings(BaseSettings):
                                  description="`check` fails when the newest successful backup is older than this.")
     drill_max_age_days: float = Field(default=90, gt=0, le=3_650, allow_inf_nan=False,
                                       description="`check` fails when the last passed drill is older than this.")
+    # The guide's RTO table (operations/rto.py): the volume and full-system drills, their targets and cadence.
+    volume_rto_minutes: float = Field(
+        default=30, gt=0, le=10_080, allow_inf_nan=False,
+        description="Recovery time objective for a volume restore (the guide's 15-30 min for volume loss); a "
+        "volume drill slower than this fails.")
+    host_rto_minutes: float = Field(
+        default=60, gt=0, le=10_080, allow_inf_nan=False,
+        description="Recovery time objective for a full recover (the guide's 30-60 min for full host failure); "
+        "a host drill slower than this fails.")
+    rto_max_age_days: float = Field(
+        default=90, gt=0, le=3_650, allow_inf_nan=False,
+        description="`check` and the status warn when a scenario's last measured recovery time is older than this.")
+    volume_drill_schedule: str = Field(
+        default="30 4 * * 0", validate_default=False, description="Cron expression (UTC) of the volume drill "
+        "(the newest verified volume snapshot restored into a scratch volume, compared, timed); only where the "
+        "Docker API is configured.")
+    host_drill_schedule: str = Field(
+        default="0 5 1 * *", validate_default=False, description="Cron expression (UTC) of the full-system drill "
+        "(recover from the off-site store into scratch targets, timed); only with off-site storage on.")
     # Retention (prune). The backup_settings table's `retention.*` keys override these at run time, checked
     # against the same bounds (operations/retention_policy.py). The maxima keep every date computation in range.
     retention_days: int = Field(default=30, ge=1, le=36_500, description="Database dumps: keep every backup "
@@ -411,7 +430,7 @@ class Settings(BaseSettings):
             raise ValueError(f"is not a libpq sslmode; use one of {', '.join(SSL_MODES)}")
         return value or None
 
-    @field_validator("schedule", "drill_schedule", "volume_schedule")
+    @field_validator("schedule", "drill_schedule", "volume_schedule", "volume_drill_schedule", "host_drill_schedule")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
         problem = cron_shape_problem(value)
@@ -537,6 +556,8 @@ _ALLOWED_TEXT = {
     "schedule": "5-field cron (celery's crontab)",
     "drill_schedule": "5-field cron (celery's crontab)",
     "volume_schedule": "5-field cron (celery's crontab)",
+    "volume_drill_schedule": "5-field cron (celery's crontab)",
+    "host_drill_schedule": "5-field cron (celery's crontab)",
     "volumes": "docker volume names, comma-separated",
     "volume_stop": "container names, comma-separated",
     "webhook_url": "http:// or https:// URL",

@@ -40,7 +40,12 @@ RESTORE = "openwatch_backup.restore"
 DISPATCH = "openwatch_backup.dispatch"
 SWEEP = "openwatch_backup.sweep"
 OFFSITE = "openwatch_backup.offsite"
-TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP, OFFSITE)
+DRILL_VOLUME = "openwatch_backup.drill_volume"
+DRILL_HOST = "openwatch_backup.drill_host"
+TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP, OFFSITE, DRILL_VOLUME, DRILL_HOST)
+# The task of each queued run kind that is not a backup (backup kinds run BACKUP).
+KIND_TASKS = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE, "offsite": OFFSITE,
+              "drill_volume": DRILL_VOLUME, "drill_host": DRILL_HOST}
 HARD_LIMIT_MARGIN = 300
 
 
@@ -216,6 +221,22 @@ def drill_task(run_id: str) -> dict[str, Any]:
         return _run(service, rid, lambda: service.execute_drill(rid))
 
 
+@shared_task(name=DRILL_VOLUME, acks_late=True, reject_on_worker_lost=True)
+def drill_volume_task(run_id: str) -> dict[str, Any]:
+    """The volume-loss drill (operations/volume_drill.py): a scratch volume, removed in every outcome."""
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        return _run(service, rid, lambda: service.execute_volume_drill(rid))
+
+
+@shared_task(name=DRILL_HOST, acks_late=True, reject_on_worker_lost=True)
+def drill_host_task(run_id: str) -> dict[str, Any]:
+    """The full-system drill (operations/host_drill.py): recover into scratch targets, removed in every outcome."""
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        return _run(service, rid, lambda: service.execute_host_drill(rid))
+
+
 @shared_task(name=RESTORE, acks_late=True, reject_on_worker_lost=True)
 def restore_task(run_id: str) -> dict[str, Any]:
     """A restore asked for through the API (only when OPENWATCH_BACKUP's "allow restore" setting is on)."""
@@ -226,7 +247,7 @@ def restore_task(run_id: str) -> dict[str, Any]:
 
 def submit(app: Celery, kind: str, run_id: uuid.UUID, service: BackupService) -> None:
     """Send the task for a queued run of `kind` (backup kinds, verify, prune, drill, restore, offsite)."""
-    task = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE, "offsite": OFFSITE}.get(kind, BACKUP)
+    task = KIND_TASKS.get(kind, BACKUP)
     app.send_task(task, args=[str(run_id)], **_limits(service))
 
 
@@ -256,7 +277,7 @@ def dispatch_task(self: Any) -> dict[str, Any]:
             self.app.send_task(BACKUP, args=[str(run_id)], **_limits(service))
         for kind, run_id in service.dispatch_due():
             queued.append((kind, run_id))
-            task = DRILL if kind == "drill" else BACKUP  # "backup", and "redis" (the nightly Redis snapshot)
+            task = KIND_TASKS.get(kind, BACKUP)  # "backup", "redis" and "volume" run BACKUP
             self.app.send_task(task, args=[str(run_id)], **_limits(service))
         outcome.update({"success": True, "queued": [{"kind": k, "run_id": str(r)} for k, r in queued]})
     return outcome

@@ -19,6 +19,7 @@ from openwatch_backup.api.schemas import (
     CheckItemOut,
     ErrorOut,
     PruneIn,
+    RtoOut,
     RunOut,
     ScheduleSettings,
     SettingProblemOut,
@@ -76,6 +77,7 @@ def admin_router(api: ApiContext) -> APIRouter:
             next_runs = service.next_scheduled()
             used = sum(obj.size for obj in service.storage.list())
             checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
+            rto = [RtoOut(**row.as_dict()) for row in service.rto_table(now)]
         # Healthy means the badge and the checklist agree: a fresh verified backup and no failing item.
         failing = [item.key for item in checklist if item.status == "fail"]
         threshold = service.settings.alert_after_hours
@@ -85,7 +87,7 @@ def admin_router(api: ApiContext) -> APIRouter:
                          running=_out(running[0]) if running else None,
                          next_runs=next_runs,
                          storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),
-                         checklist=checklist, audit=_audit_status(api))
+                         checklist=checklist, rto=rto, audit=_audit_status(api))
 
     @router.get("/settings", response_model=SettingsOut, summary="Schedule, retention and restore settings")
     def get_settings() -> SettingsOut:

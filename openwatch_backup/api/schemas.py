@@ -229,6 +229,19 @@ class AuditStatusOut(BaseModel):
     last_error_action: str | None = None
 
 
+class RtoOut(BaseModel):
+    """One row of the guide's RTO table: the last measured recovery time against its target."""
+
+    scenario: str = Field(description="container_restart, database_corruption, host_failure or volume_loss")
+    state: str = Field(description="ok; warn (never measured, older than rto_max_age_days, or over target); "
+                       "stated (container restart: orchestration's, not measured)")
+    line: str = Field(description="e.g. 'volume loss: restored in 42 s (target 15-30 min) 3 days ago'")
+    seconds: float | None = None
+    guide_rto: str
+    run_id: str | None = None
+    measured_at: str | None = None
+
+
 class StatusOut(BaseModel):
     newest_verified_at: datetime | None
     newest_verified_age_hours: float | None
@@ -242,6 +255,7 @@ class StatusOut(BaseModel):
     storage_used_bytes: int
     storage_free_bytes: int | None
     checklist: list[CheckItemOut]
+    rto: list[RtoOut] = Field(default_factory=list, description="The guide's RTO table, measured (one per row)")
     audit: AuditStatusOut = AuditStatusOut()
 
 

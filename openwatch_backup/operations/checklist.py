@@ -26,6 +26,7 @@ from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.drill import newest_restorable
 from openwatch_backup.operations.preflight import human_bytes
 from openwatch_backup.operations.presence import is_present
+from openwatch_backup.operations.rto import rto_items
 from openwatch_backup.operations.stored_settings import SettingProblem
 from openwatch_backup.operations.verify import backup_manifest_key
 
@@ -114,6 +115,8 @@ def run_checklist(ctx: OperationContext, now: datetime | None = None,
     for key, title, found in config_items(ctx, last_config_check, now, _age):
         items.append(CheckItem(key, title, each, *_item(found)))
     items.append(_drill_item(ctx, now, quarterly))
+    for key, title, status, detail, fix in rto_items(ctx, now, _age):  # the guide's RTO table, row by row
+        items.append(CheckItem(key, title, quarterly, ItemStatus(status), detail, fix))
     items.append(CheckItem("offsite_accessible", ACCESS_TITLE, quarterly, *_item(offsite_reread_item(ctx, now, _age))))
     items.append(CheckItem("procedures_reviewed", "Backup scripts and procedures reviewed", quarterly,
                            ItemStatus.SKIP, "a person's task: read this README and the guide"))

@@ -17,12 +17,12 @@ from openwatch_backup.notify import notify
 from openwatch_backup.operations.heartbeat import abandon_dead_cli_runs
 from openwatch_backup.operations.sweep import sweep_leftovers
 from openwatch_backup.service.base import DATABASE_KIND_NAMES, STALE_ALERT_EVERY, STALE_ALERT_KEY
-from openwatch_backup.service.retention import RetentionService
+from openwatch_backup.service.rto import RtoService
 
 log = logging.getLogger(__name__)
 
 
-class BackupService(RetentionService):
+class BackupService(RtoService):
     def dispatch_due(self, now: datetime | None = None) -> list[tuple[str, uuid.UUID]]:
         """Queue the scheduled backup and drill if their cron expressions say so. Returns what was queued.
 
@@ -59,6 +59,7 @@ class BackupService(RetentionService):
             if drill is not None:
                 queued.append(("drill", drill))
         queued.extend(self._dispatch_volumes(now))
+        queued.extend(self.dispatch_rto_drills(now))  # the volume and host drills (service/rto.py)
         return queued
 
     def _dispatch_volumes(self, now: datetime) -> list[tuple[str, uuid.UUID]]:
@@ -179,7 +180,7 @@ class BackupService(RetentionService):
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
                 "partial_files": report.partial_files, "kept_databases": report.kept_databases,
-                **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
+                **self.sweep_rto_scratch(), **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
 
     def _restart_from_intents(self) -> dict[str, list[str]]:
         from openwatch_backup.operations.volume_snapshot import restart_orphaned_intents
