@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,19 @@ def test_a_killed_volume_drill_leaves_nothing_the_sweeper_does_not_remove(
     assert helpers(podman) == []
     rows = {row.scenario.key: row for row in service.rto_table()}
     assert rows["volume_loss"].line == "volume loss: never measured (target 15-30 min)"
+
+
+def test_the_schedule_queues_the_volume_drill_at_its_fire_time(service: BackupService, podman: PodmanLab,
+                                                               app_volume: str, openwatch_db: str, tmp_path: Path,
+                                                               make_service: Any) -> None:
+    verified_snapshot(service)
+    beat: BackupService = make_service(openwatch_db, tmp_path / "backups", db_container=APP, volumes=VOLUME,
+                                       volume_drill_schedule="*/5 * * * *")
+    now = datetime(2026, 12, 1, 1, 1, tzinfo=UTC)
+    assert beat.dispatch_rto_drills(now) == []  # first seen: waits for its next fire time (01:05)
+    queued = beat.dispatch_rto_drills(now + timedelta(minutes=5))
+    assert [kind for kind, _ in queued] == [DRILL_VOLUME]  # no host drill: off-site storage is off
+    assert beat.dispatch_rto_drills(now + timedelta(minutes=6)) == []  # 01:05 handled; next at 01:10
+    run = beat.execute_volume_drill(queued[0][1])
+    assert (run.status, run.trigger, run.requested_by) == (RunStatus.SUCCEEDED.value, "schedule", "celery-beat")
+    assert scratch_volumes(podman) == []
