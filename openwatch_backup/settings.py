@@ -249,6 +249,10 @@ class Settings(BaseSettings):
     # require backup" (it holds Celery's queue and caches, which OpenWatch rebuilds).
     redis: bool = Field(default=False, description="on: the nightly scheduled backup also takes a Redis snapshot "
                         "(BGSAVE, then dump.rdb from OPENWATCH_BACKUP_REDIS_CONTAINER through the Docker API).")
+    # --- Nightly sets (service/sets.py): off until every scheduled-work test speaks sets; then the default.
+    nightly_set: bool = Field(default=False, description="on: the scheduled backup is a set (one run of kind set): "
+                              "the database dump, the config bundle when its inputs changed, the Redis snapshot when "
+                              "OPENWATCH_BACKUP_REDIS is on; copied off-site and pruned together.")
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENWATCH_REDIS_URL", "redis_url"),
         description="OpenWatch's Redis, as OpenWatch writes it (redis://:password@host:6379/0); the password is "

@@ -42,10 +42,11 @@ SWEEP = "openwatch_backup.sweep"
 OFFSITE = "openwatch_backup.offsite"
 DRILL_VOLUME = "openwatch_backup.drill_volume"
 DRILL_HOST = "openwatch_backup.drill_host"
-TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP, OFFSITE, DRILL_VOLUME, DRILL_HOST)
+SET = "openwatch_backup.set"
+TASK_NAMES = (BACKUP, VERIFY, PRUNE, DRILL, RESTORE, DISPATCH, SWEEP, OFFSITE, DRILL_VOLUME, DRILL_HOST, SET)
 # The task of each queued run kind that is not a backup (backup kinds run BACKUP).
 KIND_TASKS = {"verify": VERIFY, "prune": PRUNE, "drill": DRILL, "restore": RESTORE, "offsite": OFFSITE,
-              "drill_volume": DRILL_VOLUME, "drill_host": DRILL_HOST}
+              "drill_volume": DRILL_VOLUME, "drill_host": DRILL_HOST, "set": SET}
 HARD_LIMIT_MARGIN = 300
 
 
@@ -205,6 +206,24 @@ def offsite_task(self: Any, run_id: str) -> dict[str, Any]:
                     not run.details.get("prune_queued"):
                 service.recorder.add_details(rid, {"prune_queued": True})  # once, whichever delivery ends it
                 _queue_prune(self.app, service, f"after offsite {run_id[:8]}")
+
+
+@shared_task(name=SET, bind=True, acks_late=True, reject_on_worker_lost=True)
+def set_task(self: Any, run_id: str) -> dict[str, Any]:
+    """The nightly set (service/sets.py): its members backed up, verified and copied off-site in this one task,
+    then the scheduled prune, which keeps or deletes the set as a unit."""
+    from openwatch_backup.service.sets import execute_set
+
+    with _service() as service:
+        rid = uuid.UUID(run_id)
+        try:
+            return _run(service, rid, lambda: execute_set(service, rid))
+        finally:
+            run = service.get_run(run_id)
+            if service.settings.prune_after_verify and RunStatus(run.status).is_final and \
+                    not run.details.get("prune_queued"):
+                service.recorder.add_details(rid, {"prune_queued": True})  # once, whichever delivery ends it
+                _queue_prune(self.app, service, f"after set {run_id[:8]}")
 
 
 @shared_task(name=PRUNE, acks_late=True, reject_on_worker_lost=True)

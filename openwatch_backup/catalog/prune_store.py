@@ -40,7 +40,7 @@ SELECT b.id, b.kind, b.status, b.created_at, b.size_bytes, b.pinned, b.pruned_at
        b.details->>'pruning' AS pruning, b.details->>'artifact' AS artifact,
        b.details->>'artifact_in_progress' AS in_progress, v.status AS verdict,
        b.details->>'pruning_local' AS pruning_local, b.details->>'pruning_s3' AS pruning_s3,
-       lc.state AS local_state, rc.state AS s3_state
+       lc.state AS local_state, rc.state AS s3_state, b.details->>'set_id' AS set_id
 FROM backup_runs b LEFT JOIN verdict v ON v.parent_id = b.id
 LEFT JOIN backup_copies lc ON lc.run_id = b.id AND lc.storage = 'local'
 LEFT JOIN backup_copies rc ON rc.run_id = b.id AND rc.storage = 's3'
@@ -77,6 +77,7 @@ class BackupRow:
     pruning_s3: str | None = None  # a prune's intent to delete only the s3 copy (the local one stays)
     local_state: str | None = None  # backup_copies state of the local copy (None: no row, an older backup)
     s3_state: str | None = None  # ... of the s3 copy (None: never copied)
+    set_id: str | None = None  # the nightly set it belongs to (service/sets.py)
 
 
 def _among(run_ids: Sequence[str]) -> Any:
@@ -98,7 +99,8 @@ class PruneStore:
                                size=r.size_bytes or 0, pinned=bool(r.pinned), pruned=bool(r.pruned),
                                pruning=r.pruning, artifact=r.artifact, in_progress=r.in_progress,
                                verified=r.verdict == "succeeded", pruning_local=r.pruning_local,
-                               pruning_s3=r.pruning_s3, local_state=r.local_state, s3_state=r.s3_state)
+                               pruning_s3=r.pruning_s3, local_state=r.local_state, s3_state=r.s3_state,
+                               set_id=r.set_id)
                 for r in rows]
 
     def mark_pruning(self, run_ids: Sequence[str], prune_run: uuid.UUID) -> list[str]:

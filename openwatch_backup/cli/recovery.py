@@ -237,10 +237,12 @@ def sweep(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"abandoned": report["abandoned"], "databases": report["scratch_databases"],
                     "partial_files": report["partial_files"], "kept_databases": report["kept_databases"], **offsite,
-                    **{k: report[k] for k in ("scratch_volumes", "scratch_folders") if report.get(k)}})
+                    **{k: report[k] for k in ("scratch_volumes", "scratch_folders", "closed_sets") if report.get(k)}})
     else:
         out.print(f"marked {len(report['abandoned'])} run(s) abandoned, dropped {len(report['scratch_databases'])} "
                   f"scratch database(s), removed {len(report['partial_files'])} .partial file(s)")
+        for scratch in (*report.get("scratch_volumes", ()), *report.get("scratch_folders", ())):  # RTO drills
+            out.print(f"removed {scratch}, left by an RTO drill that ended", highlight=False, markup=False)
         for kept in report["kept_databases"]:  # a completed swap's old database: the operator's to drop
             out.print(f"kept {kept}: the old database of a restore whose swap completed; drop it when done")
         for upload in report["aborted_uploads"]:  # a killed off-site copy's upload: the copy is retried

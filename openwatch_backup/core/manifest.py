@@ -94,6 +94,8 @@ class Manifest(BaseModel):
     config: ConfigPayload | None = None  # the config family's payload; None for database dumps
     redis: RedisPayload | None = None  # the redis family's payload; None for the others
     volume: VolumePayload | None = None  # the volume family's payload; None for the others
+    # The nightly set this backup belongs to (service/sets.py): `catalog rebuild` recreates the set from it.
+    set_id: str | None = None
 
     # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
     # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
@@ -111,9 +113,11 @@ class Manifest(BaseModel):
             raise ValueError(f"{value!r} is not a plain file name (no '/', no '..', no leading dot)")
         return value
 
-    @field_validator("run_id")
+    @field_validator("run_id", "set_id")
     @classmethod
-    def _uuid(cls, value: str) -> str:
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return str(uuid.UUID(value))
         except ValueError:
@@ -132,7 +136,7 @@ class Manifest(BaseModel):
 
     def to_json(self) -> bytes:
         # A dump's manifest has no config key at all: byte for byte what earlier versions wrote and can read.
-        leave_out = {name for name in ("config", "redis", "volume") if getattr(self, name) is None} or None
+        leave_out = {name for name in ("config", "redis", "volume", "set_id") if getattr(self, name) is None} or None
         return (self.model_dump_json(indent=2, exclude=leave_out) + "\n").encode()
 
     @classmethod

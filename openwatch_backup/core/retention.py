@@ -74,6 +74,7 @@ class ArtifactRecord:
     size: int = 0
     keys: tuple[str, ...] = ()
     hold: str = ""  # a reason outside the policy to keep it whatever the rules say ("off-site copy not verified")
+    set_id: str = ""  # the nightly set it belongs to (service/sets.py): kept or deleted with its database backup
 
 
 @dataclass(frozen=True)
@@ -265,16 +266,47 @@ def _keep_shared_files(decisions: list[Decision]) -> tuple[list[Decision], list[
     return decisions, warnings
 
 
+def _follow_sets(decisions: list[Decision], set_of: Mapping[str, str]) -> list[Decision]:
+    """A nightly set is kept or deleted as a unit, by the decision on its database backup: a kept set keeps every
+    member (its config bundle too, whatever the 10 versions say); a deleted set's members go with it, except those
+    a safety rule protects (pinned, newest verified, floor). A set without a planned database backup (its dump
+    failed) leaves its members to their own rules."""
+    leader: dict[str, Decision] = {}
+    for decision in decisions:
+        set_id = set_of.get(decision.run_id)
+        if set_id and FAMILY_OF_KIND.get(decision.kind) == DATABASE and decision.kind != "redis":
+            leader[set_id] = decision
+    result = []
+    for decision in decisions:
+        set_id = set_of.get(decision.run_id, "")
+        head = leader.get(set_id)
+        if head is None or head.run_id == decision.run_id:
+            result.append(decision)
+        elif head.action == KEEP and decision.action == DELETE:
+            result.append(replace(decision, action=KEEP, protected=True,
+                                  reason=f"in set {set_id[:8]}, kept with its database backup {head.run_id[:8]}"))
+        elif head.action == DELETE and decision.action == KEEP and not decision.protected:
+            result.append(replace(decision, action=DELETE,
+                                  reason=f"in set {set_id[:8]}, deleted with its database backup {head.run_id[:8]}"))
+        else:
+            result.append(decision)
+    return result
+
+
 def plan_retention(records: Iterable[ArtifactRecord], config: RetentionConfig, now: datetime) -> PrunePlan:
     """Keep or delete, with a reason, for every successful backup; failed runs are not planned."""
     by_kind: dict[str, list[ArtifactRecord]] = defaultdict(list)
+    set_of: dict[str, str] = {}
     for record in records:
         if record.status == SUCCEEDED:
             by_kind[record.kind].append(record)
+            if record.set_id:
+                set_of[record.run_id] = record.set_id
     decisions: list[Decision] = []
     for kind in sorted(by_kind):
         decisions.extend(_plan_kind(kind, by_kind[kind], config, now))
     decisions, over = _apply_budget(decisions, config.size_budget_bytes)
+    decisions = _follow_sets(decisions, set_of)
     decisions, warnings = _keep_shared_files(decisions)
     if over:
         warnings.append(f"backups that no rule may delete (pinned, newest verified, floor) hold {over} bytes more "

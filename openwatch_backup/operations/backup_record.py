@@ -31,7 +31,11 @@ def open_new_artifact(ctx: OperationContext, name_of: Callable[[int], str], what
 def record_backup(ctx: OperationContext, run_id: uuid.UUID, *, artifact_key: str, manifest_key: str,
                   manifest: Manifest, details: dict[str, Any], bytes_done: int,
                   after_manifest: Callable[[], None] | None = None) -> None:
-    """Write the manifest, then mark the run succeeded with its local copy (one transaction)."""
+    """Write the manifest, then mark the run succeeded with its local copy (one transaction). A member of a nightly
+    set names its set in the manifest (service/sets.py), so a rebuilt catalog still groups it."""
+    set_id = ctx.recorder.get(str(run_id)).details.get("set_id")
+    if set_id and manifest.set_id is None:
+        manifest = manifest.model_copy(update={"set_id": str(set_id)})
     manifest_bytes = manifest.to_json()
     ctx.storage.put_bytes(manifest_key, manifest_bytes)
     if after_manifest is not None:

@@ -102,7 +102,7 @@ def _records(state: _State) -> tuple[list[ArtifactRecord], list[str]]:
                             f"{run.keys[0] if run.keys else 'its artifact'} or its manifest is missing")
         hold = local_hold(row) if state.offsite else ""
         records.append(ArtifactRecord(row.run_id, row.kind, row.created_at, row.status, row.verified and intact,
-                                      row.pinned, row.size, keys, hold))
+                                      row.pinned, row.size, keys, hold, row.set_id or ""))
     return records, warnings
 
 

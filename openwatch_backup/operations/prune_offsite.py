@@ -70,7 +70,7 @@ def remote_records(rows: Iterable[BackupRow], present: set[str]) -> tuple[list[A
         hold = "being copied now" if row.s3_state == "copying" else ""
         records.append(ArtifactRecord(row.run_id, row.kind, row.created_at, row.status,
                                       row.verified and row.s3_state == "verified" and intact, row.pinned, row.size,
-                                      keys, hold))
+                                      keys, hold, row.set_id or ""))
     return records, warnings
 
 

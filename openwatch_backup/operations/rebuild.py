@@ -159,8 +159,22 @@ def _row(storage: Storage, manifest: Manifest) -> dict[str, Any]:
                     "row_counts": manifest.row_counts, "canary_nonce": manifest.canary_nonce,
                     "canary_included": manifest.canary_included, "request": {
                         "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables},
-                    **_config_details(manifest)},
+                    **_config_details(manifest), **({"set_id": manifest.set_id} if manifest.set_id else {})},
+        **({"parent_id": uuid.UUID(manifest.set_id)} if manifest.set_id else {}),
     }
+
+
+def _ensure_set(conn: Connection, table: Table, manifest: Manifest) -> None:
+    """The nightly set a member names (service/sets.py), recreated once from its first member's manifest; the
+    members then point at it again, so a catalog rebuilt on a new host still groups them."""
+    if manifest.set_id is None:
+        return
+    created = datetime.fromisoformat(manifest.created_at)
+    conn.execute(insert(table).values(
+        id=uuid.UUID(manifest.set_id), kind="set", status="succeeded", phase="done",
+        trigger=manifest.trigger if manifest.trigger in TRIGGERS else "cli", created_at=created,
+        started_at=created, finished_at=datetime.fromisoformat(manifest.finished_at), bytes_done=0,
+        details={"rebuilt_from_manifest": True}).on_conflict_do_nothing(index_elements=["id"]))
 
 
 def _config_details(manifest: Manifest) -> dict[str, Any]:
@@ -233,6 +247,7 @@ def rebuild_catalog(storage: Storage, engine: Engine, database: str, source_data
             continue
         try:
             with catalog_errors(database), engine.begin() as conn:
+                _ensure_set(conn, table, manifest)
                 conn.execute(insert(table).values(**_row(storage, manifest)))
                 _record_copy(copies, storage, where, manifest, state, conn)
         except IntegrityError as exc:  # a value the table's checks refuse, or a row inserted meanwhile

@@ -39,7 +39,13 @@ class BackupService(RtoService):
         queued: list[tuple[str, uuid.UUID]] = []
         backup_ref = self._schedule_reference("backup", schedules.backup, now, record=True)
         drill_ref = self._schedule_reference("drill", schedules.drill, now, record=True)
-        if is_due(schedules.backup, backup_ref, now):
+        if is_due(schedules.backup, backup_ref, now) and self.settings.nightly_set:
+            from openwatch_backup.service.sets import SET_KIND, request_set
+
+            set_id, created = request_set(self, Trigger.SCHEDULE, "celery-beat")  # the members: service/sets.py
+            if created:
+                queued.append((SET_KIND, set_id))
+        elif is_due(schedules.backup, backup_ref, now):
             run, created = self.request_backup_once(self.build_request(), Trigger.SCHEDULE, "celery-beat")
             if created:
                 queued.append(("backup", run.id))
@@ -144,7 +150,8 @@ class BackupService(RtoService):
             runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kind=name)
         else:
             # Database dumps only: a config bundle the on-change check took is not the scheduled dump.
-            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=DATABASE_KIND_NAMES)
+            # A nightly set counts from its own creation: one whose dump never started is still that night's.
+            runs = self.recorder.list(limit=1, trigger=Trigger.SCHEDULE.value, kinds=(*DATABASE_KIND_NAMES, "set"))
         last = runs[0].created_at if runs else None
         seen = self.settings_store.get(SEEN_KEYS[name])
         if isinstance(seen, dict) and seen.get("expression") == expression and seen.get("since"):
@@ -170,6 +177,9 @@ class BackupService(RtoService):
         started = self._restart_from_intents()  # first: the catalog's database may be one of the stopped containers
         abandoned = self.recorder.mark_abandoned(self.settings.stale_after_seconds) + \
             abandon_dead_cli_runs(self.recorder)
+        from openwatch_backup.service.sets import close_dead_sets
+
+        closed_sets = close_dead_sets(self)  # after the abandoned sets were marked: their members recorded
         for run_id in abandoned:
             if str(run_id) not in started:
                 self._restart_stopped(self.recorder.get(str(run_id)))
@@ -178,8 +188,8 @@ class BackupService(RtoService):
                 self.recorder.add_details(uuid.UUID(run_ref), {"restarted": names, "restarted_by": "sweeper"})
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
-        return {"abandoned": [str(r) for r in abandoned], "scratch_databases": report.databases,
-                "partial_files": report.partial_files, "kept_databases": report.kept_databases,
+        return {"abandoned": [str(r) for r in abandoned], "closed_sets": closed_sets,
+                "scratch_databases": report.databases, "partial_files": report.partial_files, "kept_databases": report.kept_databases,
                 **self.sweep_rto_scratch(), **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
 
     def _restart_from_intents(self) -> dict[str, list[str]]:
