@@ -189,7 +189,8 @@ class BackupService(RtoService):
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "closed_sets": closed_sets,
-                "scratch_databases": report.databases, "partial_files": report.partial_files, "kept_databases": report.kept_databases,
+                "scratch_databases": report.databases, "partial_files": report.partial_files,
+                "kept_databases": report.kept_databases,
                 **self.sweep_rto_scratch(), **self._offsite_leftovers(), "stale_alert": self._stale_backup_alert()}
 
     def _restart_from_intents(self) -> dict[str, list[str]]:
