@@ -228,3 +228,31 @@ def test_the_schedule_queues_the_volume_drill_at_its_fire_time(service: BackupSe
     run = beat.execute_volume_drill(queued[0][1])
     assert (run.status, run.trigger, run.requested_by) == (RunStatus.SUCCEEDED.value, "schedule", "celery-beat")
     assert scratch_volumes(podman) == []
+
+
+def test_the_sweeper_removes_only_scratch_volumes_of_ended_runs(service: BackupService, podman: PodmanLab,
+                                                               app_volume: str) -> None:
+    """A running drill's scratch volume, one whose run this catalog does not know (another install's), and a
+    volume of an ended run that a container of someone else's still uses are all left alone."""
+    from openwatch_backup.operations.scratch_volumes import LABEL
+
+    client = podman.client()
+    ended, running = (service.recorder.create(DRILL_VOLUME, Trigger.CLI.value, "test") for _ in range(2))
+    assert service.recorder.claim(ended)
+    assert service.recorder.claim(running)
+    service.recorder.finish_unsuccessfully(ended, RunStatus.ABANDONED, "abandoned", "no heartbeat")
+    names = {"ended": f"owbscratch_voldrill_{ended.hex[:12]}", "running": f"owbscratch_voldrill_{running.hex[:12]}",
+             "unknown": "owbscratch_voldrill_0123456789ab", "used": f"owbscratch_hostdrill_{ended.hex[:12]}_data"}
+    for name in names.values():
+        client.volumes.create(name, labels={LABEL: "test"})
+    user = podman.run(BUSYBOX_IMAGE, command=["sleep", "3600"], name="owb-rto-user", detach=True,
+                      volumes={names["used"]: {"bind": "/d"}})
+    try:
+        report = service.watchdog()
+        assert report["scratch_volumes"] == [names["ended"]]
+        assert scratch_volumes(podman) == sorted(v for k, v in names.items() if k != "ended")
+    finally:
+        user.remove(force=True)
+        for key in ("running", "unknown", "used"):
+            client.volumes.get(names[key]).remove(force=True)
+    assert scratch_volumes(podman) == []
