@@ -180,12 +180,12 @@ class BackupService(RtoService):
         from openwatch_backup.service.sets import close_dead_sets
 
         closed_sets = close_dead_sets(self)  # after the abandoned sets were marked: their members recorded
-        for run_id in abandoned:
-            if str(run_id) not in started:
-                self._restart_stopped(self.recorder.get(str(run_id)))
         for run_ref, names in started.items():
             with contextlib.suppress(RunNotFound, ValueError):
                 self.recorder.add_details(uuid.UUID(run_ref), {"restarted": names, "restarted_by": "sweeper"})
+        for run_id in abandoned:  # one alert per abandoned run (not per restarted one: that run may be unknown)
+            if str(run_id) not in started:
+                self._restart_stopped(self.recorder.get(str(run_id)))
             self.alert_failure(self.recorder.get(str(run_id)))
         report = sweep_leftovers(self.context)
         return {"abandoned": [str(r) for r in abandoned], "closed_sets": closed_sets,
