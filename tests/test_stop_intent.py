@@ -75,3 +75,20 @@ def test_the_sweeper_starts_them_before_it_needs_the_catalog(podman: PodmanLab, 
     container.reload()
     assert container.status == "running"  # ...but the containers were started first
     assert not path.exists()
+
+
+def test_with_the_catalog_up_and_nothing_abandoned_the_sweep_completes(
+        podman: PodmanLab, redis_container: RedisContainer, openwatch_db: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, make_service) -> None:
+    """The intent's run is unknown to this catalog and no run is abandoned: the sweep still ends normally (it once
+    alerted through the other loop's variable, a NameError here) and starts the container."""
+    monkeypatch.setenv("DOCKER_HOST", podman.socket_url)
+    container = podman.client().containers.get(redis_container.name)
+    container.stop(timeout=5)
+    path = write_intent(tmp_path, [redis_container.name], dead_owner())
+    service = make_service(openwatch_db, tmp_path)
+    report = service.watchdog()
+    assert report["abandoned"] == []
+    container.reload()
+    assert container.status == "running"
+    assert not path.exists()
