@@ -27,7 +27,8 @@ from tests.celery_support import (  # noqa: F401 - fixtures
 # the restore task runs the API's restores in OpenWatch's worker.
 EXPECTED_NAMES = {"openwatch_backup.backup", "openwatch_backup.verify", "openwatch_backup.prune",
                   "openwatch_backup.drill", "openwatch_backup.restore", "openwatch_backup.dispatch",
-                  "openwatch_backup.sweep", "openwatch_backup.offsite"}
+                  "openwatch_backup.sweep", "openwatch_backup.offsite", "openwatch_backup.drill_volume",
+                  "openwatch_backup.drill_host", "openwatch_backup.set"}
 ALL_NAMES = set(TASK_NAMES)
 # OpenWatch's task_routes (shared/reference/openwatch.md, section 1).
 OPENWATCH_ROUTES = {
