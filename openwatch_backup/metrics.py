@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import func, select
 
 from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.core.kinds import BackupKind
+from openwatch_backup.core.kinds import OPERATION_KINDS, BackupKind
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 
@@ -59,7 +59,7 @@ class CatalogCollector(Collector):
         runs = GaugeMetricFamily("openwatch_backup_runs", "Runs in the catalog by kind and status",
                                  labels=["kind", "status"])
         with self._service_factory() as service:
-            for kind in (*BACKUP_KINDS, "verify", "restore", "drill", "prune"):
+            for kind in (*BACKUP_KINDS, *OPERATION_KINDS):
                 newest = service.recorder.list(limit=1, kind=kind, status="succeeded")
                 run = newest[0] if newest else None
                 if run is not None and run.finished_at is not None:

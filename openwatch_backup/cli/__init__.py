@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from openwatch_backup.cli import backups, offsite, recovery, retention, schedule, signals  # noqa: F401 - importing registers the commands
+from openwatch_backup.cli import adopt, backups, offsite, recover, recovery, retention, schedule, signals  # noqa: F401 - importing registers the commands
 from openwatch_backup.cli.common import app, fail, is_cli_control
 from openwatch_backup.foreign_errors import as_backup_error
 

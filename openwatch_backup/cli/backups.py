@@ -29,7 +29,7 @@ from openwatch_backup.cli.common import (
     service_from_env,
 )
 from openwatch_backup.cli.lean_params import LeanCommand
-from openwatch_backup.core.kinds import BackupKind, Compression, RunStatus, Trigger
+from openwatch_backup.core.kinds import OPERATION_KINDS, BackupKind, Compression, RunStatus, Trigger
 from openwatch_backup.errors import BackupError, ConfigError, ManifestError, VerifyFailed
 from openwatch_backup.foreign_errors import as_backup_error
 
@@ -157,7 +157,7 @@ def _table_names(tables: str | None, kind: BackupKind) -> list[str] | None:
         raise ConfigError(f"--tables: {exc} (got {tables!r})") from None
 
 
-RUN_KINDS = (*(k.value for k in BackupKind), "verify", "restore", "drill", "prune", "offsite")
+RUN_KINDS = (*(k.value for k in BackupKind), *OPERATION_KINDS)
 
 
 def _with_copies(data: dict[str, Any], copies: dict[uuid.UUID, list[dict[str, Any]]] | None,

@@ -27,6 +27,9 @@ class BackupKind(StrEnum):
 
 
 DATABASE_KINDS = tuple(kind for kind in BackupKind if kind.is_database)
+# Runs that are not backups: what `list --kind` accepts and the metrics count besides the backup kinds.
+OPERATION_KINDS = ("verify", "restore", "drill", "drill_volume", "drill_host", "prune", "offsite", "set", "recover",
+                   "adopt")
 
 
 class Compression(StrEnum):
