@@ -249,10 +249,12 @@ class Settings(BaseSettings):
     # require backup" (it holds Celery's queue and caches, which OpenWatch rebuilds).
     redis: bool = Field(default=False, description="on: the nightly scheduled backup also takes a Redis snapshot "
                         "(BGSAVE, then dump.rdb from OPENWATCH_BACKUP_REDIS_CONTAINER through the Docker API).")
-    # --- Nightly sets (service/sets.py): off until every scheduled-work test speaks sets; then the default.
-    nightly_set: bool = Field(default=False, description="on: the scheduled backup is a set (one run of kind set): "
+    # --- Nightly sets (service/sets.py): the default; off is the plain scheduled dump (and Redis snapshot) as before
+    # sets, for an admin who wants the old separate runs back.
+    nightly_set: bool = Field(default=True, description="on: the scheduled backup is a set (one run of kind set): "
                               "the database dump, the config bundle when its inputs changed, the Redis snapshot when "
-                              "OPENWATCH_BACKUP_REDIS is on; copied off-site and pruned together.")
+                              "OPENWATCH_BACKUP_REDIS is on; verified, copied off-site and pruned together. off: "
+                              "separate scheduled runs (the dump, and the Redis snapshot when on).")
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENWATCH_REDIS_URL", "redis_url"),
         description="OpenWatch's Redis, as OpenWatch writes it (redis://:password@host:6379/0); the password is "
@@ -571,5 +573,6 @@ _ALLOWED_TEXT = {
     "s3_sse": "none, AES256, aws:kms",
     "executor": "auto, local, docker",
     "redis": "on/off, true/false",
+    "nightly_set": "on/off, true/false",
     "redis_url": "redis://, rediss:// or unix:// URL",
 }

@@ -4,7 +4,8 @@ container as a tar stream, zstd + sha256 into redis/redis_*.rdb.zst, then verify
 Python CRC64 where that program is missing). The stored file restores as the README says: zstd -dc into a
 fresh redis-server's dump.rdb, which then serves the keys written. Each failure is its one line, with no file
 left behind: a save already running, a failed save, a save that does not finish in time, a missing container.
-The nightly dispatcher with OPENWATCH_BACKUP_REDIS=on queues a snapshot with the scheduled dump (no podman).
+The nightly dispatcher with OPENWATCH_BACKUP_REDIS=on queues a snapshot with the scheduled dump (no podman; nightly
+sets off: the set's Redis member is tests/test_sets_redis.py's).
 """
 
 from __future__ import annotations
@@ -429,8 +430,10 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_nightly_dispatch_queues_a_redis_snapshot_when_on(openwatch_db: str, tmp_path: Path, make_service) -> None:
     for redis_on, expected in ((False, ["backup"]), (True, ["backup", "redis"])):
+        # The plain dispatch (nightly sets off): the set's Redis member is tests/test_sets_redis.py's.
         service = make_service(openwatch_db, tmp_path / f"b{redis_on}", schedule="0 2 * * *",
-                               drill_schedule="0 4 * * 0", redis=redis_on, redis_url="redis://:pw@redis:6379/0")
+                               drill_schedule="0 4 * * 0", redis=redis_on, redis_url="redis://:pw@redis:6379/0",
+                               nightly_set=False)
         with service.engine.begin() as conn:  # each round on an empty catalog
             from sqlalchemy import text
 

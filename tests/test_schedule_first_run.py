@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from openwatch_backup.core.kinds import BackupKind, Trigger
@@ -24,8 +25,11 @@ def _service(make_service, url: str, tmp_path: Path, **settings: object) -> Back
     return make_service(url, tmp_path / "backups", schedule=NIGHTLY, drill_schedule=WEEKLY, **settings)
 
 
-def test_a_fresh_install_waits_for_the_schedule(openwatch_db: str, tmp_path: Path, make_service) -> None:
-    service = _service(make_service, openwatch_db, tmp_path)
+# The scheduled job is a nightly set by default (one run of kind set, service/sets.py); off, the plain dump.
+@pytest.mark.parametrize(("nightly_set", "queued_as"), [(True, ("set", "set")), (False, ("backup", "full"))])
+def test_a_fresh_install_waits_for_the_schedule(openwatch_db: str, tmp_path: Path, make_service, nightly_set: bool,
+                                                queued_as: tuple[str, str]) -> None:
+    service = _service(make_service, openwatch_db, tmp_path, nightly_set=nightly_set)
     # A backup taken by hand before beat's first tick: a drill would have something to drill.
     manual = service.backup(service.build_request(BackupKind.FULL))
     assert manual.status == "succeeded"
@@ -43,7 +47,7 @@ def test_a_fresh_install_waits_for_the_schedule(openwatch_db: str, tmp_path: Pat
     assert service.dispatch_due(nightly - timedelta(seconds=1)) == []
     [(kind, run_id)] = service.dispatch_due(nightly + timedelta(seconds=20))
     run = service.get_run(str(run_id))
-    assert (kind, run.kind, run.trigger, run.status) == ("backup", "full", "schedule", "queued")
+    assert (kind, run.kind, run.trigger, run.status) == (*queued_as, "schedule", "queued")
     # Queued once; the next night is what the status says next (the run's own time counts from here on).
     assert service.dispatch_due(nightly + timedelta(seconds=80)) == []
     assert service.next_scheduled(run.created_at + timedelta(seconds=1))["backup"] == next_fire(NIGHTLY,
@@ -61,7 +65,7 @@ def test_a_changed_schedule_counts_from_the_change(openwatch_db: str, tmp_path: 
     assert service.dispatch_due(changed) == []
     assert service.dispatch_due(minute - timedelta(seconds=1)) == []
     [(kind, _)] = service.dispatch_due(minute + timedelta(seconds=1))
-    assert kind == "backup"
+    assert kind == "set"
 
 
 def test_an_upgrade_still_catches_up_a_missed_night(openwatch_db: str, tmp_path: Path, make_service) -> None:
@@ -75,5 +79,5 @@ def test_an_upgrade_still_catches_up_a_missed_night(openwatch_db: str, tmp_path:
                      {"id": old.id})
     now = datetime.now(UTC)
     assert service.next_scheduled(now)["backup"] == now  # overdue: queued at the next tick
-    [(kind, _)] = service.dispatch_due(now)
-    assert kind == "backup"
+    [(kind, _)] = service.dispatch_due(now)  # the plain dump of the old version counts: the set is its successor
+    assert kind == "set"

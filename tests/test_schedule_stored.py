@@ -80,7 +80,7 @@ def test_the_dispatcher_logs_a_bad_stored_schedule_and_uses_the_environments(
     assert service.settings_store.get(SEEN_KEYS["backup"]) == {"expression": NIGHTLY, "since": installed.isoformat()}
     assert service.next_scheduled(installed)["backup"] == nightly
     [(kind, run_id)] = service.dispatch_due(nightly + timedelta(seconds=5))
-    assert (kind, service.get_run(str(run_id)).trigger) == ("backup", "schedule")
+    assert (kind, service.get_run(str(run_id)).trigger) == ("set", "schedule")  # the nightly set (the default)
 
     item = _item(service, "settings_valid")
     assert (item.status.value, item.detail) == ("fail", STORED_LINE)
