@@ -6,7 +6,7 @@ import base64
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.run_groups import top_level_page, with_members
 from openwatch_backup.api.schemas import (
     BackupIn,
     ErrorOut,
@@ -105,22 +106,29 @@ def runs_router(api: ApiContext) -> APIRouter:
                   cursor: Annotated[str | None, Query(max_length=200)] = None,
                   kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")] = None,
                   run_status: Annotated[str | None, Query(alias="status", max_length=16, pattern=r"^[a-z]+$")] = None,
+                  group: Annotated[Literal["sets"] | None, Query(
+                      description="sets: a nightly set is one item with its member backups in `members`; the members "
+                      "are not listed on their own (kind and status filter the top-level items)")] = None,
                   ) -> RunPage:
         before = _decode_cursor(cursor) if cursor else None
         with translated():
             service = api.service()
-            runs = service.recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
-            more = len(runs) > limit
-            runs = runs[:limit]
-            items = _with_copies(service, runs)
+            if group == "sets":
+                runs, more = top_level_page(service, limit=limit, before=before, kind=kind, status=run_status)
+                items = with_members(service, runs, _out)
+            else:
+                runs = service.recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
+                more = len(runs) > limit
+                runs = runs[:limit]
+                items = _with_copies(service, runs)
         following = _encode_cursor(runs[-1].created_at, runs[-1].id) if more and runs else None
         return RunPage(items=items, next_cursor=following)
 
-    @router.get("/runs/{run_id}", response_model=RunOut, summary="One run with its details")
+    @router.get("/runs/{run_id}", response_model=RunOut, summary="One run with its details (a set with its members)")
     def get_run(run_id: RunId) -> RunOut:
         with translated():
             service = api.service()
-            return _with_copies(service, [service.get_run(str(run_id))])[0]
+            return with_members(service, [service.get_run(str(run_id))], _out)[0]
 
     @router.get("/runs/{run_id}/log", response_model=LogOut, summary="The tail of a run's log")
     def run_log(run_id: RunId, lines: Annotated[int, Query(ge=1, le=200)] = 50) -> LogOut:

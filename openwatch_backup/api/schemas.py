@@ -57,6 +57,11 @@ class RunOut(BaseModel):
     error: str | None
     copies: list[CopyOut] = Field(default_factory=list, description="A backup's copies, local first (GET runs and "
                                   "GET runs/{id}; empty for other runs and in other answers)")
+    members: list[RunOut] | None = Field(default=None, description="A set's member backups, oldest first, each with "
+                                         "parent_id the set (GET runs?group=sets and GET runs/{id} of a set; null "
+                                         "otherwise)")
+    set_offsite: bool | None = Field(default=None, description="A set with its members: every succeeded member's "
+                                     "off-site copy is verified (null when members is null)")
 
 
 class RunPage(BaseModel):
