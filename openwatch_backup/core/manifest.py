@@ -66,6 +66,18 @@ class VolumePayload(BaseModel):
     tar_bytes: int = Field(ge=0, description="bytes of the tar stream before zstd")
 
 
+class AdoptedPayload(BaseModel):
+    """Where an adopted backup came from (`openwatch-backup adopt`, operations/adopt.py): the guide's own file, which
+    was copied, never moved or changed. A second adopt of the same file finds its sha256 here and adds nothing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(description="the guide's file, as adopt found it")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of that file's bytes")
+    size: int = Field(ge=0, description="its size in bytes")
+    taken_at: str = Field(description="when it was taken, from its name (and mtime): the run's created_at")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -96,6 +108,8 @@ class Manifest(BaseModel):
     volume: VolumePayload | None = None  # the volume family's payload; None for the others
     # The nightly set this backup belongs to (service/sets.py): `catalog rebuild` recreates the set from it.
     set_id: str | None = None
+    # Taken over from the guide's own backups (operations/adopt.py); None for backups openwatch-backup took.
+    adopted: AdoptedPayload | None = None
 
     # A manifest is read from storage, where anyone with write access can put one: every field that becomes a
     # storage key, a catalog id or a time is checked here, so no reader builds a path or a row from it unchecked.
@@ -136,7 +150,8 @@ class Manifest(BaseModel):
 
     def to_json(self) -> bytes:
         # A dump's manifest has no config key at all: byte for byte what earlier versions wrote and can read.
-        leave_out = {name for name in ("config", "redis", "volume", "set_id") if getattr(self, name) is None} or None
+        optional = ("config", "redis", "volume", "set_id", "adopted")
+        leave_out = {name for name in optional if getattr(self, name) is None} or None
         return (self.model_dump_json(indent=2, exclude=leave_out) + "\n").encode()
 
     @classmethod

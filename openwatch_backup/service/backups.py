@@ -10,7 +10,10 @@ from openwatch_backup.core.kinds import BackupKind, Compression, Trigger
 from openwatch_backup.service.base import DATABASE_KIND_NAMES, ServiceBase
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from openwatch_backup.catalog.models import BackupRun
+    from openwatch_backup.operations.adopt import AdoptReport
     from openwatch_backup.operations.backup import BackupRequest, Observer
     from openwatch_backup.operations.rebuild import RebuildReport
 
@@ -97,6 +100,27 @@ class BackupsService(ServiceBase):
     def backup(self, request: BackupRequest, *, trigger: Trigger = Trigger.CLI, requested_by: str | None = None,
                observer: Observer | None = None) -> BackupRun:
         return self.execute_backup(self.request_backup(request, trigger, requested_by), observer)
+
+    def adopt(self, folder: Path, *, dry_run: bool = False, requested_by: str | None = None) -> AdoptReport:
+        """Take over the guide's backup files under folder (operations/adopt.py) as one run of kind adopt, each
+        file a backup run of its kind; dry_run reads and checks them and records nothing."""
+        from openwatch_backup.operations.adopt import adopt_folder, check_folder
+        from openwatch_backup.operations.lifecycle import record_failure
+
+        folder = check_folder(self.context, folder)
+        if dry_run:
+            return adopt_folder(self.context, self.engine, folder, None)
+        run_id = self.recorder.create("adopt", Trigger.CLI.value, requested_by, details={"folder": str(folder)})
+        # Reads files and writes new ones: no database lock to wait for (a dump's restore does not touch them).
+        with self._operation(run_id, exclusive=False):
+            self.recorder.claim(run_id)
+            try:
+                report = adopt_folder(self.context, self.engine, folder, run_id)
+            except BaseException as exc:
+                record_failure(self.context, run_id, exc)
+                raise
+            self.recorder.succeed(run_id, location=None, size=None, sha256=None, details=report.as_dict())
+        return report
 
     def rebuild_catalog(self, *, any_database: bool = False, source: str = "local") -> RebuildReport:
         """Rows from the manifests in storage (local, or s3 on a new host); those of another database than ours
