@@ -54,8 +54,10 @@ class BackupService(RtoService):
                                                              "celery-beat")
                     if new:
                         queued.append(("redis", snapshot.id))
-        backup_active = self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.QUEUED.value) or \
-            self.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES, status=RunStatus.RUNNING.value)
+        # A set in flight counts: its dump is made only once the worker takes it.
+        in_flight = (*DATABASE_KIND_NAMES, "set")
+        backup_active = self.recorder.list(limit=1, kinds=in_flight, status=RunStatus.QUEUED.value) or \
+            self.recorder.list(limit=1, kinds=in_flight, status=RunStatus.RUNNING.value)
         # A drill waits for a backup in flight, so it drills the newest backup rather than the one before.
         if not backup_active and is_due(schedules.drill, drill_ref, now):
             try:
