@@ -54,7 +54,41 @@ function useToken(event) {
 
 const isBackup = (run) => BACKUP_KINDS.has(run.kind);
 
+// --- nightly sets: one row per set (a "set" badge and the set's own status, failed when a member failed), its
+// member backups folded under it, indented, oldest first. GET runs?group=sets gives them in the set's `members`.
+const RUNS_PARAMS = { limit: 50, group: "sets" };
+const setOf = (run) => (run.details && run.details.set_id && run.parent_id === run.details.set_id
+  ? run.parent_id : null);
+const membersSignature = (run) => (run.members || []).map((m) => `${m.id}:${m.status}`).join(",");
+
+function setKindCell(run) {
+  const count = (run.members || []).length;
+  return h("td", {}, h("span", { class: "kind" }, badge("set", "set-badge"),
+    ` ${count} ${count === 1 ? "member" : "members"}`), h("span", { class: "run-id" }, shortId(run.id)));
+}
+
+function setSize(run) {
+  const sizes = (run.members || []).map((m) => m.size_bytes).filter((size) => size !== null);
+  return sizes.length ? humanBytes(sizes.reduce((a, b) => a + b, 0)) : "-";
+}
+
+// Every succeeded member's off-site copy verified: the set is off-site.
+const setCopiesCell = (run) => h("td", { class: "copies" }, run.set_offsite ? badge("all off-site", "verified") : "-");
+
+// A member row goes after its set's row and the members created before it.
+function placeMember(tr, run, setRow) {
+  let after = setRow;
+  for (let next = after.nextElementSibling; next && next.dataset.setId === setRow.dataset.runId
+    && rows.get(next.dataset.runId).run.created_at <= run.created_at; next = next.nextElementSibling) after = next;
+  tr.dataset.setId = setRow.dataset.runId;
+  tr.classList.add("set-member");
+  after.after(tr);
+}
+
+const upsertAll = (items) => items.forEach((run) => { upsert(run); (run.members || []).forEach(upsert); });
+
 function kindCell(run) {
+  if (run.kind === "set") return setKindCell(run);
   const deep = run.kind === "verify" && run.details && run.details.request && run.details.request.deep;
   return h("td", {}, h("span", { class: "kind" }, deep ? "verify (deep)" : run.kind),
     h("span", { class: "run-id" }, shortId(run.id)));
@@ -95,8 +129,9 @@ function cellsOf(run) {
   return [
     kindCell(run), statusCell(run), h("td", {}, run.trigger), h("td", {}, run.requested_by || "-"),
     h("td", {}, localTime(run.created_at)), h("td", {}, duration(run)),
-    h("td", { class: "num" }, isBackup(run) || run.kind === "config" ? humanBytes(run.size_bytes) : "-"),
-    copiesCell(run),
+    h("td", { class: "num" }, run.kind === "set" ? setSize(run)
+      : (isBackup(run) || run.kind === "config" ? humanBytes(run.size_bytes) : "-")),
+    run.kind === "set" ? setCopiesCell(run) : copiesCell(run),
   ];
 }
 
@@ -104,7 +139,8 @@ function cellsOf(run) {
 function upsert(run) {
   const known = rows.get(run.id);
   const signature = JSON.stringify([run.status, run.phase, run.duration_seconds, run.size_bytes, run.error,
-    copiesSignature(run), run.status === "running" ? Math.floor(Date.now() / 1000) : 0]);
+    copiesSignature(run), membersSignature(run), run.set_offsite,
+    run.status === "running" ? Math.floor(Date.now() / 1000) : 0]);
   followCopies(run);
   const actionSignature = `${run.status}|${run.pruned_at}`;
   if (known && known.signature === signature) return;
@@ -115,7 +151,9 @@ function upsert(run) {
   else cells.push(tr.lastElementChild);
   tr.replaceChildren(...cells);
   rows.set(run.id, { run, tr, signature, actionSignature });
-  if (!known) placeRow(tr, run);
+  const set = setOf(run) && rows.get(setOf(run));
+  if (set && tr.dataset.setId !== set.run.id) placeMember(tr, run, set.tr);
+  else if (!known) placeRow(tr, run);
   $("runs-empty").hidden = rows.size > 0;
 }
 
@@ -123,7 +161,7 @@ function placeRow(tr, run) {
   const tbody = $("runs").tBodies[0];
   const newer = (other) => other.created_at > run.created_at
     || (other.created_at === run.created_at && other.id > run.id);
-  const before = [...tbody.rows].find((row) => !newer(rows.get(row.dataset.runId).run));
+  const before = [...tbody.rows].find((row) => !row.dataset.setId && !newer(rows.get(row.dataset.runId).run));
   tbody.insertBefore(tr, before || null);
 }
 
@@ -144,8 +182,8 @@ function highlight(runId) {
 
 async function refreshRuns() {
   try {
-    const { data } = await api("GET", "runs", { params: { limit: 50 } });
-    data.items.forEach(upsert);
+    const { data } = await api("GET", "runs", { params: RUNS_PARAMS });
+    upsertAll(data.items);
     if (!olderLoaded) nextCursor = data.next_cursor;
     $("older").hidden = !nextCursor;
     $("runs-error").hidden = true;
@@ -158,8 +196,8 @@ async function refreshRuns() {
 
 async function olderRuns() {
   try {
-    const { data } = await api("GET", "runs", { params: { limit: 50, cursor: nextCursor } });
-    data.items.forEach(upsert);
+    const { data } = await api("GET", "runs", { params: { ...RUNS_PARAMS, cursor: nextCursor } });
+    upsertAll(data.items);
     olderLoaded = true;
     nextCursor = data.next_cursor;
     $("older").hidden = !nextCursor;
