@@ -155,8 +155,9 @@ def _close(service: BackupService, set_id: uuid.UUID, skipped: dict[str, str]) -
 
 def close_dead_sets(service: BackupService) -> list[str]:
     """The sweeper's part (after abandoned runs were marked): a set abandoned (its process died) gets its members
-    recorded; a member created but never claimed is cancelled, so no one runs it outside its set later."""
-    closed = []
+    recorded; a member created but never claimed is cancelled, so no one runs it outside its set later. A set
+    `catalog rebuild` recreated gets the status its members say (settle_rebuilt_sets)."""
+    closed = settle_rebuilt_sets(service)
     for set_run in service.recorder.list(limit=20, kind=SET_KIND, status=RunStatus.ABANDONED.value):
         if "members" in set_run.details:
             continue
@@ -170,6 +171,31 @@ def close_dead_sets(service: BackupService) -> list[str]:
         service.recorder.add_details(set_run.id, details)
         closed.append(str(set_run.id))
     return closed
+
+
+def settle_rebuilt_sets(service: BackupService, scan: int = 500) -> list[str]:
+    """`catalog rebuild` recreates a set from its members' manifests and inserts it succeeded, whatever became of
+    the members with no manifest (failed, or their files gone). Every set takes the database dump first, so a
+    rebuilt set whose members hold no database dump did not succeed: failed, set_incomplete. The members found are
+    recorded either way, once (a set with them recorded is settled). What the manifests cannot tell (a Redis or
+    config member that failed beside a good dump) stays unknown: outcome "rebuilt", not "complete"."""
+    from openwatch_backup.service.base import DATABASE_KIND_NAMES
+
+    settled = []
+    for set_run in service.recorder.list(limit=scan, kind=SET_KIND, status=RunStatus.SUCCEEDED.value):
+        if not set_run.details.get("rebuilt_from_manifest") or "members" in set_run.details:
+            continue
+        details = {**_member_details(service, set_run.id, {}), "outcome": "rebuilt"}
+        found = sorted(m["kind"] for m in details["members"].values())
+        if any(kind in DATABASE_KIND_NAMES for kind in found):
+            service.recorder.add_details(set_run.id, details)
+        else:
+            service.recorder.finish_unsuccessfully(
+                set_run.id, RunStatus.FAILED, "set_incomplete", f"set incomplete: rebuilt from manifests with no "
+                f"database dump among its members ({', '.join(found) or 'none'})",
+                details={**details, "outcome": PARTIAL}, only_if=RunStatus.SUCCEEDED)
+        settled.append(str(set_run.id))
+    return settled
 
 
 def set_summary(service: BackupService, set_run: BackupRun) -> dict[str, Any]:
