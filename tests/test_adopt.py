@@ -218,6 +218,13 @@ def test_wrong_passphrase_or_damage_skips_that_file_only(site: dict[str, Any], t
     assert by_source["openwatch_20261125_020000.dump"]["status"] == "skipped"
     assert "pg_restore" in by_source["openwatch_20261125_020000.dump"]["reason"]
     assert by_source["openwatch_20261120_020000.dump"]["status"] == "would adopt"
+    human = cli("adopt", str(guide), "--dry-run", check=False)
+    assert human.returncode == 7
+    assert human.stderr == f"error: 4 file(s) of {guide} not adopted, each listed with its reason; the others would " \
+                           "be adopted\n"
+    assert f"would adopt {guide}/postgres/openwatch_20261120_020000.dump as a full run (taken " \
+           f"{local('20261120', '020000').isoformat()})" in human.stdout.splitlines()
+    assert human.stdout.splitlines()[-1] == "3 would be adopted, 0 already adopted, 4 skipped"
     for kind in ("full", "config", "redis", "volume", "adopt"):
         assert runs(kind) == []  # a dry run records nothing
     assert [p for p in site["dir"].rglob("*") if p.is_file()] == []

@@ -29,8 +29,10 @@ def adopt(folder: Annotated[Path, typer.Argument(help="The folder the guide's sc
             print_json(report.as_dict())
         else:
             for o in report.outcomes:
-                if o.status in (ADOPTED, WOULD):
-                    line = f"{o.status} {o.source} as {o.kind} run {o.run_id or '-'} taken {o.taken_at}"
+                if o.status == ADOPTED:
+                    line = f"adopted {o.source} as {o.kind} run {o.run_id} (taken {o.taken_at})"
+                elif o.status == WOULD:
+                    line = f"would adopt {o.source} as a {o.kind} run (taken {o.taken_at})"
                 elif o.status == ALREADY:
                     line = f"already adopted {o.source} (run {o.run_id})"
                 else:
@@ -41,4 +43,4 @@ def adopt(folder: Annotated[Path, typer.Argument(help="The folder the guide's sc
                       highlight=False, markup=False)
         if report.count(SKIPPED):
             raise ManifestError(f"{report.count(SKIPPED)} file(s) of {folder} not adopted, each listed with its "
-                                "reason; the others were adopted")
+                                f"reason; the others {'would be' if dry_run else 'were'} adopted")
