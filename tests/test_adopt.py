@@ -303,3 +303,28 @@ def test_a_killed_adopt_is_swept_and_the_next_one_completes(site: dict[str, Any]
     expected = sorted(n for v in kinds.values() for r in v
                       for n in (r["details"]["artifact"], r["details"]["artifact"] + ".manifest.json"))
     assert stored == expected
+
+
+def test_a_rebuilt_catalog_still_knows_what_was_adopted(site: dict[str, Any]) -> None:
+    """`catalog rebuild` recreates an adopted run from its manifest (without the run's details): the manifest's
+    `adopted` still makes the next adopt add nothing."""
+    guide: Path = site["guide"]
+    for folder in ("redis", "volumes", "config"):
+        for path in (guide / folder).glob("*"):
+            path.unlink()
+    (guide / "postgres" / "openwatch_20261124.sql").unlink()
+    (guide / "config_20261121.tar.gz.enc").unlink()
+    assert adopt(guide)[0] == 0
+    [dump] = runs("full")
+    with psycopg.connect(site["url"], autocommit=True) as conn:
+        conn.execute("DELETE FROM backup_copies WHERE run_id = %s", (dump["id"],))
+        conn.execute("DELETE FROM backup_runs WHERE id = %s OR parent_id = %s", (dump["id"], dump["id"]))
+    rebuilt = json.loads(cli("catalog", "rebuild", "--json").stdout)
+    assert rebuilt["inserted"] == [dump["id"]]
+    assert "adopted" not in runs("full")[0]["details"]
+
+    code, report = adopt(guide)
+
+    assert code == 0
+    assert [(f["status"], f["run_id"]) for f in report["files"]] == [("already adopted", dump["id"])]
+    assert [r["id"] for r in runs("full")] == [dump["id"]]

@@ -112,19 +112,21 @@ def guide_files(folder: Path) -> list[Path]:
 
 def adopted_before(ctx: OperationContext, engine: Engine) -> dict[str, str]:
     """sha256 of each file adopted before -> the run that adopted it: succeeded adopted runs of the catalog
-    (pruned ones too: retention took them, adopting them again would undo that), and the manifests in storage
-    of runs the catalog does not know."""
+    (pruned ones too: retention took them, adopting them again would undo that), and the manifests in storage of
+    succeeded runs or of runs the catalog does not know (a catalog rebuild recreates a run without its details'
+    `adopted`; the manifest keeps it)."""
     digest = _TABLE.c.details[ADOPTED]["sha256"].astext
     with catalog_errors(ctx.target.describe()), engine.connect() as conn:
-        rows = conn.execute(select(_TABLE.c.id, _TABLE.c.status, digest).where(_TABLE.c.details.has_key(ADOPTED)))
-        found = {str(d): str(i) for i, s, d in rows if s == RunStatus.SUCCEEDED.value and d}
-        known = {str(r[0]) for r in conn.execute(select(_TABLE.c.id))}
+        statuses = {str(i): str(s) for i, s in conn.execute(select(_TABLE.c.id, _TABLE.c.status))}
+        rows = conn.execute(select(_TABLE.c.id, digest).where(_TABLE.c.details.has_key(ADOPTED))).all()
+    succeeded = RunStatus.SUCCEEDED.value
+    found = {str(d): str(i) for i, d in rows if d and statuses.get(str(i)) == succeeded}
     for obj in list_families(ctx.storage):
         if not obj.key.endswith(MANIFEST_SUFFIX):
             continue
         with suppress(ManifestError, BackupError):
             manifest = Manifest.from_json(ctx.storage.read_bytes(obj.key), source=obj.key)
-            if manifest.adopted is not None and manifest.run_id not in known:
+            if manifest.adopted is not None and statuses.get(manifest.run_id, succeeded) == succeeded:
                 found.setdefault(manifest.adopted.sha256, manifest.run_id)
     return found
 
