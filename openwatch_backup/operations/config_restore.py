@@ -91,15 +91,16 @@ def list_bundle(ctx: OperationContext, backup: BackupRun) -> list[str]:
 
 
 def run_config_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun,
-                       dest: Path) -> dict[str, Any] | None:
-    """Carry out a queued config restore run; None when another delivery already claimed it."""
+                       dest: Path, copy: CopyStorage | None = None) -> dict[str, Any] | None:
+    """Carry out a queued config restore run; None when another delivery already claimed it. copy: read that
+    copy (default: the local file while it is there, else the S3 object)."""
     if not ctx.recorder.claim(run_id):
         return None
     started = time.monotonic()
     try:
         require_config(backup)
         check_destination(dest)
-        reading = choose_copy(ctx, backup)
+        reading = choose_copy(ctx, backup, copy)
         ctx.recorder.progress(run_id, "verifying", details={READ_FROM: reading.copy.value})
         manifest, checked = _checked(reading, backup)
         staging = staging_folder(dest, run_id)

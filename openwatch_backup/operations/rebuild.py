@@ -90,7 +90,7 @@ def _load(engine: Engine, database: str) -> _Catalog:
                     owners={a: i for i, k, a, p in rows if a and not p and k in BACKUP_KINDS})
 
 
-def _read(storage: Storage, key: str) -> Manifest:
+def read_manifest_at(storage: Storage, key: str) -> Manifest:
     manifest = Manifest.from_json(storage.read_bytes(key), source=key)
     if key != manifest_key(manifest.artifact):
         raise _Refused(f"it names the artifact {manifest.artifact} but is not stored beside it (as "
@@ -143,7 +143,7 @@ def _s3_copy_state(storage: S3Storage, manifest: Manifest) -> CopyState:
     return CopyState.VERIFIED
 
 
-def _row(storage: Storage, manifest: Manifest) -> dict[str, Any]:
+def row_of_manifest(storage: Storage, manifest: Manifest) -> dict[str, Any]:
     created = datetime.fromisoformat(manifest.created_at)
     return {
         "id": uuid.UUID(manifest.run_id), "kind": manifest.kind, "status": "succeeded",
@@ -159,7 +159,8 @@ def _row(storage: Storage, manifest: Manifest) -> dict[str, Any]:
                     "row_counts": manifest.row_counts, "canary_nonce": manifest.canary_nonce,
                     "canary_included": manifest.canary_included, "request": {
                         "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables},
-                    **_config_details(manifest), **({"set_id": manifest.set_id} if manifest.set_id else {})},
+                    **_config_details(manifest), **_snapshot_details(manifest),
+                    **({"set_id": manifest.set_id} if manifest.set_id else {})},
         **({"parent_id": uuid.UUID(manifest.set_id)} if manifest.set_id else {}),
     }
 
@@ -190,7 +191,19 @@ def _config_details(manifest: Manifest) -> dict[str, Any]:
             "request": {"kind": manifest.kind, "compression": "none", "tables": []}}
 
 
-def _list_manifests(storage: Storage, where: CopyStorage) -> list[str]:
+def _snapshot_details(manifest: Manifest) -> dict[str, Any]:
+    """A Redis or volume snapshot's payload as its own run records it: restoring a rebuilt volume run needs the
+    volume's name (operations/volume_restore.snapshot_volume), and `show` the rest."""
+    if manifest.volume is not None:
+        return {"volume": manifest.volume.model_dump(), "request": {
+            "kind": manifest.kind, "compression": manifest.compression, "tables": [],
+            "volume": manifest.volume.volume, "stop": []}}
+    if manifest.redis is not None:
+        return {"redis": manifest.redis.model_dump()}
+    return {}
+
+
+def list_manifests(storage: Storage, where: CopyStorage) -> list[str]:
     """Manifest keys of every family (dumps under postgres/, config bundles under config/)."""
     keys: list[str] = []
     for prefix in FAMILY_PREFIXES:
@@ -224,9 +237,9 @@ def rebuild_catalog(storage: Storage, engine: Engine, database: str, source_data
     report = RebuildReport()
     catalog = _load(engine, database)
     table = typing.cast(Table, BackupRun.__table__)
-    for key in _list_manifests(storage, where):
+    for key in list_manifests(storage, where):
         try:
-            manifest = _read(storage, key)
+            manifest = read_manifest_at(storage, key)
             if manifest.run_id in catalog.pruned:
                 report.pruned.append(key)
                 continue
@@ -248,7 +261,7 @@ def rebuild_catalog(storage: Storage, engine: Engine, database: str, source_data
         try:
             with catalog_errors(database), engine.begin() as conn:
                 _ensure_set(conn, table, manifest)
-                conn.execute(insert(table).values(**_row(storage, manifest)))
+                conn.execute(insert(table).values(**row_of_manifest(storage, manifest)))
                 _record_copy(copies, storage, where, manifest, state, conn)
         except IntegrityError as exc:  # a value the table's checks refuse, or a row inserted meanwhile
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "refused"

@@ -57,11 +57,14 @@ class RestoreRequest:
     safety_backup: bool = True
     allow_newer_server: bool = False
     allow_newer_migrations: bool = False
+    copy: str | None = None  # "local" or "s3": read that copy (the host drill reads the off-site one)
+    internal_scratch: bool = False  # the host drill's --into: a scratch name (owbscratch_...) it recorded itself
 
     def as_details(self) -> dict[str, Any]:
         return {"into": self.into, "tables": list(self.tables), "data_only": self.data_only,
                 "terminate_connections": self.terminate_connections, "safety_backup": self.safety_backup,
-                "allow_newer_server": self.allow_newer_server, "allow_newer_migrations": self.allow_newer_migrations}
+                "allow_newer_server": self.allow_newer_server, "allow_newer_migrations": self.allow_newer_migrations,
+                **({"copy": self.copy} if self.copy else {})}
 
 
 @dataclass
@@ -103,7 +106,7 @@ def _guard(ctx: OperationContext, request: RestoreRequest, manifest: Manifest) -
             raise RestoreRefused(f"--confirm {request.confirm} and --into {request.into} contradict each other: "
                                  f"--into creates a new database and needs no --confirm; --confirm {live} alone "
                                  "replaces the live one")
-        if request.into.lower().startswith(SCRATCH_PREFIX):
+        if request.into.lower().startswith(SCRATCH_PREFIX) and not request.internal_scratch:
             raise RestoreRefused(f"--into {request.into}: names starting with {SCRATCH_PREFIX} are this tool's "
                                  "scratch databases (the sweeper drops them); choose another name")
     with connect(ctx.target, ctx.redact) as conn:
@@ -137,7 +140,8 @@ def run_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, req
         return None
     started = time.monotonic()
     try:
-        reading = choose_copy(ctx, backup)  # the local file while it is there, else the S3 object, streamed
+        # The local file while it is there, else the S3 object, streamed; or the copy the request names.
+        reading = choose_copy(ctx, backup, CopyStorage(request.copy) if request.copy else None)
         _phase(ctx, run_id, "verifying", details={READ_FROM: reading.copy.value})
         manifest = _verified_manifest(reading, backup)
         _phase(ctx, run_id, "guards")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.artifact_stream import HashingReader, UnreadableArtifact, decoded_chunks
+from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import BackupKind
 from openwatch_backup.core.naming import artifact_key
 from openwatch_backup.docker_api import (
@@ -37,6 +38,8 @@ from openwatch_backup.errors import RestoreFailed, RestoreRefused
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure
+from openwatch_backup.operations.read_source import DETAILS_KEY as READ_FROM
+from openwatch_backup.operations.read_source import choose_copy
 from openwatch_backup.operations.verify import quick_verify
 from openwatch_backup.operations.volume_snapshot import HELPER_MOUNT, local_image
 
@@ -83,8 +86,9 @@ def _tar_chunks(ctx: OperationContext, key: str, expected_sha256: str) -> Iterat
 
 
 def run_volume_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupRun, target: str,
-                       in_place: bool) -> dict[str, Any] | None:
-    """Carry out a queued volume restore run; None when another delivery already claimed it."""
+                       in_place: bool, copy: CopyStorage | None = None) -> dict[str, Any] | None:
+    """Carry out a queued volume restore run; None when another delivery already claimed it. The snapshot is read
+    from the local file while it is there, else its S3 copy (a new host), or from the copy named."""
     if not ctx.recorder.claim(run_id):
         return None
     started = time.monotonic()
@@ -92,8 +96,9 @@ def run_volume_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupR
     client = None
     try:
         volume = snapshot_volume(backup)
-        ctx.recorder.progress(run_id, "verifying")
-        result, manifest = quick_verify(ctx, backup)
+        reading = choose_copy(ctx, backup, copy)
+        ctx.recorder.progress(run_id, "verifying", details={READ_FROM: reading.copy.value})
+        result, manifest = quick_verify(reading.ctx, backup, missing=reading.missing)
         if not result.passed or manifest is None:
             raise RestoreRefused(f"backup {backup.id} failed verification ({result.reason}): {result.message}; "
                                  "nothing was restored")
@@ -113,7 +118,7 @@ def run_volume_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupR
         helper = helper_container(client, image, target, HELPER_MOUNT, read_only=False)
         try:
             with docker_errors(f"writing volume {target}"):
-                if not helper.put_archive(HELPER_MOUNT, _tar_chunks(ctx, artifact_key(manifest.artifact),
+                if not helper.put_archive(HELPER_MOUNT, _tar_chunks(reading.ctx, artifact_key(manifest.artifact),
                                                                     manifest.sha256)):
                     raise RestoreFailed(f"the Docker API refused the archive for volume {target}")
         except UnreadableArtifact as exc:
@@ -121,7 +126,8 @@ def run_volume_restore(ctx: OperationContext, run_id: uuid.UUID, backup: BackupR
         finally:
             remove_container(helper)
         details = {"volume_restore": {"volume": target, "from": volume, "in_place": in_place, "image": image,
-                                      "backup_run": str(backup.id), "seconds": round(time.monotonic() - started, 3)}}
+                                      "backup_run": str(backup.id), "seconds": round(time.monotonic() - started, 3)},
+                   READ_FROM: reading.copy.value}
         ctx.recorder.succeed(run_id, location=backup.artifact_location, size=backup.size_bytes,
                              sha256=backup.sha256, details=details)
         return details

@@ -104,7 +104,8 @@ class RecoveryService(BackupsService):
                                  terminate_connections=bool(asked.get("terminate_connections")),
                                  safety_backup=bool(asked.get("safety_backup", True)),
                                  allow_newer_server=bool(asked.get("allow_newer_server")),
-                                 allow_newer_migrations=bool(asked.get("allow_newer_migrations")))
+                                 allow_newer_migrations=bool(asked.get("allow_newer_migrations")),
+                                 copy=asked.get("copy"))
 
         def safety_backup() -> BackupRun:
             return self.backup(self.build_request(BackupKind.FULL), trigger=Trigger(run.trigger),
