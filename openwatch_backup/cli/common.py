@@ -20,6 +20,8 @@ from openwatch_backup.errors import BackupError
 from openwatch_backup.foreign_errors import as_backup_error
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
     from rich.table import Table
 
@@ -77,14 +79,17 @@ def fail(exc: BackupError) -> typer.Exit:
 
 
 @contextmanager
-def service_from_env() -> Iterator[BackupService]:
+def service_from_env(backup_dir: Path | None = None) -> Iterator[BackupService]:
     """The service for a command; any error in it (ours, or a driver's we translate) ends the command with one
-    line and the error's exit status."""
+    line and the error's exit status. backup_dir: instead of OPENWATCH_BACKUP_DIR (`recover --from DIR`)."""
     from openwatch_backup.service import BackupService  # imports SQLAlchemy, psycopg, pydantic: only when needed
     from openwatch_backup.settings import load_settings
 
     try:
-        service = BackupService(load_settings())
+        settings = load_settings()
+        if backup_dir is not None:
+            settings = settings.model_copy(update={"dir": backup_dir.absolute()})
+        service = BackupService(settings)
     except Exception as exc:
         raise fail(as_backup_error(exc)) from None
     try:

@@ -86,6 +86,14 @@ def master_key_from_newest_bundle(ctx: OperationContext) -> BundleKey | None:
     return BundleKey(run=run, master_key=key, member=member, verified_before=verified_before)
 
 
+def master_key_of(ctx: OperationContext, run: BackupRun) -> BundleKey:
+    """The master key in this bundle (recover proves the bundle it restored, not the newest one)."""
+    member, key = _read_key(ctx, run)
+    if key is not None:
+        ctx.redact.add(key)
+    return BundleKey(run=run, master_key=key, member=member, verified_before=_latest_verdict(ctx, run) is True)
+
+
 def _read_key(ctx: OperationContext, run: BackupRun) -> tuple[str | None, str | None]:
     if ctx.offsite is not None and ctx.storage is ctx.offsite:
         # The drill or verify reads its dump from S3; the bundle is still read from its local file when it is there.

@@ -18,12 +18,13 @@ checks["secrets"] records the bundle run, the counts per column and how long it 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import sql
 
 from openwatch_backup.core.verify_result import VerifyReason, VerifyResult, failed
-from openwatch_backup.operations.bundle_key import BundleUnusable, master_key_from_newest_bundle
+from openwatch_backup.operations.bundle_key import BundleKey, BundleUnusable, master_key_from_newest_bundle
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.secrets.openwatch_crypto import CredentialDecryptError, KeyRing, stored_blob
 from openwatch_backup.source.connection import connect
@@ -67,8 +68,11 @@ def _scalar(conn: Any, query: sql.SQL, table: str, column: str) -> int:
     return int(row[0]) if row else 0
 
 
-def prove_secrets(ctx: OperationContext, scratch_dbname: str, checks: dict[str, Any]) -> VerifyResult | None:
-    """Adds checks["secrets"]; returns the failed result on a mismatch, None when it passed or was skipped."""
+def prove_secrets(ctx: OperationContext, scratch_dbname: str, checks: dict[str, Any],
+                  find_key: Callable[[OperationContext], BundleKey | None] = master_key_from_newest_bundle,
+                  ) -> VerifyResult | None:
+    """Adds checks["secrets"]; returns the failed result on a mismatch, None when it passed or was skipped.
+    find_key: where the key comes from (recover: the bundle it restored)."""
     started = time.monotonic()
     values = _sample(ctx, scratch_dbname)
     blobs = {column: [stored_blob(v) for v in rows] for column, rows in values.items()}
@@ -82,7 +86,7 @@ def prove_secrets(ctx: OperationContext, scratch_dbname: str, checks: dict[str, 
         record["skipped"] = "no encrypted values in the database"
         return None
     try:
-        found = master_key_from_newest_bundle(ctx)
+        found = find_key(ctx)
     except BundleUnusable as exc:
         record["skipped"] = exc.message
         return None
