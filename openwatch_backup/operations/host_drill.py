@@ -7,8 +7,8 @@ All of them are recorded on the run before recover starts (decision 11) and remo
 kill the sweeper removes what the run recorded. The total time recover took is the recovery time, set against
 OPENWATCH_BACKUP_HOST_RTO_MINUTES.
 
-INTEGRATION POINT: `recover_into_scratch` below calls recover's Python API (operations/recover*.py, issue 13
-item 1). Until that API is in this build, the drill fails with one line saying so, and cleans up all the same.
+The steps are recover's own (operations/recover.py: catalog from the bucket's manifests, plan, config, database,
+checks, volumes), each read from the off-site copy, so the drill proves what a new host would have.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.errors import BackupError, ConfigError
+from openwatch_backup.errors import BackupError
 from openwatch_backup.operations.context import OperationContext
 from openwatch_backup.operations.kill_points import kill_point
 from openwatch_backup.operations.lifecycle import record_failure
@@ -58,16 +58,11 @@ def scratch_targets(run_id: uuid.UUID, volumes: list[str]) -> ScratchTargets:
 
 
 def recover_into_scratch(ctx: OperationContext, run_id: uuid.UUID, targets: ScratchTargets) -> dict[str, Any]:
-    """INTEGRATION POINT with `recover` (issue 13 item 1): recover from the off-site store into `targets` (never
-    the live database, folder or volumes); returns recover's summary. Raises recover's own one-line errors."""
-    try:
-        from openwatch_backup.operations import recover as recover_api  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError("the host-failure drill needs `recover` (openwatch_backup/operations/recover.py), which "
-                          "this build does not have yet: upgrade openwatch-backup; nothing was changed") from None
-    summary: dict[str, Any] = recover_api.recover_into(ctx, run_id, database=targets.database,
-                                                       folder=targets.folder, volumes=targets.volumes)
-    return summary
+    """recover (operations/recover.py) from the off-site store into `targets`, never the live database, folder or
+    volumes; its summary. Raises recover's own one-line errors."""
+    from openwatch_backup.operations.recover import recover_into
+
+    return recover_into(ctx, run_id, database=targets.database, folder=targets.folder, volumes=targets.volumes)
 
 
 def remove_targets(ctx: OperationContext, recorded: dict[str, Any]) -> list[str]:
