@@ -208,6 +208,10 @@ def test_wrong_passphrase_or_damage_skips_that_file_only(site: dict[str, Any], t
     cut = guide / "postgres" / "openwatch_20261125_020000.dump"
     data = (guide / "postgres" / "openwatch_20261120_020000.dump").read_bytes()
     cut.write_bytes(data[:len(data) // 3])
+    subprocess.run([str(find_pg_bin_dir() / "pg_dump"), "-Ft", "-d", site["url"], "-f",
+                    str(guide / "postgres" / "openwatch_20261126_020000.dump")], check=True, timeout=120)
+    subprocess.run([str(find_pg_bin_dir() / "pg_dump"), "-d", site["url"], "-f",  # plain SQL named .dump
+                    str(guide / "postgres" / "openwatch_20261127_020000.dump")], check=True, timeout=120)
 
     code, report = adopt(guide, "--dry-run")
 
@@ -216,15 +220,20 @@ def test_wrong_passphrase_or_damage_skips_that_file_only(site: dict[str, Any], t
     assert by_source["config_20261121.tar.gz.enc"]["status"] == "skipped"
     assert by_source["config_20261121.tar.gz.enc"]["reason"].startswith("the configured passphrase does not open it")
     assert by_source["openwatch_20261125_020000.dump"]["status"] == "skipped"
-    assert "pg_restore" in by_source["openwatch_20261125_020000.dump"]["reason"]
+    assert by_source["openwatch_20261125_020000.dump"]["reason"].startswith("pg_restore --data-only cannot read it (")
+    assert by_source["openwatch_20261126_020000.dump"]["reason"] == (
+        "it is a pg_dump archive of format TAR, not custom (-Fc): only the guide's custom-format dumps are adopted")
+    assert by_source["openwatch_20261127_020000.dump"]["reason"] == (
+        "pg_restore --list cannot read it (pg_restore: error: input file appears to be a text format dump. Please "
+        "use psql.): it is not a whole pg_dump -Fc archive")
     assert by_source["openwatch_20261120_020000.dump"]["status"] == "would adopt"
     human = cli("adopt", str(guide), "--dry-run", check=False)
     assert human.returncode == 7
-    assert human.stderr == f"error: 4 file(s) of {guide} not adopted, each listed with its reason; the others would " \
+    assert human.stderr == f"error: 6 file(s) of {guide} not adopted, each listed with its reason; the others would " \
                            "be adopted\n"
     assert f"would adopt {guide}/postgres/openwatch_20261120_020000.dump as a full run (taken " \
            f"{local('20261120', '020000').isoformat()})" in human.stdout.splitlines()
-    assert human.stdout.splitlines()[-1] == "3 would be adopted, 0 already adopted, 4 skipped"
+    assert human.stdout.splitlines()[-1] == "3 would be adopted, 0 already adopted, 6 skipped"
     for kind in ("full", "config", "redis", "volume", "adopt"):
         assert runs(kind) == []  # a dry run records nothing
     assert [p for p in site["dir"].rglob("*") if p.is_file()] == []
