@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,3 +274,30 @@ def test_a_wrong_passphrase_stops_recover_before_the_database_and_the_right_one_
     assert (code, err) == (0, ""), (out, err)
     assert_recovered(lost_host, folder)
     assert [r["status"] for r in recover_runs(lost_host)] == ["succeeded", "failed"]
+
+
+@pytest.mark.parametrize("instant", ["config_restore_extracting", "restoring"])
+def test_a_recover_stopped_by_sigterm_ends_cancelled_and_continues_when_run_again(lost_host: LostHost,
+                                                                                  instant: str) -> None:
+    """`docker stop` sends SIGTERM: the run ends cancelled with one line, its half-made work undone, and the
+    next recover continues from it."""
+    folder = lost_host.tmp / "recovered-config"
+    paused = start_paused(["recover", "--from", "s3", "--config-to", str(folder)], lost_host.env, [instant],
+                          lost_host.tmp / "pause-marker")
+    try:
+        paused.wait_for(instant)
+        paused.proc.send_signal(signal.SIGTERM)
+        code, _out, err = paused.finish(timeout=120)
+    finally:
+        paused.stop()
+    assert code != 0
+    assert len(err.splitlines()) == 1, err
+    assert [r["status"] for r in recover_runs(lost_host)] == ["cancelled"]
+    assert not list(lost_host.tmp.glob("*.partial-*"))
+
+    code, out, err = lost_host.recover("--from", "s3")
+
+    assert (code, err) == (0, ""), (out, err)
+    assert "(done by the recover run this one resumes)" in out
+    assert_recovered(lost_host, folder)
+    assert [r["status"] for r in recover_runs(lost_host)] == ["succeeded", "cancelled"]
