@@ -12,8 +12,8 @@ from openwatch_backup.errors import ManifestError
 
 
 @app.command()
-def adopt(folder: Annotated[Path, typer.Argument(help="The folder the guide's script writes to, e.g. "
-                                                      "/opt/openwatch/backups.")],
+def adopt(folder: Annotated[Path, typer.Argument(
+              help="The folder the guide's script writes to, e.g. /opt/openwatch/backups.")],
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check every file; adopt none.")] = False,
           as_json: JsonOption = False) -> None:
     """Catalogue the guide's backups under FOLDER (openwatch_*.dump, config_*.tar.gz.enc, redis/dump_*.rdb,
