@@ -127,6 +127,5 @@ def placements(bundle: BackupRun, folder: Path) -> list[tuple[str, str]]:
     paths = [str(p) for p in bundle.details.get("paths") or []]
     moves = [(str(folder / p.lstrip("/")), p) for p in paths]
     if bundle.details.get("env_snapshot"):
-        moves.append((str(folder / ENV_MEMBER), "OpenWatch's .env (the settings the worker ran with; "
-                                                "OPENWATCH_MASTER_KEY among them)"))
+        moves.append((str(folder / ENV_MEMBER), "OpenWatch's .env (the OPENWATCH_* settings the worker ran with)"))
     return moves
