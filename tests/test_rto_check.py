@@ -177,3 +177,20 @@ def test_the_sweeper_removes_a_killed_host_drills_scratch_and_nothing_else(catal
         import shutil
 
         shutil.rmtree(live_folder, ignore_errors=True)
+
+
+def test_the_next_runs_include_the_drills_that_run_here(catalog: Catalog, make_service: Any, moto_endpoint: str,
+                                                        bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support.offsite import s3_overrides
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    plain = make_service(catalog.url, catalog.backup_dir)
+    assert set(plain.next_scheduled()) == {"backup", "drill"}  # no off-site store, no Docker API: no RTO drills
+    offsite = make_service(catalog.url, catalog.backup_dir, **s3_overrides(moto_endpoint, bucket),
+                           host_drill_schedule="0 5 1 * *")
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    upcoming = offsite.next_scheduled(now)
+    assert set(upcoming) == {"backup", "drill", DRILL_HOST}
+    assert upcoming[DRILL_HOST] == datetime(2027, 1, 1, 5, 0, tzinfo=UTC)

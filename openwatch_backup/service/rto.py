@@ -125,6 +125,25 @@ class RtoService(RetentionService):
                 queued.append((kind, run_id))
         return queued
 
+    def next_rto_drills(self, now: datetime) -> dict[str, datetime]:
+        """When the dispatcher queues the volume and host drills next (those it would run here, with a usable
+        expression); nothing is recorded."""
+        from openwatch_backup.docker_api import docker_configured
+        from openwatch_backup.scheduling import SEEN_KEYS, next_run
+        from openwatch_backup.settings import cron_problem
+
+        found: dict[str, datetime] = {}
+        for kind, field, wanted in ((DRILL_VOLUME, "volume_drill_schedule", docker_configured()),
+                                    (DRILL_HOST, "host_drill_schedule", self.offsite is not None)):
+            expression = str(getattr(self.settings, field))
+            if not wanted or cron_problem(expression):
+                continue
+            seen: Any = self.settings_store.get(SEEN_KEYS.get(kind, f"scheduler.seen.{kind}"))
+            since = (datetime.fromisoformat(str(seen["since"])) if isinstance(seen, dict)
+                     and seen.get("expression") == expression and seen.get("since") else now)
+            found[kind] = next_run(expression, now, since)
+        return found
+
     def _rto_reference(self, kind: str, expression: str, now: datetime) -> datetime:
         """The last fire time handled (stored once due, whatever came of it), else when first seen."""
         from openwatch_backup.scheduling import SEEN_KEYS

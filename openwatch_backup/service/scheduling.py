@@ -109,8 +109,9 @@ class BackupService(RtoService):
         now = now or datetime.now(UTC)
         schedules = current_schedules(self.settings, self.settings_store)
         # A schedule that cannot be evaluated has no next run (the dispatcher refuses it; `check` says why).
-        return {name: next_run(expression, now, self._schedule_reference(name, expression, now, record=False))
-                for name, expression in schedules.usable().items()}
+        found = {name: next_run(expression, now, self._schedule_reference(name, expression, now, record=False))
+                 for name, expression in schedules.usable().items()}
+        return {**found, **self.next_rto_drills(now)}  # the volume and host drills, where they run
 
     def dispatch_config(self, now: datetime | None = None) -> list[tuple[str, uuid.UUID]]:
         """The config bundle's on-change check, once per config_check_minutes (operations/config_schedule.py):
