@@ -36,8 +36,8 @@ from openwatch_backup.core.naming import MANIFEST_SUFFIX, PARTIAL_SUFFIX
 from openwatch_backup.errors import BackupError, ConfigError, ManifestError
 from openwatch_backup.operations.adopt_copy import Candidate, Facts, copy_candidate
 from openwatch_backup.operations.adopt_inspect import (
+    HashedFile,
     describe_failure,
-    file_sha256,
     inspect_config,
     inspect_dump,
     inspect_redis,
@@ -159,18 +159,22 @@ class _Passphrase:
 
 def inspect(ctx: OperationContext, path: Path, found: GuideFile, secret: _Passphrase) -> Candidate:
     """The file read whole; NotAdoptable (with its reason) when it is not a whole backup of its family."""
-    sha256, size = file_sha256(path)
-    if size == 0:
+    if path.stat().st_size == 0:
         raise NotAdoptable("it is empty")
-    facts: Facts
-    if found.family == "postgres":
-        facts = inspect_dump(ctx, path)
-    elif found.family == "config":
-        facts = inspect_config(path, secret.get(), secret.problem)
-    elif found.family == "redis":
-        facts = inspect_redis(path)
-    else:
-        facts = inspect_volume(path)
+    hashed = HashedFile(path)
+    try:
+        facts: Facts
+        if found.family == "postgres":
+            facts = inspect_dump(ctx, path, hashed)
+        elif found.family == "config":
+            facts = inspect_config(hashed, path.name, secret.get(), secret.problem)
+        elif found.family == "redis":
+            facts = inspect_redis(hashed)
+        else:
+            facts = inspect_volume(hashed)
+        sha256, size = hashed.finish()
+    finally:
+        hashed.close()
     return Candidate(path=path, found=found, taken_at=taken_at(found, path.stat().st_mtime), sha256=sha256,
                      size=size, facts=facts)
 

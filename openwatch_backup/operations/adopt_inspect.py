@@ -13,6 +13,7 @@ carries, and the catalog never sees a failed "backup" for it. Each family is rea
 from __future__ import annotations
 
 import hashlib
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,16 +62,31 @@ class ConfigFacts:
     members: list[str] = field(default_factory=list)
 
 
-def file_sha256(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as src:
-        while chunk := src.read(CHUNK_SIZE):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+class HashedFile:
+    """A guide file read once for its check and its sha256 together: every byte read is hashed, and finish()
+    reads what the check left (a table of contents read, a tar's trailing blocks), so the digest is the file's."""
+
+    def __init__(self, path: Path) -> None:
+        self._src = path.open("rb")
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        chunk = self._src.read(size)
+        self._sha256.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def finish(self) -> tuple[str, int]:
+        while self.read():
+            pass
+        return self._sha256.hexdigest(), self.size
+
+    def close(self) -> None:
+        self._src.close()
 
 
-def _chunks(src: BinaryIO) -> Iterator[bytes]:
+def _chunks(src: BinaryIO | HashedFile) -> Iterator[bytes]:
     while chunk := src.read(CHUNK_SIZE):
         yield chunk
 
@@ -84,14 +100,14 @@ def _pg_restore(ctx: OperationContext) -> tuple[ClientTool, str]:
     return ctx.executor.find_client("pg_restore", number // 10000, version), version
 
 
-def _feed(ctx: OperationContext, argv: list[str], path: Path, on_line: Callable[[bytes], None], what: str) -> None:
-    """Stream the file into argv's stdin (stopping when it has read what it wants); NotAdoptable if it fails."""
+def _feed(ctx: OperationContext, argv: list[str], src: BinaryIO | HashedFile, on_line: Callable[[bytes], None],
+          what: str) -> None:
+    """Stream src into argv's stdin (stopping when it has read what it wants); NotAdoptable if it fails."""
     feeder = ctx.executor.feed(argv, {}, on_line=on_line)
     try:
-        with path.open("rb") as src:
-            for chunk in _chunks(src):
-                if not feeder.write(chunk):
-                    break  # --list read the table of contents and exited
+        for chunk in _chunks(src):
+            if not feeder.write(chunk):
+                break  # --list read the table of contents and exited
     except BaseException:
         feeder.kill()
         raise
@@ -142,10 +158,11 @@ class CopyCounter:
                     self.kept.setdefault(self._table, [])
 
 
-def inspect_dump(ctx: OperationContext, path: Path) -> DumpFacts:
+def inspect_dump(ctx: OperationContext, path: Path, hashed: HashedFile) -> DumpFacts:
     client, live_version = _pg_restore(ctx)
     listing: list[bytes] = []
-    _feed(ctx, [client.path, "--list"], path, listing.append, "pg_restore --list")
+    with path.open("rb") as head:  # --list reads the head only: the data pass below reads (and hashes) it all
+        _feed(ctx, [client.path, "--list"], head, listing.append, "pg_restore --list")
     header = _header(listing)
     if header.get("Format") != "CUSTOM":
         raise NotAdoptable(f"it is a pg_dump archive of format {header.get('Format', 'unknown')}, not custom (-Fc): "
@@ -153,7 +170,7 @@ def inspect_dump(ctx: OperationContext, path: Path) -> DumpFacts:
     # All the data, not --table: read from a pipe, pg_restore skips the blocks it is not asked for without
     # decompressing them, and a dump cut short in another table's data would pass.
     counter = CopyCounter(COUNTED_TABLES, (MIGRATIONS_TABLE,))
-    _feed(ctx, [client.path, "--data-only", "--file=-"], path, counter, "pg_restore --data-only")
+    _feed(ctx, [client.path, "--data-only", "--file=-"], hashed, counter, "pg_restore --data-only")
     heads = sorted(counter.kept.get(MIGRATIONS_TABLE, []))
     return DumpFacts(database=header.get("dbname", ctx.target.dbname),
                      server_version=header.get("Dumped from database version", ""),
@@ -163,28 +180,24 @@ def inspect_dump(ctx: OperationContext, path: Path) -> DumpFacts:
                      alembic_head=",".join(heads) or None)
 
 
-def inspect_config(path: Path, passphrase: bytes | None, passphrase_problem: str | None) -> ConfigFacts:
+def inspect_config(hashed: HashedFile, name: str, passphrase: bytes | None,
+                   passphrase_problem: str | None) -> ConfigFacts:
     if passphrase is None:
         raise NotAdoptable(passphrase_problem or "no passphrase for config bundles is set")
     try:
-        with path.open("rb") as src:
-            members = list_members(decrypt_chunks(src, passphrase, path.name))
+        members = list_members(decrypt_chunks(hashed, passphrase, name))
     except ArtifactUnreadable as exc:
         raise NotAdoptable(f"the configured passphrase does not open it, or it is damaged ({exc.message}); set "
                            "OPENWATCH_BACKUP_PASSPHRASE_FILE to the passphrase the guide's openssl used") from None
     return ConfigFacts(members=members)
 
 
-def inspect_redis(path: Path) -> RedisFacts:
+def inspect_redis(hashed: HashedFile) -> RedisFacts:
     checker = RdbChecker()
-    head, size = b"", 0
-    with path.open("rb") as src:
-        for chunk in _chunks(src):
-            if len(head) < 16:
-                head += chunk[:16 - len(head)]
-            checker.update(chunk)
-            size += len(chunk)
-    version = rdb_version(head)
+    for chunk in _chunks(hashed):
+        checker.update(chunk)
+    size = checker.size
+    version = rdb_version(checker.head)
     if version is None:
         raise NotAdoptable("it is not an RDB file (no REDIS header)")
     problem = checker.problem()
@@ -209,12 +222,11 @@ def gunzipped(src: BinaryIO) -> _ChunkReader:
     return _ChunkReader(decoded_chunks(HashingReader(src), wrapper=None, gunzip=True))
 
 
-def inspect_volume(path: Path) -> VolumeFacts:
+def inspect_volume(hashed: HashedFile) -> VolumeFacts:
     try:
-        with path.open("rb") as src:
-            counter = TarCounter(gunzipped(src))
-            while counter.read(CHUNK_SIZE):
-                pass
+        counter = TarCounter(gunzipped(typing.cast(BinaryIO, hashed)))
+        while counter.read(CHUNK_SIZE):
+            pass
     except UnreadableArtifact as exc:
         raise NotAdoptable(f"it is not a whole .tar.gz ({exc})") from None
     if counter.members == 0:
