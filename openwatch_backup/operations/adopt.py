@@ -6,8 +6,9 @@ becomes an ordinary backup run of its kind (full, config, redis, volume) whose c
 it, so list, verify, restore and retention treat it as one of ours; its copy is verified at once (a recorded
 quick verify), so retention counts it among the verified backups. The source files are never moved or changed.
 
-Idempotent: a file whose sha256 a succeeded adopted run records (in the catalog, pruned or not, or in a manifest
-of a run the catalog does not know: after a rebuild elsewhere) is "already adopted" and adds nothing.
+Idempotent: a file whose sha256 a succeeded adopted run records (in the catalog's details, pruned or not, or in
+the manifest of a succeeded run or of one the catalog does not know: `catalog rebuild` leaves the details out) is
+"already adopted" and adds nothing. Identical bytes are one backup (pg_dump stamps each archive with its time).
 
 Kill safety (decision 11): the adopt run (kind `adopt`) records which file it is adopting, and as which run,
 before that run writes a byte; each adopted run records its `.partial` file before writing it, like every backup.
