@@ -79,24 +79,41 @@ def config_files(keys: Path, certs: Path) -> dict[str, tuple[str, int, bytes | s
     return found
 
 
+@dataclass
+class BackedUpHost:
+    env: dict[str, str]  # its CLI environment (S3, passphrase, config paths, the worker's master key)
+    passfile: Path
+    keys: Path
+    certs: Path
+    backup_id: str
+    bundle_id: str
+
+
+def back_up_a_host(url: str, root: Path, backup_dir: Path, moto_endpoint: str, bucket: str) -> BackedUpHost:
+    """Config inputs under root, a passphrase file, a config bundle and a full backup, both copied off-site."""
+    keys, certs, _ = make_inputs(root)
+    passfile = root.parent / "passphrase"
+    passfile.write_text("the operator's long passphrase\n")
+    passfile.chmod(0o600)
+    env = cli_env(url, backup_dir, **s3_env(moto_endpoint, bucket), OPENWATCH_BACKUP_PASSPHRASE_FILE=str(passfile),
+                  OPENWATCH_BACKUP_CONFIG_PATHS=f"{keys},{certs}", OPENWATCH_MASTER_KEY=SAMPLE_MASTER_KEY)
+    cli_ok("db", "upgrade", env=env)
+    bundle_id = json.loads(cli_ok("backup", "--kind", "config", "--json", env=env))["id"]
+    cli_ok("offsite", bundle_id, env=env)
+    backup_id = json.loads(cli_ok("backup", "--offsite", "--json", env=env))["backup"]["id"]
+    return BackedUpHost(env=env, passfile=passfile, keys=keys, certs=certs, backup_id=backup_id, bundle_id=bundle_id)
+
+
 @pytest.fixture
 def lost_host(pg: PostgresHandle, openwatch_db: str, tmp_path: Path, moto_endpoint: str,
               bucket: str) -> Iterator[LostHost]:
     dbname = dbname_of(openwatch_db)
-    keys, certs, _ = make_inputs(tmp_path / "old-host")
-    passfile = tmp_path / "passphrase"
-    passfile.write_text("the operator's long passphrase\n")
-    passfile.chmod(0o600)
-    common = {**s3_env(moto_endpoint, bucket), "OPENWATCH_BACKUP_PASSPHRASE_FILE": str(passfile)}
     old_dir = tmp_path / "old-host-backups"
-    old = cli_env(openwatch_db, old_dir, **common, OPENWATCH_BACKUP_CONFIG_PATHS=f"{keys},{certs}",
-                  OPENWATCH_MASTER_KEY=SAMPLE_MASTER_KEY)
-    cli_ok("db", "upgrade", env=old)
-    bundle_id = json.loads(cli_ok("backup", "--kind", "config", "--json", env=old))["id"]
-    cli_ok("offsite", bundle_id, env=old)
-    backup_id = json.loads(cli_ok("backup", "--offsite", "--json", env=old))["backup"]["id"]
+    old = back_up_a_host(openwatch_db, tmp_path / "old-host", old_dir, moto_endpoint, bucket)
     before = content(openwatch_db, skip=SKIP)
-    files = config_files(keys, certs)
+    files = config_files(old.keys, old.certs)
+    backup_id, bundle_id = old.backup_id, old.bundle_id
+    common = {**s3_env(moto_endpoint, bucket), "OPENWATCH_BACKUP_PASSPHRASE_FILE": str(old.passfile)}
 
     shutil.rmtree(old_dir)  # the host is lost: its disk, its configuration, its database
     shutil.rmtree(tmp_path / "old-host")
@@ -220,17 +237,8 @@ def test_the_host_drill_recovers_from_the_bucket_into_scratch_targets(pg: Postgr
                                                                       bucket: str) -> None:
     """The full-system drill: recover's steps from the off-site copies into a scratch database and folder,
     measured against OPENWATCH_BACKUP_HOST_RTO_MINUTES, and nothing of it left; the live database untouched."""
-    keys, certs, _ = make_inputs(tmp_path / "host")
-    passfile = tmp_path / "passphrase"
-    passfile.write_text("the operator's long passphrase\n")
-    passfile.chmod(0o600)
-    env = cli_env(openwatch_db, tmp_path / "backups", **s3_env(moto_endpoint, bucket),
-                  OPENWATCH_BACKUP_PASSPHRASE_FILE=str(passfile), OPENWATCH_BACKUP_CONFIG_PATHS=f"{keys},{certs}",
-                  OPENWATCH_MASTER_KEY=SAMPLE_MASTER_KEY)
-    cli_ok("db", "upgrade", env=env)
-    bundle_id = json.loads(cli_ok("backup", "--kind", "config", "--json", env=env))["id"]
-    cli_ok("offsite", bundle_id, env=env)
-    backup_id = json.loads(cli_ok("backup", "--offsite", "--json", env=env))["backup"]["id"]
+    host = back_up_a_host(openwatch_db, tmp_path / "host", tmp_path / "backups", moto_endpoint, bucket)
+    env, backup_id, bundle_id = host.env, host.backup_id, host.bundle_id
     before = content(openwatch_db, skip=SKIP)
 
     drill = json.loads(cli_ok("drill", "--scenario", "host", "--json", env=env))
