@@ -160,7 +160,8 @@ def row_of_manifest(storage: Storage, manifest: Manifest) -> dict[str, Any]:
                     "canary_included": manifest.canary_included, "request": {
                         "kind": manifest.kind, "compression": manifest.compression, "tables": manifest.tables},
                     **_config_details(manifest), **_snapshot_details(manifest),
-                    **({"set_id": manifest.set_id} if manifest.set_id else {})},
+                    **({"set_id": manifest.set_id} if manifest.set_id else {}),
+                    **({"adopted": manifest.adopted.model_dump()} if manifest.adopted else {})},
         **({"parent_id": uuid.UUID(manifest.set_id)} if manifest.set_id else {}),
     }
 
