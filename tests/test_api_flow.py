@@ -6,6 +6,7 @@ page or a script would drive it. Runs are polled through the API with bounded wa
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +108,10 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
     artifact = backup["details"]["artifact"]
     assert (backup_dir / "postgres" / artifact).is_file()
 
-    verifies = get("/runs", kind="verify")["items"]
+    # The worker queues the verify after the backup's status is final (once its lock is released): wait for it.
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not (verifies := get("/runs", kind="verify")["items"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert len(verifies) == 1
     assert verifies[0]["parent_id"] == backup["id"]
     verify = wait(verifies[0]["id"])

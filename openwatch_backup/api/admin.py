@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.config import config_state
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.errors import translated
 from openwatch_backup.api.offsite import offsite_out
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
 from openwatch_backup.api.schemas import (
@@ -63,7 +64,7 @@ def admin_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
     router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
-                       route_class=OneLineErrorsRoute)
+                       route_class=CompressedRoute)
 
     @router.get("/status", response_model=StatusOut, summary="Health: newest verified backup, schedule, checklist")
     def get_status() -> StatusOut:

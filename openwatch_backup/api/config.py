@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import StreamingResponse
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.errors import translated
 from openwatch_backup.api.runs import COMMON_RESPONSES, RunId, _out, conflict
 from openwatch_backup.api.schemas import (
     CertificateOut,
@@ -75,7 +76,7 @@ def _version_out(version: ConfigVersion, now: datetime, warn_days: int) -> Confi
 def config_router(api: ApiContext) -> APIRouter:
     user = Depends(api.principal)
     router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
-                       route_class=OneLineErrorsRoute)
+                       route_class=CompressedRoute)
 
     @router.get("/config", response_model=ConfigOut, summary="Config bundles as versions, newest first, and "
                                                             "whether a passphrase is set")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.errors import translated
 from openwatch_backup.api.runs import COMMON_RESPONSES
 from openwatch_backup.api.schemas import ErrorOut, OffsiteOut, OffsiteTestOut, ProbeStepOut
 from openwatch_backup.service import BackupService
@@ -28,7 +29,7 @@ def offsite_out(service: BackupService) -> OffsiteOut:
 def offsite_router(api: ApiContext) -> APIRouter:
     user = Depends(api.principal)
     router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
-                       route_class=OneLineErrorsRoute)
+                       route_class=CompressedRoute)
 
     @router.post("/offsite/test", response_model=OffsiteTestOut,
                  responses={422: {"model": ErrorOut, "description": "Off-site storage is not configured"}},

@@ -1,36 +1,81 @@
 """The admin page, served by the router itself: plain HTML, CSS and JavaScript files, no build step and no
-CDN (OpenWatch runs in air-gapped and FIPS sites). The page holds no data; it calls the API with a token."""
+CDN (OpenWatch runs in air-gapped and FIPS sites). The page holds no data; it calls the API with a token.
+
+Static files have versioned names (app.<version>.js, the version a hash of all of them), cached for a year as
+immutable: a new package version changes every name, so a browser never mixes old and new files. index.html,
+which names them, is never cached. The plain names still answer (no-cache) for links made before.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
+from openwatch_backup.api.compressed import CompressedRoute
+
 _STATIC = files("openwatch_backup.api") / "static"
-_TYPES = {"app.js": "text/javascript; charset=utf-8", "common.js": "text/javascript; charset=utf-8",
-          "panels.js": "text/javascript; charset=utf-8", "offsite.js": "text/javascript; charset=utf-8",
-          "config.js": "text/javascript; charset=utf-8",
+_JS = "text/javascript; charset=utf-8"
+_TYPES = {"app.js": _JS, "common.js": _JS, "panels.js": _JS, "offsite.js": _JS, "config.js": _JS,
           "app.css": "text/css; charset=utf-8"}
 # The page loads nothing from elsewhere, so it can forbid everything else.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+IMMUTABLE = "public, max-age=31536000, immutable"
+_NAMES = re.compile(r"""(?<=["/])(""" + "|".join(re.escape(n) for n in _TYPES) + r""")(?=")""")
+
+
+@dataclass(frozen=True)
+class Assets:
+    version: str
+    html: str
+    bodies: dict[str, bytes]  # plain name -> content, its references to the others versioned
+
+    def versioned(self, name: str) -> str:
+        return versioned(name, self.version)
+
+
+def versioned(name: str, version: str) -> str:
+    stem, ext = name.rsplit(".", 1)
+    return f"{stem}.{version}.{ext}"
+
+
+@cache
+def assets() -> Assets:
+    raw = {name: (_STATIC / name).read_bytes() for name in sorted(_TYPES)}
+    html = (_STATIC / "index.html").read_text(encoding="utf-8")
+    digest = hashlib.sha256()
+    for name, body in [*raw.items(), ("index.html", html.encode())]:
+        digest.update(name.encode() + b"\0" + body + b"\0")
+    version = digest.hexdigest()[:12]
+
+    def rename(text: str) -> str:
+        return _NAMES.sub(lambda m: versioned(m.group(1), version), text)
+
+    return Assets(version, rename(html), {name: rename(body.decode()).encode() for name, body in raw.items()})
 
 
 def page_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=CompressedRoute)
 
     @router.get("/ui", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        html = (_STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
+        return HTMLResponse(assets().html, headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
 
     @router.get("/ui/{name}")
     def asset(name: str) -> Response:
-        if name not in _TYPES:  # a fixed list: no path from the request reaches the file system
+        found = assets()
+        plain = name.replace(f".{found.version}.", ".", 1)
+        # A fixed list: no path from the request reaches the file system; an old version's name is a 404.
+        if plain not in _TYPES or (plain != name and name != found.versioned(plain)):
             raise HTTPException(404, detail="no such file")
-        return Response((_STATIC / name).read_bytes(), media_type=_TYPES[name],
-                        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
+        cache_control = IMMUTABLE if plain != name else "no-cache"
+        return Response(found.bodies[plain], media_type=_TYPES[plain],
+                        headers={"Content-Security-Policy": _CSP, "Cache-Control": cache_control})
 
     return router

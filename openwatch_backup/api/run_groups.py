@@ -43,11 +43,18 @@ def top_level_page(service: BackupService, *, limit: int, before: tuple[datetime
         cursor = (batch[-1].created_at, batch[-1].id)
 
 
-def with_members(service: BackupService, runs: list[BackupRun],
-                 out: Callable[[BackupRun, list[Any] | None], RunOut]) -> list[RunOut]:
-    """The runs as RunOut, each set with its members (and their copies: one copies query for the whole page)."""
+Out = Callable[[BackupRun, list[Any] | None], RunOut]
+
+
+def with_members(service: BackupService, runs: list[BackupRun], out: Out | None,
+                 out_for: Callable[[list[BackupRun]], Out] | None = None) -> list[RunOut]:
+    """The runs as RunOut, each set with its members (and their copies: one copies query for the whole page).
+    `out_for(all runs shown)`: a shape that needs the whole page first (the list's retention words)."""
     grouped = {run.id: members(service, run.id) for run in runs if run.kind == SET_KIND}
     everything = [*runs, *(m for found in grouped.values() for m in found)]
+    if out is None:
+        assert out_for is not None
+        out = out_for(everything)
     copies = service.copies.of_runs(r.id for r in everything)
     result = []
     for run in runs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.context import ApiContext
-from openwatch_backup.api.errors import OneLineErrorsRoute, translated
+from openwatch_backup.api.errors import translated
 from openwatch_backup.api.run_groups import top_level_page, with_members
 from openwatch_backup.api.schemas import (
     BackupIn,
@@ -25,6 +26,7 @@ from openwatch_backup.api.schemas import (
     ValidationErrorOut,
     VerifyIn,
 )
+from openwatch_backup.api.summaries import retention_map, summary_of
 from openwatch_backup.catalog.copies import copy_to_dict
 from openwatch_backup.catalog.models import BackupCopy
 from openwatch_backup.catalog.serialize import run_to_dict
@@ -50,13 +52,28 @@ _CHUNK = 1 << 20
 
 
 def _out(run: Any, copies: list[BackupCopy] | None = None) -> RunOut:
-    return RunOut.model_validate(run_to_dict(run, [copy_to_dict(c) for c in copies or []]))
+    out = RunOut.model_validate(run_to_dict(run, [copy_to_dict(c) for c in copies or []]))
+    out.summary = summary_of(run)
+    return out
+
+
+def _rows(service: BackupService, runs: list[Any]) -> Callable[[Any, list[BackupCopy] | None], RunOut]:
+    """How a list shows a run: `details` left out (GET runs/{id} has them), its summary with retention's word."""
+    retention = retention_map(service, runs)
+
+    def row(run: Any, copies: list[BackupCopy] | None = None) -> RunOut:
+        out = RunOut.model_validate({**run_to_dict(run, [copy_to_dict(c) for c in copies or []]), "details": None})
+        out.summary = summary_of(run, retention)
+        return out
+
+    return row
 
 
 def _with_copies(service: BackupService, runs: list[Any]) -> list[RunOut]:
     """The runs with their copies: one query for the whole page."""
     copies = service.copies.of_runs(run.id for run in runs)
-    return [_out(run, copies.get(run.id)) for run in runs]
+    row = _rows(service, runs)
+    return [row(run, copies.get(run.id)) for run in runs]
 
 
 def conflict(what: str, active: Any | None) -> JSONResponse:
@@ -99,9 +116,10 @@ def runs_router(api: ApiContext) -> APIRouter:
     # Every route needs a caller (401/403 otherwise); mutating routes also take the principal to audit it.
     user = Depends(api.principal)
     router = APIRouter(tags=["Backups"], dependencies=[user], responses=COMMON_RESPONSES,
-                       route_class=OneLineErrorsRoute)
+                       route_class=CompressedRoute)
 
-    @router.get("/runs", response_model=RunPage, summary="List runs, newest first")
+    @router.get("/runs", response_model=RunPage, summary="List runs, newest first (summaries: details are null, "
+                "GET runs/{id} has them)")
     def list_runs(limit: Annotated[int, Query(ge=1, le=200)] = 50,
                   cursor: Annotated[str | None, Query(max_length=200)] = None,
                   kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")] = None,
@@ -115,7 +133,7 @@ def runs_router(api: ApiContext) -> APIRouter:
             service = api.service()
             if group == "sets":
                 runs, more = top_level_page(service, limit=limit, before=before, kind=kind, status=run_status)
-                items = with_members(service, runs, _out)
+                items = with_members(service, runs, None, lambda found: _rows(service, found))
             else:
                 runs = service.recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status)
                 more = len(runs) > limit

@@ -33,6 +33,33 @@ class CopyOut(BaseModel):
     deleted_at: datetime | None
 
 
+class RetentionOut(BaseModel):
+    """What the newest prune plan decided for a backup (service/retention: the plan is stored on the prune run)."""
+
+    action: str = Field(description="keep or delete")
+    reason: str = Field(description="Why, in the policy's words: e.g. 'keep_last 7', 'pinned', 'older than 14 days'")
+    protected: bool = False
+    prune_run: str = Field(description="The prune run whose plan this is")
+    planned_at: datetime | None = None
+
+
+class RunSummaryOut(BaseModel):
+    """The few details a list row needs (GET runs); the rest of `details` comes from GET runs/{id}."""
+
+    set_id: str | None = Field(default=None, description="A set member: its set's id")
+    deep: bool | None = Field(default=None, description="A verify: deep (a restore into a scratch database)")
+    result: str | None = Field(default=None, description="A verify: passed or failed")
+    reason: str | None = Field(default=None, description="A verify that failed: why (checksum, unreadable, ...)")
+    message: str | None = Field(default=None, description="A verify that failed: one line")
+    backup_run: str | None = Field(default=None, description="A verify or restore: the backup it concerns")
+    read_from: str | None = Field(default=None, description="A verify: the copy read (local or s3)")
+    artifact: str | None = Field(default=None, description="A backup: its file's name")
+    rate_bytes_per_s: int | None = None
+    estimate_bytes: int | None = Field(default=None, description="A backup: the size estimate (progress, ETA)")
+    retention: RetentionOut | None = Field(default=None, description="A backup (GET runs): the newest prune "
+                                           "plan's decision for it; null when no plan has seen it")
+
+
 class RunOut(BaseModel):
     id: str
     kind: str
@@ -52,7 +79,9 @@ class RunOut(BaseModel):
     sha256: str | None
     pinned: bool
     pruned_at: datetime | None
-    details: dict[str, Any]
+    details: dict[str, Any] | None = Field(description="Everything recorded on the run (GET runs/{id} and the "
+                                           "answers of POST); null in GET runs, whose items carry `summary`")
+    summary: RunSummaryOut = Field(default_factory=RunSummaryOut)
     error_code: str | None
     error: str | None
     copies: list[CopyOut] = Field(default_factory=list, description="A backup's copies, local first (GET runs and "

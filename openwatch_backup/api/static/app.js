@@ -57,7 +57,8 @@ const isBackup = (run) => BACKUP_KINDS.has(run.kind);
 // --- nightly sets: one row per set (a "set" badge and the set's own status, failed when a member failed), its
 // member backups folded under it, indented, oldest first. GET runs?group=sets gives them in the set's `members`.
 const RUNS_PARAMS = { limit: 50, group: "sets" };
-const setOf = (run) => (run.details && run.details.set_id && run.parent_id === run.details.set_id
+// Lists carry a summary, not the details (GET runs/{id} has those).
+const setOf = (run) => (run.summary && run.summary.set_id && run.parent_id === run.summary.set_id
   ? run.parent_id : null);
 const membersSignature = (run) => (run.members || []).map((m) => `${m.id}:${m.status}`).join(",");
 
@@ -89,7 +90,7 @@ const upsertAll = (items) => items.forEach((run) => { upsert(run); (run.members 
 
 function kindCell(run) {
   if (run.kind === "set") return setKindCell(run);
-  const deep = run.kind === "verify" && run.details && run.details.request && run.details.request.deep;
+  const deep = run.kind === "verify" && run.summary && run.summary.deep;
   return h("td", {}, h("span", { class: "kind" }, deep ? "verify (deep)" : run.kind),
     h("span", { class: "run-id" }, shortId(run.id)));
 }
@@ -306,7 +307,8 @@ function renderLive() {
     $("live-text").textContent = `${run.kind} run ${shortId(run.id)} is queued, waiting for a worker.`;
     return;
   }
-  const rate = running.details && running.details.rate_bytes_per_s;
+  const rate = (running.summary && running.summary.rate_bytes_per_s)
+    || (running.details && running.details.rate_bytes_per_s);
   $("live-text").textContent = `${running.kind} run ${shortId(running.id)} is running.`;
   $("live-phase").textContent = running.phase || "starting";
   $("live-bytes").textContent = humanBytes(running.bytes_done);
