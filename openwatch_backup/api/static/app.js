@@ -4,7 +4,9 @@ import {
   ACTIVE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
+import { initBackups, renderBackups, runLink, setRetention } from "./backups.js";
 import { initConfig, loadConfig } from "./config.js";
+import { initDetails, openFromHash } from "./details.js";
 import { copiesCell, copiesSignature, followCopies, initOffsite, renderOffsite, showCopies } from "./offsite.js";
 import { initPanels, loadSettings, loadStatus } from "./panels.js";
 
@@ -43,10 +45,11 @@ function useToken(event) {
     return;
   }
   token.set(value);
+  openFromHash();
   $("token").value = "";
   $("token-state").textContent = "Token in use for this browser tab.";
   clearAlert();
-  loadSettings().then((settings) => renderOffsite(settings.offsite)).catch(report);
+  loadSettings().then(settingsLoaded).catch(report);
   tick();
 }
 
@@ -65,7 +68,7 @@ const membersSignature = (run) => (run.members || []).map((m) => `${m.id}:${m.st
 function setKindCell(run) {
   const count = (run.members || []).length;
   return h("td", {}, h("span", { class: "kind" }, badge("set", "set-badge"),
-    ` ${count} ${count === 1 ? "member" : "members"}`), h("span", { class: "run-id" }, shortId(run.id)));
+    ` ${count} ${count === 1 ? "member" : "members"}`), h("span", { class: "run-id" }, runLink(run)));
 }
 
 function setSize(run) {
@@ -92,7 +95,7 @@ function kindCell(run) {
   if (run.kind === "set") return setKindCell(run);
   const deep = run.kind === "verify" && run.summary && run.summary.deep;
   return h("td", {}, h("span", { class: "kind" }, deep ? "verify (deep)" : run.kind),
-    h("span", { class: "run-id" }, shortId(run.id)));
+    h("span", { class: "run-id" }, runLink(run)));
 }
 
 function statusCell(run) {
@@ -185,6 +188,7 @@ async function refreshRuns() {
   try {
     const { data } = await api("GET", "runs", { params: RUNS_PARAMS });
     upsertAll(data.items);
+    renderBackups([...rows.values()].map((entry) => entry.run));
     if (!olderLoaded) nextCursor = data.next_cursor;
     $("older").hidden = !nextCursor;
     $("runs-error").hidden = true;
@@ -199,6 +203,7 @@ async function olderRuns() {
   try {
     const { data } = await api("GET", "runs", { params: { ...RUNS_PARAMS, cursor: nextCursor } });
     upsertAll(data.items);
+    renderBackups([...rows.values()].map((entry) => entry.run));
     olderLoaded = true;
     nextCursor = data.next_cursor;
     $("older").hidden = !nextCursor;
@@ -353,6 +358,11 @@ function tick() {
 
 // --- start -------------------------------------------------------------------------------------------
 
+function settingsLoaded(settings) {
+  renderOffsite(settings.offsite);
+  setRetention(settings.retention);
+}
+
 $("token-form").addEventListener("submit", useToken);
 $("backup-now").addEventListener("click", backupNow);
 $("refresh").addEventListener("click", () => { clearAlert(); tick(); });
@@ -361,11 +371,14 @@ $("log-close").addEventListener("click", closeLog);
 initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 initOffsite();
 initConfig({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
+initBackups();
+initDetails();
 
 if (token.get()) {
   $("token-state").textContent = "Token in use for this browser tab.";
-  loadSettings().then((settings) => renderOffsite(settings.offsite)).catch(report);
+  loadSettings().then(settingsLoaded).catch(report);
   tick();
+  openFromHash();
 } else {
   $("token").focus();
 }
