@@ -1,0 +1,112 @@
+/**
+ * The backup API's answers (openwatch_backup/api/schemas.py), as JSON: snake_case, times as ISO strings.
+ * Only the fields the section reads are typed; the rest pass through untouched.
+ */
+
+export interface ApiCopy {
+  storage: string; // local or s3
+  state: string; // pending, copying, verified, failed or deleted
+  location: string;
+  size_bytes: number | null;
+  sha256: string | null;
+  attempts: number;
+  error: string | null;
+  verified_at: string | null;
+  reverified_at: string | null;
+  deleted_at: string | null;
+}
+
+export interface ApiRetention {
+  action: string; // keep or delete
+  reason: string;
+  protected: boolean;
+  prune_run: string;
+  planned_at: string | null;
+}
+
+/** GET runs items carry this instead of `details` (null there); older servers send only `details`. */
+export interface ApiRunSummary {
+  set_id?: string | null;
+  deep?: boolean | null;
+  result?: string | null;
+  reason?: string | null;
+  message?: string | null;
+  backup_run?: string | null;
+  read_from?: string | null;
+  artifact?: string | null;
+  rate_bytes_per_s?: number | null;
+  estimate_bytes?: number | null;
+  retention?: ApiRetention | null;
+}
+
+export interface ApiRun {
+  id: string;
+  kind: string;
+  status: string;
+  trigger: string;
+  requested_by: string | null;
+  parent_id: string | null;
+  phase: string | null;
+  created_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_seconds: number | null;
+  bytes_done: number;
+  artifact_location: string | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  pinned: boolean;
+  pruned_at: string | null;
+  details: Record<string, unknown> | null;
+  summary?: ApiRunSummary;
+  error_code: string | null;
+  error: string | null;
+  copies: ApiCopy[];
+  members: ApiRun[] | null;
+  set_offsite: boolean | null;
+}
+
+export interface ApiRunPage {
+  items: ApiRun[];
+  next_cursor: string | null;
+}
+
+export interface ApiCheckItem {
+  key: string;
+  title: string;
+  cadence: string;
+  status: string; // ok, fail, warn or skip
+  detail: string;
+  fix: string;
+}
+
+export interface ApiRto {
+  scenario: string;
+  state: string; // ok, warn or stated
+  line: string;
+  seconds: number | null;
+  guide_rto: string;
+  run_id: string | null;
+  measured_at: string | null;
+}
+
+export interface ApiStatus {
+  newest_verified_at: string | null;
+  newest_verified_age_hours: number | null;
+  threshold_hours: number;
+  healthy: boolean;
+  failing_checks: string[];
+  running: ApiRun | null;
+  next_runs: Record<string, string>;
+  storage_used_bytes: number;
+  storage_free_bytes: number | null;
+  checklist: ApiCheckItem[];
+  rto: ApiRto[];
+}
+
+/** Errors: `{"detail": "<one line>"}`; a 409 of POST runs adds the run already under way. */
+export interface ApiErrorBody {
+  detail?: string;
+  code?: string | null;
+  run?: ApiRun | null;
+}

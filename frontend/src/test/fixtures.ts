@@ -1,0 +1,32 @@
+/** The recorded answers, typed: each file is {method, path, status, body} as scripts/record_fixtures.py saved it. */
+import type { ApiRun, ApiRunPage, ApiStatus } from '../backups/types';
+import type { Recorded } from './server';
+import postRuns202 from './fixtures/post_runs_202.json';
+import postRuns409 from './fixtures/post_runs_409.json';
+import postVerify202 from './fixtures/post_verify_202.json';
+import runBackup from './fixtures/run_backup.json';
+import runBackupVerifyFailed from './fixtures/run_backup_verify_failed.json';
+import runSet from './fixtures/run_set.json';
+import runsSets from './fixtures/runs_sets.json';
+import runsSetsRunning from './fixtures/runs_sets_running.json';
+import status from './fixtures/status.json';
+import status401 from './fixtures/status_401.json';
+import statusRunning from './fixtures/status_running.json';
+
+export const fixtures = {
+  postRuns202,
+  postRuns409,
+  postVerify202,
+  runBackup,
+  runBackupVerifyFailed,
+  runSet,
+  runsSets,
+  runsSetsRunning,
+  status,
+  status401,
+  statusRunning,
+} satisfies Record<string, Recorded>;
+
+export const statusBody = (f: Recorded) => f.body as ApiStatus;
+export const pageBody = (f: Recorded) => f.body as ApiRunPage;
+export const runBody = (f: Recorded) => f.body as ApiRun;
