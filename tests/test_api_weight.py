@@ -87,6 +87,20 @@ def test_list_items_carry_a_summary_and_the_detail_the_details(client: Any, modu
     assert len(json.dumps(items[str(prune.id)])) < len(json.dumps(plan)) - len(json.dumps(prune.details["plan"]))
 
 
+def test_runs_of_a_parent(client: Any, module_catalog: Catalog) -> None:
+    """GET runs?parent=<id>: the runs under one run (the page's run details: a backup's verifies and restores)."""
+    catalog = module_catalog
+    under = client.get(f"{PREFIX}/runs", headers=ADMIN, params={"parent": str(catalog.backup.id)})
+    assert under.status_code == 200, under.text
+    assert [(i["id"], i["kind"], i["details"]) for i in under.json()["items"]] == [
+        (str(catalog.verify.id), "verify", None)]
+    none = client.get(f"{PREFIX}/runs", headers=ADMIN, params={"parent": str(catalog.failed.id)})
+    assert none.json() == {"items": [], "next_cursor": None}
+    bad = client.get(f"{PREFIX}/runs", headers=ADMIN, params={"parent": "nope"})
+    assert bad.status_code == 422
+    assert "parent" in bad.json()["detail"]
+
+
 def test_answers_are_gzip_compressed_when_accepted(client: Any, module_catalog: Catalog) -> None:
     plain = _raw(client, "/runs?limit=200", None)
     zipped = _raw(client, "/runs?limit=200", "gzip")

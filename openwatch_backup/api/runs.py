@@ -124,6 +124,8 @@ def runs_router(api: ApiContext) -> APIRouter:
                   cursor: Annotated[str | None, Query(max_length=200)] = None,
                   kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")] = None,
                   run_status: Annotated[str | None, Query(alias="status", max_length=16, pattern=r"^[a-z]+$")] = None,
+                  parent: Annotated[uuid.UUID | None, Query(description="Only the runs of this parent: a backup's "
+                                                            "verifies and restores, a set's members")] = None,
                   group: Annotated[Literal["sets"] | None, Query(
                       description="sets: a nightly set is one item with its member backups in `members`; the members "
                       "are not listed on their own (kind and status filter the top-level items)")] = None,
@@ -131,7 +133,13 @@ def runs_router(api: ApiContext) -> APIRouter:
         before = _decode_cursor(cursor) if cursor else None
         with translated():
             service = api.service()
-            if group == "sets":
+            if parent is not None:
+                runs = service.recorder.list(limit=limit + 1, before=before, kind=kind, status=run_status,
+                                             parent_id=parent)
+                more = len(runs) > limit
+                runs = runs[:limit]
+                items = _with_copies(service, runs)
+            elif group == "sets":
                 runs, more = top_level_page(service, limit=limit, before=before, kind=kind, status=run_status)
                 items = with_members(service, runs, None, lambda found: _rows(service, found))
             else:

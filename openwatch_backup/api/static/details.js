@@ -1,5 +1,5 @@
 // Run details (issue 14 item 2): opened from any row's link, and linkable (#run=<id>). GET runs/{id} gives the
-// details the lists leave out; the run's verifies and restores come from GET runs?kind=... (summaries).
+// details the lists leave out; the runs under it (verifies, restores) from GET runs?parent=<id> (summaries).
 import { api, badge, h, humanBytes, humanSeconds, localTime, shortId } from "./common.js";
 import { runLink, STORED_KINDS } from "./backups.js";
 
@@ -86,9 +86,8 @@ function historyTable(children) {
 }
 
 async function childrenOf(run) {
-  if (!STORED_KINDS.has(run.kind)) return [];
-  const lists = await Promise.all(["verify", "restore"].map((kind) => api("GET", "runs", { params: { kind, limit: 200 } })));
-  return lists.flatMap(({ data }) => data.items).filter((r) => r.parent_id === run.id)
+  const { data } = await api("GET", "runs", { params: { parent: run.id, limit: 200 } });
+  return data.items.filter((r) => r.parent_id === run.id)
     .sort((a, b) => ((a.finished_at || a.created_at) < (b.finished_at || b.created_at) ? 1 : -1));
 }
 
@@ -102,7 +101,8 @@ function render(run, children) {
     ...fact("Duration", humanSeconds(run.duration_seconds)),
   ];
   if (run.parent_id) general.push(...fact("Parent run", runLink({ id: run.parent_id, kind: "parent" })));
-  const others = [...(run.members || []), ...children.filter((r) => r.kind !== "verify" && r.kind !== "restore")];
+  const others = [...new Map([...(run.members || []), ...children.filter((r) => r.kind !== "verify"
+    && r.kind !== "restore")].map((c) => [c.id, c])).values()];
   if (others.length) {
     general.push(...fact("Child runs", h("ul", { class: "plain" }, others.map((c) => h("li", {},
       runLink(c, `${c.kind} ${shortId(c.id)}`), " ", badge(c.status))))));
