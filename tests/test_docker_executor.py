@@ -291,3 +291,26 @@ def test_exec_stream_separates_stderr_and_kill_ends_the_tree(docker_host: str, p
     assert "s3cret" not in cmdline
     assert password == "pw=s3cret"
     executor.close()
+
+
+def test_exec_stream_keeps_every_byte_and_stderr_and_close_mid_stream_ends_it(docker_host: str,
+                                                                              pg_container: PgContainer) -> None:
+    from openwatch_backup.executors.docker import DockerExecutor
+
+    executor = DockerExecutor("owb-db")
+    process = executor.start(["sh", "-c", "echo begin >&2; seq 1 2000000; echo end >&2; exit 3"], {})
+    got = bytearray()
+    while data := process.read(1 << 20):
+        got += data
+    assert got == "".join(f"{i}\n" for i in range(1, 2_000_001)).encode()  # 15 MB, in order, none lost
+    assert process.wait(10) == 3
+    assert process.stderr_tail() == "begin\nend"
+    process.close()
+
+    endless = executor.start(["seq", "1", "1000000000"], {})
+    assert endless.read(10)
+    assert len(_in_container(pg_container, "seq")) == 1
+    endless.close()  # mid-stream: kills the program and closes the socket
+    assert endless._raw.fileno() == -1
+    assert _in_container(pg_container, "seq") == []
+    executor.close()

@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ SETTING = "OPENWATCH_BACKUP_DB_CONTAINER"
 MARKER = "OPENWATCH_BACKUP_EXEC"  # in each exec's environment: how kill() finds its processes
 _RECV = 1 << 20
 _STDOUT, _STDERR = 1, 2
+_HEADER = struct.Struct(">BxxxI")  # a frame's header: stream, three zero bytes, big-endian payload length
 # What describes the way in from the worker, not the server inside the container.
 _HOST_ONLY = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT")
 # A program fed through stdin runs under this shell: when it exits early (pg_restore --list has read the table of
@@ -91,24 +93,40 @@ class _Frames:
 
         Podman sends 4-8 KiB frames: one read per frame cost the pipeline ~70,000 rounds (hash, write,
         progress, shape watch) per 376 MB dump, the docker executor's gap to a bare exec read
-        (bench/bench_docker_exec.py). Gathered here, a read is up to 1 MiB, as from a local pipe."""
-        out = bytearray()
+        (bench/bench_docker_exec.py). Gathered here, a read is up to 1 MiB, as from a local pipe. The frames
+        are found by offset and their payloads joined once at the end: one copy, where a bytearray grown
+        frame by frame and then turned into bytes made two."""
         buf = self._buf
+        pos = taken = 0
+        payloads: list[tuple[int, int]] = []
         while True:
-            while len(buf) >= 8:
-                size = int.from_bytes(buf[4:8], "big")
-                if len(buf) < 8 + size or (out and len(out) + size > limit):
+            full = False
+            while len(buf) - pos >= 8:
+                stream, size = _HEADER.unpack_from(buf, pos)
+                end = pos + 8 + size
+                if end > len(buf):
                     break
-                with memoryview(buf) as view:
-                    if buf[0] == _STDOUT:
-                        out += view[8:8 + size]
-                    else:
-                        on_stderr(bytes(view[8:8 + size]))
-                del buf[:8 + size]
-            if len(out) >= limit or (out and not self._ready()):
-                return bytes(out)
+                if taken and taken + size > limit:
+                    full = True
+                    break
+                if stream == _STDOUT:
+                    if size:
+                        payloads.append((pos + 8, end))
+                        taken += size
+                else:
+                    on_stderr(bytes(buf[pos + 8:end]))
+                pos = end
+            if taken and (full or taken >= limit or not self._ready()):
+                return self._take(payloads, pos)
             if not self._receive():
-                return bytes(out) if out else None
+                data = self._take(payloads, pos)  # also drops the stderr frames already handed on
+                return data if taken else None
+
+    def _take(self, payloads: list[tuple[int, int]], consumed: int) -> bytes:
+        with memoryview(self._buf) as view:
+            data = b"".join([view[start:end] for start, end in payloads])  # the slices die before release
+        del self._buf[:consumed]
+        return data
 
     def _ready(self) -> bool:
         """More bytes wait in the socket (a zero-timeout poll: the SDK's socket has a timeout, with which a
