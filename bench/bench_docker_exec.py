@@ -36,6 +36,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from openwatch_backup.core.kinds import BackupKind, Compression
+from openwatch_backup.docker_api import exec_open
 from openwatch_backup.sample import create_schema, seed
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
@@ -55,14 +56,13 @@ def local_pg_dump(sockets: Path, dbname: str) -> tuple[float, int]:
 
 
 def bare_exec_read(lab: PodmanLab, dbname: str) -> tuple[float, int]:
-    """The least any exec-based dump can cost: create, start, read every frame, drop it, check the exit code."""
-    api = lab.client().api
-    container = lab.client().containers.get(CONTAINER)
+    """The least any exec-based dump can cost: create, start, read every frame, drop it, check the exit code.
+    The exec is opened by the executor's own exec_open, so the socket is set up alike (blocking, no timeout)."""
+    client = lab.client()
+    container = client.containers.get(CONTAINER)
     started = time.perf_counter()
-    exec_id = api.exec_create(container.id, ["pg_dump", "-Fc", "-Z0", "-U", "postgres", dbname],
-                              stdout=True, stderr=True)["Id"]
-    response = api.exec_start(exec_id, socket=True)
-    raw = response._sock
+    exec_id, response, raw = exec_open(client, container, ["pg_dump", "-Fc", "-Z0", "-U", "postgres", dbname], {},
+                                       stdin=False)
     buf, size = bytearray(), 0
     while data := raw.recv(1 << 20):
         buf += data
@@ -73,7 +73,7 @@ def bare_exec_read(lab: PodmanLab, dbname: str) -> tuple[float, int]:
             if buf[0] == 1:
                 size += length
             del buf[:8 + length]
-    while (info := api.exec_inspect(exec_id))["Running"]:
+    while (info := client.api.exec_inspect(exec_id))["Running"]:
         time.sleep(0.005)
     wall = time.perf_counter() - started
     response.close()
