@@ -330,7 +330,7 @@ def test_a_rebuilt_catalog_still_knows_what_was_adopted(site: dict[str, Any]) ->
         conn.execute("DELETE FROM backup_runs WHERE id = %s OR parent_id = %s", (dump["id"], dump["id"]))
     rebuilt = json.loads(cli("catalog", "rebuild", "--json").stdout)
     assert rebuilt["inserted"] == [dump["id"]]
-    assert "adopted" not in runs("full")[0]["details"]
+    assert runs("full")[0]["details"]["adopted"]["sha256"] == dump["details"]["adopted"]["sha256"]  # from its manifest
 
     code, report = adopt(guide)
 

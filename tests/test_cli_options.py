@@ -70,7 +70,7 @@ def test_tables_without_kind_follows_the_configured_kind(env: Any, monkeypatch: 
      "--status 'bogus' is not one of queued, running, succeeded, failed, cancelled, abandoned"),
     (["--kind", "fulll"],
      "--kind 'fulll' is not one of full, plain, schema, tables, config, volume, redis, verify, restore, drill, "
-     "prune, offsite"),
+     "drill_volume, drill_host, prune, offsite, set, recover, adopt"),
 ])
 def test_list_refuses_an_unknown_status_or_kind(env: Any, args: list[str], message: str) -> None:
     result = invoke("list", *args)
