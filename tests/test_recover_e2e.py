@@ -44,9 +44,16 @@ LISTING = "cd /vol && find . -exec stat -c '%n %F %a %u:%g %s' {} + | sort && fi
 
 
 def volume_listing(podman: PodmanLab, volume: str) -> str:
-    output = podman.run(BUSYBOX_IMAGE, command=["sh", "-c", LISTING], remove=True,
-                        volumes={volume: {"bind": "/vol", "mode": "ro"}})
-    return bytes(output).decode()
+    # Detached, waited for, then its logs: `run(remove=True)` on podman sometimes returned the output cut short.
+    container = podman.run(BUSYBOX_IMAGE, command=["sh", "-c", LISTING], detach=True,
+                           volumes={volume: {"bind": "/vol", "mode": "ro"}})
+    try:
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        listing = bytes(container.logs(stdout=True, stderr=False)).decode()
+        assert "  ./scans/blob.bin\n" in listing, listing  # whole: the md5 part comes last
+        return listing
+    finally:
+        container.remove(force=True)
 
 
 @pytest.fixture
@@ -137,3 +144,56 @@ def test_a_lost_host_comes_back_whole_with_one_command(
     finally:
         for volume in client.volumes.list(filters={"name": VOLUME}):
             volume.remove(force=True)
+
+
+def test_a_recover_killed_between_two_volumes_restores_only_the_second_again(
+        podman: PodmanLab, pg: PostgresHandle, openwatch_db: str, tmp_path: Path, moto_endpoint: str, bucket: str,
+        make_service: Callable[..., BackupService], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first volume's restore succeeded, the second was being written when the kill came: the next recover
+    keeps the first (it exists now, and is its own), removes the half-written second and restores it."""
+    from tests.support.restore_kill import start_paused
+
+    names = [f"{VOLUME}_one", f"{VOLUME}_two"]
+    client = podman.client()
+    monkeypatch.setenv("DOCKER_HOST", podman.socket_url)
+    helper = podman.run(BUSYBOX_IMAGE, command=["sleep", "3600"], name=APP, detach=True)
+    try:
+        for name in names:
+            client.volumes.create(name)
+            podman.run(BUSYBOX_IMAGE, command=["sh", "-c", POPULATE], remove=True, volumes={name: {"bind": "/vol"}})
+        listings = {name: volume_listing(podman, name) for name in names}
+        service = make_service(openwatch_db, tmp_path / "backups", **s3_overrides(moto_endpoint, bucket),
+                               db_container=APP, volumes=",".join(names))
+        full = service.backup(service.build_request())
+        service.copy_offsite(str(full.id))
+        for run_id in service.request_volume_snapshots(names, []):
+            service.copy_offsite(str(service.execute_backup(run_id).id))
+        service.close()
+        for name in names:
+            client.volumes.get(name).remove(force=True)
+        env = cli_env(openwatch_db, tmp_path / "new-host-backups", **s3_env(moto_endpoint, bucket),
+                      DOCKER_HOST=podman.socket_url, OPENWATCH_BACKUP_DB_CONTAINER=APP)
+        args = ["recover", "--from", "s3", "--skip-config", "--volumes", "--terminate-connections"]
+        paused = start_paused(args, env, ["volume_restore_writing"], tmp_path / "marker")
+        try:
+            paused.wait_for("volume_restore_writing")  # the first volume
+            paused.resume()
+            paused.wait_for("volume_restore_writing")  # the second, created and empty
+            paused.kill()
+        finally:
+            paused.stop()
+
+        done = run_cli(*args, env=env, timeout=900)
+
+        assert (done.returncode, done.stderr) == (0, ""), (done.stdout, done.stderr)
+        assert f"volume {names[0]}: restored before" in done.stdout
+        assert f"volume {names[1]} restored from snapshot" in done.stdout
+        for name in names:
+            assert volume_listing(podman, name).splitlines() == listings[name].splitlines(), name
+    finally:
+        helper.remove(force=True)
+        for volume in client.volumes.list():
+            if volume.name in names:
+                volume.remove(force=True)
+        for name in databases_named_after(pg, dbname_of(openwatch_db))[1:]:
+            devstack.drop_database(pg, name)

@@ -100,9 +100,11 @@ def carried_over(ctx: OperationContext, previous: BackupRun, log: StepLog) -> No
         elif name == "config":
             _remove_partial_folder(child)
     if "volumes" not in done:
-        for ref in (children.get("volumes") or {}).values():
+        for volume, ref in (children.get("volumes") or {}).items():
             child = _child(ctx, ref)
-            if child is not None and child.status != RunStatus.SUCCEEDED.value:
+            if child is not None and child.status == RunStatus.SUCCEEDED.value:
+                log.children.setdefault("volumes", {})[volume] = str(child.id)  # restored: not again
+            elif child is not None:
                 _remove_half_volume(child)
     log.done = {name: result for name, result in done.items() if name in STEPS}
     log.resumed = set(log.done)
