@@ -21,8 +21,10 @@ from openwatch_backup.api.compressed import CompressedRoute
 
 _STATIC = files("openwatch_backup.api") / "static"
 _JS = "text/javascript; charset=utf-8"
-_TYPES = {"app.js": _JS, "common.js": _JS, "panels.js": _JS, "offsite.js": _JS, "config.js": _JS,
-          "backups.js": _JS, "details.js": _JS, "app.css": "text/css; charset=utf-8"}
+_CONTENT_TYPES = {"js": _JS, "css": "text/css; charset=utf-8"}
+# The package's own files, listed once at import: no path from a request reaches the file system.
+_TYPES = {entry.name: _CONTENT_TYPES[entry.name.rsplit(".", 1)[-1]] for entry in _STATIC.iterdir()
+          if entry.name.rsplit(".", 1)[-1] in _CONTENT_TYPES}
 # The page loads nothing from elsewhere, so it can forbid everything else.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

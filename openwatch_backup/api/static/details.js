@@ -139,8 +139,12 @@ export function initDetails() {
   window.addEventListener("hashchange", onHash);
   $("details-close").addEventListener("click", () => $("run-details").close());
   $("run-details").addEventListener("close", () => {
+    // The close event comes a task after close(): by then the address may name another run, which stays.
+    const closed = shown;
     shown = null;
-    if (HASH.test(location.hash)) history.replaceState(null, "", location.pathname + location.search);
+    if (closed && location.hash === `#run=${closed}`) {
+      history.replaceState(null, "", location.pathname + location.search);
+    }
     if (opener && opener.isConnected) opener.focus();
   });
 }
