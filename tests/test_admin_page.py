@@ -24,10 +24,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, Route, expect, sync_playwright
 
 from openwatch_backup.api import TokenAuth, backups_router
-from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
+from tests.support.page_stack import far_schedules, page_stack
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +43,7 @@ SIZE = re.compile(r"^\d+(\.\d+)? (B|KiB|MiB|GiB)$")
 
 # --- fixtures ----------------------------------------------------------------------------------------------
 
-def _far_schedules() -> dict[str, str]:
-    hour = (datetime.now(UTC).hour + 12) % 24
-    return {"OPENWATCH_BACKUP_SCHEDULE": f"0 {hour} * * *", "OPENWATCH_BACKUP_DRILL_SCHEDULE": f"30 {hour} * * *",
-            "OWB_TEST_DISPATCH_SECONDS": "5"}
+_far_schedules = far_schedules  # the name other page tests import
 
 
 def _stored(stack: EmbeddedStack, key: str) -> Any:
@@ -57,20 +54,11 @@ def _stored(stack: EmbeddedStack, key: str) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    database = scratch_database_name("page")  # owb_page_<pid>_<hex>: a killed run's leftover is dropped later
     # Beat runs too, ticking every few seconds: a schedule's first run waits for its fire time (beat queues nothing
     # at its first ticks), and the schedules fire twelve hours from now, so no scheduled run lands among the runs
     # these tests start and count (test_back_up_... checks that beat ticked and queued nothing).
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("admin-page") / "var", database=database, size_mib=5,
-                             port=0, redis_db=11, beat=True, extra_env=_far_schedules())
-    embedded.start()
-    try:
+    with page_stack(tmp_path_factory.mktemp("admin-page") / "var", redis_db=11, beat=True) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()  # worker, beat and API by PID; servers only if this stack started them
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Route, expect
 
-from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from tests import test_admin_page as base
-from tests.test_admin_page import RUN_TIMEOUT_MS, SIZE, Session, _far_schedules
+from tests.support.page_stack import page_stack
+from tests.test_admin_page import RUN_TIMEOUT_MS, SIZE, Session
 from tests.test_api_config import MASTER_KEY, PASSPHRASE, Inputs, make_inputs
 
 pytestmark = pytest.mark.slow
@@ -37,21 +37,13 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
 def stack(tmp_path_factory: pytest.TempPathFactory, inputs: Inputs) -> Iterator[EmbeddedStack]:
     """The page's stack with config bundles on: the passphrase file, the paths and the .env file in the environment
     of the API, the worker and beat, and the master key among the worker's own settings (its openwatch.env)."""
-    database = scratch_database_name("page")
     keys, certs, env = inputs.paths
-    extra = {**_far_schedules(), "OPENWATCH_BACKUP_PASSPHRASE_FILE": str(inputs.passphrase_file),
+    extra = {"OPENWATCH_BACKUP_PASSPHRASE_FILE": str(inputs.passphrase_file),
              "OPENWATCH_BACKUP_CONFIG_PATHS": f"{keys},{certs}", "OPENWATCH_BACKUP_ENV_FILE": str(env),
              "OPENWATCH_MASTER_KEY": MASTER_KEY}
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("admin-page-config") / "var", database=database, size_mib=5,
-                             port=0, redis_db=13, beat=True, extra_env=extra)
-    embedded.start()
-    try:
+    with page_stack(tmp_path_factory.mktemp("admin-page-config") / "var", redis_db=13, beat=True,
+                    extra_env=extra) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 def _no_secrets(text: str | bytes) -> None:

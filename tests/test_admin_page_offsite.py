@@ -15,7 +15,6 @@ from playwright.sync_api import Route, expect
 
 from openwatch_backup.core.copies import CopyStorage
 from openwatch_backup.core.kinds import BackupKind, Compression
-from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
@@ -24,7 +23,8 @@ from tests.support.moto_server import ACCESS_KEY, REGION, SECRET_KEY, raw_client
 from tests.support.moto_server import PREFIX as S3_PREFIX
 from tests.support.offsite import s3_env
 from tests.support.offsite_copies import backup_keys, copy_offsite
-from tests.test_admin_page import SIZE, Session, _far_schedules
+from tests.support.page_stack import page_stack
+from tests.test_admin_page import SIZE, Session
 
 pytestmark = pytest.mark.slow
 # The browser and the page of tests/test_admin_page.py; `session` takes this module's `stack` below.
@@ -44,20 +44,11 @@ def offsite_bucket(moto_endpoint: str) -> str:
 def stack(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, offsite_bucket: str) -> Iterator[EmbeddedStack]:
     """The page's stack (as tests/test_admin_page.py's) with off-site copies on: the bucket's settings and the test
     credentials in the environment of the API, the worker and beat."""
-    database = scratch_database_name("page")
     credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION,
                    "AWS_EC2_METADATA_DISABLED": "true"}
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("admin-page-offsite") / "var", database=database, size_mib=5,
-                             port=0, redis_db=12, beat=True,
-                             extra_env={**_far_schedules(), **s3_env(moto_endpoint, offsite_bucket), **credentials})
-    embedded.start()
-    try:
+    with page_stack(tmp_path_factory.mktemp("admin-page-offsite") / "var", redis_db=12, beat=True,
+                    extra_env={**s3_env(moto_endpoint, offsite_bucket), **credentials}) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
-from tests.test_admin_page import Session, _far_schedules
+from tests.support.page_stack import page_stack
+from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
 playwright, browser = base.playwright, base.browser
@@ -47,17 +48,8 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    database = scratch_database_name("page")
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("backups-page") / "var", database=database, size_mib=5,
-                             port=0, redis_db=15, beat=False, extra_env=_far_schedules())
-    embedded.start()
-    try:
+    with page_stack(tmp_path_factory.mktemp("backups-page") / "var", redis_db=15, beat=False) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 def _artifact(service: BackupService, run: BackupRun) -> Any:

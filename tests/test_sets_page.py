@@ -15,13 +15,13 @@ from playwright.sync_api import expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
-from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.service.sets import SET_KIND, execute_set, request_set
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
-from tests.test_admin_page import Session, _far_schedules
+from tests.support.page_stack import page_stack
+from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
 playwright, browser, session = base.playwright, base.browser, base.session
@@ -30,17 +30,8 @@ SCREENSHOT = base.ARTIFACTS / "admin-page-sets.png"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    database = scratch_database_name("page")
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("admin-page-sets") / "var", database=database, size_mib=5,
-                             port=0, redis_db=14, beat=False, extra_env=_far_schedules())
-    embedded.start()
-    try:
+    with page_stack(tmp_path_factory.mktemp("admin-page-sets") / "var", redis_db=14, beat=False) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 @pytest.fixture
