@@ -71,6 +71,7 @@ ENDPOINTS = [
     Endpoint("POST", "/runs", lambda c: {"kind": "full"}, 202, "BACKUP_BACKUP_REQUESTED", "full"),
     Endpoint("POST", "/runs/{run_id}/verify", lambda c: {"deep": True}, 202, "BACKUP_VERIFY_REQUESTED", "verify"),
     Endpoint("GET", "/runs/{run_id}/download", audit="BACKUP_DOWNLOAD"),
+    Endpoint("GET", "/runs/{run_id}/restore/check", query="?into=copy_checked"),
     Endpoint("POST", "/runs/{run_id}/restore", lambda c: {"into": f"{c.name}_copy"}, 202,
              "BACKUP_RESTORE_REQUESTED", "restore"),
     Endpoint("POST", "/prune/plan", None, 200, "BACKUP_PRUNE_PLANNED"),

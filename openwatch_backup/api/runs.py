@@ -15,11 +15,14 @@ from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import translated
+from openwatch_backup.api.restore_checks import ALLOW_RESTORE_KEY, first_refusal, restore_checks
 from openwatch_backup.api.run_groups import top_level_page, with_members
 from openwatch_backup.api.schemas import (
     BackupIn,
     ErrorOut,
     LogOut,
+    RestoreCheckItemOut,
+    RestoreCheckOut,
     RestoreIn,
     RunOut,
     RunPage,
@@ -36,8 +39,6 @@ from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.operations.verify import backup_manifest_key
 from openwatch_backup.service import BackupService
 from openwatch_backup.service.config import require_passphrase
-from openwatch_backup.source.connection import connect
-from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
 
 RunId = Annotated[uuid.UUID, Path(description="A run's id")]
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -47,7 +48,6 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorOut, "description": "A bad value"},
     503: {"model": ErrorOut, "description": "The database or the catalog is unavailable"},
 }
-ALLOW_RESTORE_KEY = "api.allow_restore"
 _CHUNK = 1 << 20
 
 
@@ -93,23 +93,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created), uuid.UUID(run_id)
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(422, detail="invalid cursor; pass next_cursor as it was given") from None
-
-
-def _check_new_database(service: BackupService, into: str) -> None:
-    """What the restore would refuse in the background, refused now with 409 (the worker checks again)."""
-    live = service.target.dbname
-    if into == live:
-        detail = f"into names the live database {live}; to restore over it send {{\"confirm\": \"{live}\"}}"
-    elif into.startswith(SCRATCH_PREFIX):
-        detail = f"names starting with {SCRATCH_PREFIX} belong to the backup tool's scratch databases, which the " \
-                 "sweeper drops; choose another name"
-    else:
-        with connect(service.target, service.redact) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (into,)).fetchone()
-        if not exists:
-            return
-        detail = f"database {into} already exists; into restores only into a new database (choose another name)"
-    raise HTTPException(status.HTTP_409_CONFLICT, detail=detail, headers={"X-Error-Code": "restore_refused"})
 
 
 def runs_router(api: ApiContext) -> APIRouter:
@@ -212,6 +195,20 @@ def runs_router(api: ApiContext) -> APIRouter:
             "Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(service.storage.size(key)),
             "X-Checksum-SHA256": str(run.sha256)})
 
+    @router.get("/runs/{run_id}/restore/check", response_model=RestoreCheckOut,
+                summary="What a restore of this backup needs, checked now (nothing is changed or queued)")
+    def check_restore(run_id: RunId, mode: Literal["into", "replace"] = "into",
+                      into: Annotated[str | None, Query(max_length=100, description="The new database's name "
+                                                        "(mode into)")] = None) -> RestoreCheckOut:
+        with translated():
+            service = api.service()
+            checks = restore_checks(service, service.get_run(str(run_id)), into=into if mode == "into" else None)
+            if mode == "into" and not into:
+                checks = [c for c in checks if c.name != "target"]  # no name yet: the wizard asks for it next
+        return RestoreCheckOut(backup_id=str(run_id), mode=mode, into=into if mode == "into" else None,
+                               live_database=service.target.dbname, ok=all(c.ok for c in checks),
+                               checks=[RestoreCheckItemOut(name=c.name, ok=c.ok, detail=c.detail) for c in checks])
+
     @router.post("/runs/{run_id}/restore", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
                  responses={403: {"model": ErrorOut}, 409: {"model": ErrorOut}},
                  summary="Restore a backup (only when restores are allowed in the settings)")
@@ -225,8 +222,10 @@ def runs_router(api: ApiContext) -> APIRouter:
             live = service.target.dbname
             if body.into is None and body.confirm != live:
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=f"type the database name ({live}) to confirm")
-            if body.into is not None:
-                _check_new_database(service, body.into)
+            refusal = first_refusal(restore_checks(service, service.get_run(str(run_id)), into=body.into))
+            if refusal is not None:  # what the background restore would refuse minutes later, refused now
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=refusal.detail,
+                                    headers={"X-Error-Code": f"restore_{refusal.name}"})
             restore = RestoreRequest(into=body.into, confirm=body.confirm, safety_backup=body.safety_backup,
                                      terminate_connections=body.terminate_connections)
             restore_id = service.request_restore(str(run_id), restore, trigger=Trigger.API,

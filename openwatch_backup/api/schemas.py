@@ -14,6 +14,7 @@ from openwatch_backup.settings import Settings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 CRON = r"^\S+ \S+ \S+ \S+ \S+$"
+DATABASE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
 class CopyOut(BaseModel):
@@ -103,8 +104,15 @@ class LogOut(BaseModel):
     lines: list[str]
 
 
+class FieldErrorOut(BaseModel):
+    field: str = Field(description="The bad field: schedule.backup, retention.days, limit; empty for the whole body")
+    message: str = Field(description="What is wrong, in words: 'must be at most 36,500' (the input is not repeated)")
+
+
 class ValidationErrorOut(BaseModel):
     detail: str = Field(description="One line naming each bad field and what is wrong (the input is not repeated)")
+    errors: list[FieldErrorOut] = Field(default_factory=list, description="Each bad field and its problem, for a "
+                                        "form to show under its input")
 
 
 class ErrorOut(BaseModel):
@@ -146,7 +154,7 @@ class RestoreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     confirm: str | None = Field(default=None, min_length=1, max_length=63,
                                 description="The live database's name, typed: restore over it (the old one is kept).")
-    into: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+    into: str | None = Field(default=None, pattern=DATABASE_NAME,
                              description="Restore into this new database instead (it must not exist yet).")
     terminate_connections: bool = False
     safety_backup: bool = True
@@ -158,6 +166,24 @@ class RestoreIn(BaseModel):
                              "database), not both" if self.into else "give confirm (the live database's name, to "
                              "restore over it) or into (a new database to restore into)")
         return self
+
+
+class RestoreCheckItemOut(BaseModel):
+    name: str = Field(description="allowed, restorable, verified, file, compatible, target or idle")
+    ok: bool
+    detail: str = Field(description="One line: what was found, or what is wrong and what to do")
+
+
+class RestoreCheckOut(BaseModel):
+    """What a restore of this backup needs, checked now and nothing changed (POST runs/{id}/restore refuses with
+    409 on the same failing checks, 403 on `allowed`)."""
+
+    backup_id: str
+    mode: Literal["into", "replace"]
+    into: str | None = Field(description="The new database's name checked (mode into)")
+    live_database: str = Field(description="The live database's name: type it to replace it")
+    ok: bool = Field(description="Every check passed")
+    checks: list[RestoreCheckItemOut]
 
 
 class ScheduleSettings(BaseModel):
@@ -224,6 +250,25 @@ class SettingsOut(BaseModel):
                                 description="Off-site storage (read-only: set in the environment)")
     config: ConfigStateOut | None = Field(default=None, description="Config bundles: whether a passphrase is set "
                                           "(read-only: set in the environment)")
+    limits: dict[str, NumberLimitsOut] = Field(default_factory=dict, description="Per retention key: the bounds "
+                                               "PUT /settings accepts (a form's min, max and step)")
+
+
+class NumberLimitsOut(BaseModel):
+    """A numeric setting's bounds, read from its Field: the admin page's inputs use them, so they cannot drift."""
+
+    min: float | None = Field(description="The smallest value accepted (inclusive)")
+    max: float | None = Field(description="The largest value accepted (inclusive)")
+    step: str = Field(description="1 for whole numbers, any for decimals (an <input type=number> step)")
+
+
+class CronPreviewOut(BaseModel):
+    """A cron expression in words, as celery's crontab (beat) reads it, and when it fires next."""
+
+    text: str = Field(description="e.g. 'daily at 01:30 UTC', 'every Sunday at 03:00 UTC'")
+    next_runs: list[datetime] = Field(description="The next fire times (UTC)")
+    time_of_day: str | None = Field(default=None, description="HH:MM (UTC) when it fires at one time of day")
+    weekdays: bool = Field(default=False, description="The days are weekdays: a local time may fall on another day")
 
 
 def _retention_field(field: str) -> Any:
@@ -274,6 +319,43 @@ class RtoOut(BaseModel):
     guide_rto: str
     run_id: str | None = None
     measured_at: str | None = None
+    target: str | None = Field(default=None, description="The target in force: the guide's range while the "
+                               "configured minutes are its upper end, else those minutes (e.g. '15-30 min')")
+
+
+class BackupPointOut(BaseModel):
+    """A succeeded database backup's size and duration: GET status's last backup and health chart."""
+
+    id: str
+    kind: str
+    finished_at: datetime | None
+    size_bytes: int | None
+    duration_seconds: float | None
+
+
+StepName = Literal["preflight", "dump", "manifest", "verify", "offsite", "prune"]
+StepState = Literal["pending", "running", "done", "failed", "skipped"]
+
+
+class StepOut(BaseModel):
+    """One step of a backup and what follows it (issue 14 item 4, live progress)."""
+
+    name: StepName
+    state: StepState
+    run_id: str | None = Field(default=None, description="The run that carries the step: the backup, or its "
+                               "verify, off-site or prune run")
+    note: str | None = Field(default=None, description="Why it was skipped or failed, or that it is queued")
+
+
+class LiveOut(BaseModel):
+    """GET status: the newest database backup and its chain (verify, off-site, prune), for the live card."""
+
+    run: RunOut = Field(description="The backup, as a list row (summary, no details)")
+    steps: list[StepOut]
+    active: bool = Field(description="The backup or a step after it is still queued, running or about to be queued")
+    estimate_bytes: int | None = Field(default=None, description="What bytes_done should reach: pg_dump's output "
+                                       "of the newest succeeded backup of the same kind and compression")
+    estimate_from: str | None = Field(default=None, description="That backup's id")
 
 
 class StatusOut(BaseModel):
@@ -291,6 +373,15 @@ class StatusOut(BaseModel):
     checklist: list[CheckItemOut]
     rto: list[RtoOut] = Field(default_factory=list, description="The guide's RTO table, measured (one per row)")
     audit: AuditStatusOut = AuditStatusOut()
+    verdict: str = Field(default="", description="healthy in words, with the checklist: 'Healthy', 'Unhealthy: 1 "
+                         "check failing', 'Unhealthy: no verified backup in 26 h, 2 checks failing' (warnings added)")
+    last_backup: BackupPointOut | None = Field(default=None, description="The newest succeeded database backup")
+    recent_backups: list[BackupPointOut] = Field(default_factory=list, description="The newest succeeded database "
+                                                 "backups (at most 30), newest first: the health chart's series")
+    size_budget_bytes: int | None = Field(default=None, description="Retention's size budget in force "
+                                          "(retention.size_budget_gib); null: no budget")
+    live: LiveOut | None = Field(default=None, description="The newest database backup and the steps after it "
+                                 "(null before the first backup)")
 
 
 class ProbeStepOut(BaseModel):
