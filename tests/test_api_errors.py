@@ -234,9 +234,16 @@ NOT_A_UUID = "path parameter run_id: is not a UUID (e.g. 3f2c9a4e-0b1d-4c55-9e0a
 
 
 def assert_one_line_422(response: Any, detail: str, *, not_echoed: tuple[str, ...] = ()) -> None:
-    """The documented shape: {"detail": "<one line>"}, naming the field, never repeating what was sent."""
+    """The documented shape: {"detail": "<one line>", "errors": [{"field", "message"}]}, naming each field with its
+    problem in words, never repeating what was sent."""
     assert response.status_code == 422, response.text
-    assert response.json() == {"detail": detail}
+    body = response.json()
+    assert sorted(body) == ["detail", "errors"]
+    assert body["detail"] == detail
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert sorted(error) == ["field", "message"]
+        assert error["message"] in detail or "more)" in detail
     assert "\n" not in detail
     assert response.headers["x-error-code"] == "invalid_request"
     for given in not_echoed:
@@ -260,40 +267,42 @@ def test_422_needs_a_caller_first(ow_client) -> None:
 
 
 RESTORE_ONE = "give confirm (the live database's name, to restore over it) or into (a new database to restore into)"
-INTO_PATTERN = "into: String should match pattern '^[A-Za-z_][A-Za-z0-9_]{0,62}$'"
+INTO_PATTERN = ("into: is not a database name (letters, digits and _, not starting with a digit; at most 63 "
+                "characters)")
 BAD_BODIES = [
     ("POST", "/runs", {"kind": "bogus"},
-     "kind: Input should be 'full', 'plain', 'schema', 'tables', 'config', 'volume' or 'redis'"),
-    ("POST", "/runs", {"compression": "rar"}, "compression: Input should be 'zstd', 'pg' or 'none'"),
-    ("POST", "/runs", {"tables": "hosts"}, "tables: Input should be a valid list"),
-    ("POST", "/runs", {"tables": ["t"] * 101}, "tables: List should have at most 100 items after validation, not 101"),
-    ("POST", "/runs", {"extra": 1}, "extra: Extra inputs are not permitted"),
-    ("POST", "/runs", [], "the request body: Input should be a valid dictionary or object to extract fields from"),
-    ("POST", "{run}/verify", {"deep": "maybe"}, "deep: Input should be a valid boolean, unable to interpret input"),
-    ("POST", "{run}/verify", {"deep": True, "fast": True}, "fast: Extra inputs are not permitted"),
+     "kind: must be one of 'full', 'plain', 'schema', 'tables', 'config', 'volume' or 'redis'"),
+    ("POST", "/runs", {"compression": "rar"}, "compression: must be one of 'zstd', 'pg' or 'none'"),
+    ("POST", "/runs", {"tables": "hosts"}, "tables: must be a list"),
+    ("POST", "/runs", {"tables": ["t"] * 101}, "tables: must have at most 100 items"),
+    ("POST", "/runs", {"extra": 1}, "extra: is not a field this request takes"),
+    ("POST", "/runs", [], "the request body: must be a JSON object"),
+    ("POST", "{run}/verify", {"deep": "maybe"}, "deep: must be true or false"),
+    ("POST", "{run}/verify", {"deep": True, "fast": True}, "fast: is not a field this request takes"),
     ("POST", "{run}/restore", {}, f"the request body: {RESTORE_ONE}"),
-    ("POST", "{run}/restore", {"confirm": ""}, "confirm: String should have at least 1 character"),
-    ("POST", "{run}/restore", {"confirm": "x" * 64}, "confirm: String should have at most 63 characters"),
+    ("POST", "{run}/restore", {"confirm": ""}, "confirm: must not be empty"),
+    ("POST", "{run}/restore", {"confirm": "x" * 64}, "confirm: must have at most 63 characters"),
     ("POST", "{run}/restore", {"into": "bad-name;"}, INTO_PATTERN),
     ("POST", "{run}/restore", {"confirm": "x", "into": "1abc"}, INTO_PATTERN),
     ("POST", "{run}/restore", {"confirm": "openwatch", "into": "copy"},
      "the request body: give either confirm (the live database's name, to restore over it) or into (a new "
      "database), not both"),
-    ("POST", "{run}/restore", {"confirm": "x", "force": True}, "force: Extra inputs are not permitted"),
-    ("POST", "/prune", {}, "apply: Field required"),
-    ("POST", "/prune", {"apply": False}, "apply: Input should be True"),
-    ("POST", "/prune", {"apply": "yes"}, "apply: Input should be True"),
-    ("POST", "/prune", {"apply": True, "dry_run": False}, "dry_run: Extra inputs are not permitted"),
+    ("POST", "{run}/restore", {"confirm": "x", "force": True}, "force: is not a field this request takes"),
+    ("POST", "/prune", {}, "apply: is required"),
+    ("POST", "/prune", {"apply": False}, "apply: must be true"),
+    ("POST", "/prune", {"apply": "yes"}, "apply: must be true"),
+    ("POST", "/prune", {"apply": True, "dry_run": False}, "dry_run: is not a field this request takes"),
     ("PUT", "/settings", {"schedule": {"backup": "* *"}},
-     "schedule.backup: String should match pattern '^\\S+ \\S+ \\S+ \\S+ \\S+$'"),
+     "schedule.backup: is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "
+     "'0 2 * * *'"),
     ("PUT", "/settings", {"schedule": {"backup": "0 2 * * *", "drill": "0 4 * * 0", "x": "y"}},
-     "schedule.x: Extra inputs are not permitted"),
+     "schedule.x: is not a field this request takes"),
     ("PUT", "/settings", {"retention": {"days": "thirty"}},
-     "retention.days: Input should be a valid integer, unable to parse string as an integer"),
-    ("PUT", "/settings", {"retention": {"bogus": 1}}, "retention.bogus: Extra inputs are not permitted"),
+     "retention.days: must be a whole number"),
+    ("PUT", "/settings", {"retention": {"bogus": 1}}, "retention.bogus: is not a field this request takes"),
     ("PUT", "/settings", {"allow_restore": "please"},
-     "allow_restore: Input should be a valid boolean, unable to interpret input"),
-    ("PUT", "/settings", {"alert_after_hours": 1}, "alert_after_hours: Extra inputs are not permitted"),
+     "allow_restore: must be true or false"),
+    ("PUT", "/settings", {"alert_after_hours": 1}, "alert_after_hours: is not a field this request takes"),
 ]
 
 
@@ -328,8 +337,8 @@ def test_422_malformed_json(ow_client) -> None:
 
 def test_422_lists_at_most_three_problems(ow_client) -> None:
     response = ow_client.post(f"{PREFIX}/runs", headers=ADMIN, json={"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
-    assert_one_line_422(response, "a: Extra inputs are not permitted; b: Extra inputs are not permitted; c: Extra "
-                        "inputs are not permitted (and 2 more)")
+    assert_one_line_422(response, "a: is not a field this request takes; b: is not a field this request takes; "
+                        "c: is not a field this request takes (and 2 more)")
 
 
 @pytest.mark.parametrize("tables", [["bad name;"], ["hosts", "x' OR '1"], ["a.b.c"], [""],
@@ -361,13 +370,13 @@ def test_422_bad_cursor(ow_client, name: str) -> None:
 
 
 BAD_LIST_PARAMETERS = [
-    ({"limit": 0}, "query parameter limit: Input should be greater than or equal to 1"),
-    ({"limit": 201}, "query parameter limit: Input should be less than or equal to 200"),
-    ({"limit": "ten"}, "query parameter limit: Input should be a valid integer, unable to parse string as an integer"),
-    ({"kind": "FULL"}, "query parameter kind: String should match pattern '^[a-z]+$'"),
-    ({"kind": "full;drop"}, "query parameter kind: String should match pattern '^[a-z]+$'"),
-    ({"status": "x" * 17}, "query parameter status: String should have at most 16 characters"),
-    ({"status": "Queued"}, "query parameter status: String should match pattern '^[a-z]+$'"),
+    ({"limit": 0}, "query parameter limit: must be at least 1"),
+    ({"limit": 201}, "query parameter limit: must be at most 200"),
+    ({"limit": "ten"}, "query parameter limit: must be a whole number"),
+    ({"kind": "FULL"}, "query parameter kind: must be lower-case letters only, e.g. full or succeeded"),
+    ({"kind": "full;drop"}, "query parameter kind: must be lower-case letters only, e.g. full or succeeded"),
+    ({"status": "x" * 17}, "query parameter status: must have at most 16 characters"),
+    ({"status": "Queued"}, "query parameter status: must be lower-case letters only, e.g. full or succeeded"),
 ]
 
 

@@ -138,7 +138,7 @@ def test_unknown_run_is_404_and_a_long_name_422(client: Any) -> None:
     assert str(missing) in response.json()["detail"]
     response = client.get(f"{PREFIX}/runs/{missing}/restore/check", headers=ADMIN, params={"into": "x" * 101})
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("query parameter into: String should have at most 100 characters")
+    assert response.json()["detail"].startswith("query parameter into: must have at most 100 characters")
 
 
 def _restore(client: Any, run_id: Any, body: dict[str, Any]) -> Any:

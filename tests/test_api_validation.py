@@ -58,8 +58,9 @@ def _maximum(name: str) -> int | float:
 
 
 # JSON text, because Infinity and NaN are not JSON numbers: Python's parser (Starlette's) accepts them anyway.
-BAD_NUMBERS = {"Infinity": "Input should be a finite number", "-Infinity": "Input should be a finite number",
-               "NaN": "Input should be a finite number", "1e20": None, "-1": None}
+BAD_NUMBERS = {"Infinity": "must be a finite number", "-Infinity": "must be a finite number",
+               "NaN": "must be a finite number", "1e20": None, "-1": None}
+TOO_LARGE = "is far too large (must be a whole number within the allowed range)"
 
 
 @pytest.mark.parametrize("name", RETENTION_NAMES)
@@ -78,25 +79,26 @@ def test_put_settings_refuses_numbers_out_of_bounds(client: Any, module_catalog:
     if BAD_NUMBERS[raw] is not None:
         assert detail == f"retention.{name}: {BAD_NUMBERS[raw]}"
     elif raw == "-1":
-        assert " greater than " in detail, detail
+        assert " must be at least " in detail, detail
     elif Settings.model_fields[OVERRIDE_KEYS[f"retention.{name}"]].annotation is float:
-        assert detail == f"retention.{name}: Input should be less than or equal to {_maximum(name)}"
+        assert detail == f"retention.{name}: must be at most {_maximum(name):,}"
     else:  # pydantic refuses 1e20 for an integer before the bound: too large to be one
-        assert detail == f"retention.{name}: Unable to parse input string as an integer, exceeded maximum size"
+        assert detail == f"retention.{name}: {TOO_LARGE}"
     assert module_catalog.service.settings_store.all() == before
     assert len(module_audit.calls) == audited
 
 
 def test_the_issues_repros_answer_422_and_prune_plans_keep_working(client: Any, module_catalog: Catalog) -> None:
     for body, detail in [({"retention": {"days": 99999999999}},
-                          "retention.days: Input should be less than or equal to 36500"),
-                         ({"retention": {"days": 1e20}},
-                          "retention.days: Unable to parse input string as an integer, exceeded maximum size"),
+                          "retention.days: must be at most 36,500"),
+                         ({"retention": {"days": 1e20}}, f"retention.days: {TOO_LARGE}"),
                          ('{"retention": {"size_budget_gib": Infinity}}',
-                          "retention.size_budget_gib: Input should be a finite number")]:
+                          "retention.size_budget_gib: must be a finite number")]:
         content = body if isinstance(body, str) else json.dumps(body)
         response = client.put(f"{PREFIX}/settings", headers=JSON, content=content)
-        assert (response.status_code, response.json()) == (422, {"detail": detail})
+        field, words = detail.split(": ", 1)
+        assert (response.status_code, response.json()) == (422, {"detail": detail, "errors": [
+            {"field": field, "message": words}]})
     plan = client.post(f"{PREFIX}/prune/plan", headers=ADMIN)
     assert plan.status_code == 200, plan.text
     assert plan.json()["status"] == "succeeded"
@@ -217,8 +219,8 @@ def test_confirm_and_into_together_are_refused(client: Any, module_catalog: Cata
     response = _restore(client, module_catalog, {"confirm": module_catalog.name, "into": "copy"})
 
     assert response.status_code == 422
-    assert response.json() == {"detail": "the request body: give either confirm (the live database's name, to restore "
-                                         "over it) or into (a new database), not both"}
+    assert response.json()["detail"] == ("the request body: give either confirm (the live database's name, to "
+                                         "restore over it) or into (a new database), not both")
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), {"nested": [float("inf")]}])

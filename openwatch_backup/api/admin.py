@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from openwatch_backup.api.auth import Principal
 from openwatch_backup.api.compressed import CompressedRoute
@@ -18,6 +18,7 @@ from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out,
 from openwatch_backup.api.schemas import (
     AuditStatusOut,
     CheckItemOut,
+    CronPreviewOut,
     ErrorOut,
     PruneIn,
     RtoOut,
@@ -28,10 +29,12 @@ from openwatch_backup.api.schemas import (
     SettingsOut,
     StatusOut,
 )
+from openwatch_backup.api.settings_form import cron_preview, cron_problems, cron_refused, retention_limits
 from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.cron_words import MAX_LENGTH
 from openwatch_backup.operations.retention_policy import OVERRIDE_KEYS, effective_values
 from openwatch_backup.operations.stored_settings import settings_problems
-from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules, parse_cron
+from openwatch_backup.scheduling import BACKUP_KEY, DRILL_KEY, current_schedules
 from openwatch_backup.service import BackupService
 
 
@@ -50,7 +53,7 @@ def _settings_out(service: BackupService) -> SettingsOut:
                        next_runs=service.next_scheduled(), retention=retention,
                        allow_restore=bool(service.settings_store.get(ALLOW_RESTORE_KEY, False)),
                        problems=[SettingProblemOut(**asdict(problem)) for problem in problems],
-                       offsite=offsite_out(service), config=config_state(service))
+                       offsite=offsite_out(service), config=config_state(service), limits=retention_limits())
 
 
 def _audit_status(api: ApiContext) -> AuditStatusOut:
@@ -95,18 +98,28 @@ def admin_router(api: ApiContext) -> APIRouter:
         with translated():
             return _settings_out(api.service())
 
+    @router.get("/settings/cron-preview", response_model=CronPreviewOut,
+                responses={400: {"model": ErrorOut, "description": "Not a cron expression celery's crontab takes"}},
+                summary="A cron expression in words, as beat reads it (UTC), and its next 3 runs (read-only)")
+    def get_cron_preview(expr: str = Query(max_length=MAX_LENGTH, description="e.g. 30 1 * * *")) -> Any:
+        with translated():
+            return cron_preview(expr)
+
     @router.put("/settings", response_model=SettingsOut,
                 summary="Change settings (stored in the database; beat picks them up without a restart)")
-    def put_settings(body: SettingsIn, request: Request, principal: Principal = user) -> SettingsOut:
+    def put_settings(body: SettingsIn, request: Request, principal: Principal = user) -> Any:
         with translated():
             service = api.service()
             store = service.settings_store
             changes: dict[str, Any] = {}
             if body.schedule is not None:
-                for key, cron, name in ((BACKUP_KEY, body.schedule.backup, "schedule.backup"),
-                                        (DRILL_KEY, body.schedule.drill, "schedule.drill")):
+                # Both are checked first, each refusal tied to its field (the page shows it under that input).
+                refused = cron_problems({"schedule.backup": body.schedule.backup,
+                                         "schedule.drill": body.schedule.drill})
+                if refused:
+                    return cron_refused(refused)
+                for key, cron in ((BACKUP_KEY, body.schedule.backup), (DRILL_KEY, body.schedule.drill)):
                     if cron is not None:  # the schedule left out keeps its value
-                        parse_cron(cron, name)
                         changes[key] = cron
             retention = body.retention.model_dump(exclude_none=True) if body.retention is not None else {}
             for name, value in retention.items():
