@@ -3,6 +3,7 @@
 // what retention says of it (the newest prune plan's reason, or when retention.days lets it go). Verify, restore
 // and prune runs are folded under the backup they concern. Built from the runs the page already polls.
 import { badge, h, localTime, shortId } from "./common.js";
+import { restoreButton } from "./restore.js";
 
 const $ = (id) => document.getElementById(id);
 export const STORED_KINDS = new Set(["full", "plain", "schema", "tables", "config", "volume", "redis"]);
@@ -88,10 +89,11 @@ function retentionCell(backup, runs) {
 function activityCell(backup, runs) {
   const folded = runs.filter((r) => r.parent_id === backup.id && r.kind !== backup.kind)
     .sort(newestFirst).slice(0, 6);
-  if (!folded.length) return h("td", { class: "folded" }, "-");
+  const restore = restoreButton(backup, runs); // only when restores are allowed and this backup can be restored
+  if (!folded.length) return h("td", { class: "folded" }, restore || "-");
   return h("td", { class: "folded" }, h("ul", { class: "plain" }, folded.map((run) => h("li", { "data-run-id": run.id },
     runLink(run, `${run.kind}${(run.summary || {}).deep ? " (deep)" : ""}`), " ", badge(run.status), " ",
-    localTime(finished(run))))));
+    localTime(finished(run))))), restore);
 }
 
 const LABELS = ["Backup", "Status", "Verification", "Copies", "Retention", "Verify, restore"];

@@ -2,10 +2,14 @@
 // details the lists leave out; the runs under it (verifies, restores) from GET runs?parent=<id> (summaries).
 import { api, badge, h, humanBytes, humanSeconds, localTime, shortId } from "./common.js";
 import { runLink, STORED_KINDS } from "./backups.js";
+import { restoreButton } from "./restore.js";
 
 const $ = (id) => document.getElementById(id);
 const HASH = /^#run=([0-9a-f-]{36})$/;
 let opener = null;
+let openerAgain = null; // the opener's selector: polling may redraw its row while the dialog is open (Esc, item 7)
+const sameLink = (el) => (el && el.matches && el.matches("a[href]") && el.closest("table[id]")
+  ? `#${el.closest("table[id]").id} a[href="${el.getAttribute("href")}"]` : null);
 let shown = null;
 
 const fact = (term, ...value) => [h("dt", {}, term), h("dd", {}, ...value)];
@@ -108,13 +112,15 @@ function render(run, children) {
       runLink(c, `${c.kind} ${shortId(c.id)}`), " ", badge(c.status))))));
   }
   const stored = STORED_KINDS.has(run.kind);
-  $("details-body").replaceChildren(
+  const restore = stored ? restoreButton(run, children) : null; // allowed and restorable only
+  $("details-body").replaceChildren(...(restore ? [h("div", { class: "details-actions" }, restore)] : []),
     h("dl", { class: "facts", id: "details-facts" }, general, stored ? backupFacts(run) : []),
     stored ? historyTable(children) : null, phases(run), rowCounts(run));
 }
 
 export async function openDetails(runId, from) {
   opener = from || document.activeElement;
+  openerAgain = sameLink(opener);
   try {
     const { data } = await api("GET", `runs/${runId}`);
     const children = await childrenOf(data);
@@ -145,7 +151,8 @@ export function initDetails() {
     if (closed && location.hash === `#run=${closed}`) {
       history.replaceState(null, "", location.pathname + location.search);
     }
-    if (opener && opener.isConnected) opener.focus();
+    const back = opener && opener.isConnected ? opener : openerAgain && document.querySelector(openerAgain);
+    if (back) back.focus();
   });
 }
 

@@ -1,0 +1,237 @@
+"""The guarded restore on the admin page (issue 14 item 5), in Debian's Chromium against the embedded stack, at
+1366 px and at 390 px: turning "allow restore" on asks first (Cancel leaves it off); the Restore button appears
+only once it is saved on, and only on backups that can be restored; the wizard's checks, then a restore into a
+new database followed to its result, the restored database compared with the live one in PostgreSQL; "replace"
+keeps its button disabled until the live database's name is typed (never clicked: the stack's database stays).
+A failing test keeps a screenshot at tests/artifacts/restore-page-<test>-<width>.png.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, expect
+
+from openwatch_backup.catalog.models import BackupRun
+from openwatch_backup.core.kinds import RunStatus
+from openwatch_backup.devstack import drop_database
+from openwatch_backup.devstack.stack import EmbeddedStack
+from openwatch_backup.service import BackupService
+from openwatch_backup.settings import load_settings
+from openwatch_backup.source.facts import row_counts
+from tests import test_admin_page as base
+from tests.support.page_stack import page_stack
+from tests.test_admin_page import Session
+
+pytestmark = pytest.mark.slow
+playwright, browser = base.playwright, base.browser
+WIDTHS = [1366, 390]
+CHECKS = ["allowed", "restorable", "verified", "file", "compatible", "target", "idle"]
+
+
+@dataclass
+class Backups:
+    good: BackupRun  # a full backup, quick verified
+    damaged: BackupRun  # its file damaged after the backup: its last verify failed
+    failed: BackupRun
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    with page_stack(tmp_path_factory.mktemp("restore-page") / "var", redis_db=12, beat=False) as embedded:
+        yield embedded
+
+
+@pytest.fixture(scope="module")
+def backups(stack: EmbeddedStack) -> Iterator[Backups]:
+    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
+                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+        good = service.backup(service.build_request(), requested_by="test")
+        verify, _ = service.verify(str(good.id), requested_by="test")
+        damaged = service.backup(service.build_request(), requested_by="test")
+        path = service.settings.dir / "postgres" / damaged.details["artifact"]
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        bad_verify, _ = service.verify(str(damaged.id), requested_by="test")
+        failed_id = service.recorder.create("full", "cli", "test", details={"request": {"kind": "full"}})
+        service.recorder.claim(failed_id)
+        service.recorder.finish_unsuccessfully(failed_id, RunStatus.FAILED, "dump_failed", "pg_dump exited with 1")
+        assert (good.status, verify.status, bad_verify.status) == ("succeeded", "succeeded", "failed")
+        yield Backups(good, service.get_run(str(damaged.id)), service.get_run(str(failed_id)))
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+    width = request.param
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    opened = Session(page, stack)
+    failures = request.session.testsfailed
+    page.on("request", lambda r: opened.requests.append(r))
+    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
+    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text else None)
+    try:
+        page.goto(stack.url)
+        yield opened
+    finally:
+        if request.session.testsfailed > failures:
+            base.ARTIFACTS.mkdir(exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+            page.screenshot(path=str(base.ARTIFACTS / f"restore-page-{name}.png"), full_page=True)
+        context.close()
+
+
+def _allow(session: Session, value: bool) -> None:
+    with session.api() as client:
+        response = client.put("settings", json={"allow_restore": value})
+        assert response.status_code == 200, response.text
+
+
+def _allowed(session: Session) -> bool:
+    with session.api() as client:
+        return bool(client.get("settings").json()["allow_restore"])
+
+
+def _restore_button(session: Session, run: BackupRun) -> Any:
+    return session.page.locator(f'#backups tr[data-run-id="{run.id}"]').get_by_role("button", name="Restore")
+
+
+def _counts(url: str, dbname: str, tables: list[str]) -> dict[str, int]:
+    with psycopg.connect(url, dbname=dbname, autocommit=True) as conn:
+        return row_counts(conn, tables)
+
+
+def test_turning_restore_on_asks_first_and_shows_restore_on_restorable_backups(session: Session,
+                                                                              backups: Backups) -> None:
+    _allow(session, False)
+    page = session.page
+    session.use_token()
+    expect(page.locator(f'#backups tr[data-run-id="{backups.good.id}"]')).to_be_visible()
+    expect(page.locator("#backups button.restore-action")).to_have_count(0)  # off: no Restore anywhere
+    box = page.get_by_label("Allow restore through the API")
+    expect(box).not_to_be_checked()
+
+    box.click()
+    dialog = page.get_by_role("dialog", name="Allow restores through the API?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("over the live database, which replaces OpenWatch's data")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(box).not_to_be_checked()
+    expect(box).to_be_focused()
+
+    box.click()
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")  # Esc is a Cancel too
+    expect(dialog).to_be_hidden()
+    expect(box).not_to_be_checked()
+    assert _allowed(session) is False
+
+    box.click()
+    dialog.get_by_role("button", name="Allow restores").click()
+    expect(box).to_be_checked()
+    expect(page.locator("#backups button.restore-action")).to_have_count(0)  # not saved yet
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#settings-msg")).to_have_text("Saved")
+    assert _allowed(session) is True
+
+    expect(_restore_button(session, backups.good)).to_be_visible()
+    expect(page.locator("#backups button.restore-action")).to_have_count(1)  # not the damaged or failed one
+    expect(_restore_button(session, backups.damaged)).to_have_count(0)
+    expect(_restore_button(session, backups.failed)).to_have_count(0)
+    _allow(session, False)
+    session.check_requests()
+
+
+def test_the_wizard_restores_into_a_new_database(session: Session, backups: Backups, stack: EmbeddedStack) -> None:
+    _allow(session, True)
+    page = session.page
+    session.use_token()
+    into = f"restored_{uuid.uuid4().hex[:10]}"
+    url = stack.env["OPENWATCH_DATABASE_URL"]
+    try:
+        _restore_button(session, backups.good).click()
+        wizard = page.get_by_role("dialog", name=re.compile(r"^Restore full backup"))
+        expect(wizard).to_be_visible()
+        checks = wizard.locator("#restore-checks li")
+        expect(checks).to_have_count(len(CHECKS))
+        assert checks.evaluate_all("items => items.map((li) => li.dataset.check)") == CHECKS
+        expect(wizard.locator("#restore-checks li.fail")).to_have_count(0)
+        expect(wizard.locator('#restore-checks li[data-check="compatible"]')).to_contain_text(
+            "Server version compatible")
+        expect(wizard.get_by_role("status")).to_have_text("The checks passed. Next, choose where to restore.")
+
+        wizard.get_by_role("button", name="Next").click()
+        name = wizard.get_by_label("New database name")
+        expect(name).to_have_value(re.compile(r"^openwatch_restore_\d{8}_\d{4}$"))
+        expect(wizard.get_by_label("Into a new database (nothing is replaced)")).to_be_checked()
+        start = wizard.get_by_role("button", name="Restore into the new database")
+        name.fill("1bad-name")
+        expect(start).to_be_disabled()
+        expect(wizard.locator("#restore-into-msg")).to_have_text(
+            "Use letters, digits and _ (up to 63), not starting with a digit.")
+        name.fill(into)
+        expect(start).to_be_enabled()
+        start.click()
+
+        result = wizard.locator("#restore-result")
+        expect(result).to_have_text(re.compile(rf"^Restored into database {into} in [0-9.]+ (s|min)"),
+                                    timeout=120_000)
+        expect(wizard.locator("#restore-progress-text")).to_contain_text("succeeded")
+        tables = list(backups.good.details["row_counts"])
+        assert tables
+        restored = _counts(url, into, tables)
+        assert restored == _counts(url, stack.database, tables)
+        assert restored == {t: n for t, n in backups.good.details["row_counts"].items() if t in restored}
+        wizard.get_by_role("button", name="Close", exact=True).last.click()
+        expect(wizard).to_be_hidden()
+        # The restore run is folded under its backup in the backups view.
+        expect(page.locator(f'#backups tr[data-run-id="{backups.good.id}"] td.folded')).to_contain_text("restore")
+        session.check_requests()
+    finally:
+        drop_database(stack.pg, into)  # type: ignore[arg-type]
+        _allow(session, False)
+
+
+def test_replace_stays_disabled_until_the_live_name_is_typed(session: Session, backups: Backups,
+                                                             stack: EmbeddedStack) -> None:
+    _allow(session, True)
+    page = session.page
+    session.use_token()
+    expect(_restore_button(session, backups.good)).to_be_visible()
+    page.goto(f"{stack.url}#run={backups.good.id}")  # from the run details this time
+    details = page.get_by_role("dialog", name=re.compile(r"^full run"))
+    expect(details).to_be_visible()
+    details.get_by_role("button", name=re.compile(r"^Restore full backup")).click()
+    wizard = page.locator("#restore-wizard")
+    expect(wizard).to_be_visible()
+    expect(wizard.locator("#restore-checks li")).to_have_count(len(CHECKS))
+    wizard.get_by_role("button", name="Next").click()
+    wizard.get_by_label("Replace the live database").check()
+    start = wizard.get_by_role("button", name=f"Replace {stack.database}")
+    expect(start).to_be_disabled()
+    expect(wizard.get_by_label("Take a safety backup of the live database first")).to_be_checked()
+    confirm = wizard.get_by_label(re.compile(r"^Type the live database's name"))
+    expect(wizard.locator("#restore-live")).to_have_text(stack.database)
+    confirm.fill(stack.database[:-1])
+    expect(start).to_be_disabled()
+    confirm.fill(stack.database + "x")
+    expect(start).to_be_disabled()
+    confirm.fill(stack.database)
+    expect(start).to_be_enabled()  # enabled, and never clicked: the stack's live database stays as it is
+    page.keyboard.press("Escape")
+    expect(wizard).to_be_hidden()
+    with session.api() as client:
+        restores = client.get("runs", params={"kind": "restore", "parent": str(backups.good.id)}).json()["items"]
+    assert all(r["details"] is None or r["details"].get("request", {}).get("confirm") is None for r in restores)
+    _allow(session, False)
+    session.check_requests()
