@@ -5,9 +5,11 @@ import {
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
 import { initBackups, renderBackups, runLink, setRetention } from "./backups.js";
+import { initCards } from "./cards.js";
 import { initConfig, loadConfig } from "./config.js";
 import { initDetails, openFromHash } from "./details.js";
 import { copiesCell, copiesSignature, followCopies, initOffsite, renderOffsite, showCopies } from "./offsite.js";
+import { initKeys } from "./keys.js";
 import { initPanels, loadSettings, loadStatus } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
@@ -373,6 +375,8 @@ initOffsite();
 initConfig({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 initBackups();
 initDetails();
+initCards();
+initKeys();
 
 if (token.get()) {
   $("token-state").textContent = "Token in use for this browser tab.";
