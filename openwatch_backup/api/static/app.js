@@ -10,6 +10,7 @@ import { initConfig, loadConfig } from "./config.js";
 import { initDetails, openFromHash } from "./details.js";
 import { copiesCell, copiesSignature, followCopies, initOffsite, renderOffsite, showCopies } from "./offsite.js";
 import { initKeys } from "./keys.js";
+import { backupNow, initLive, liveActive, renderLive } from "./live.js";
 import { initPanels, loadSettings, loadStatus } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
@@ -171,9 +172,6 @@ function placeRow(tr, run) {
   tbody.insertBefore(tr, before || null);
 }
 
-// The runs as the table shows them: newest first.
-const shownRuns = () => [...$("runs").tBodies[0].rows].map((tr) => rows.get(tr.dataset.runId).run);
-
 function highlight(runId) {
   if (highlighted && rows.has(highlighted)) {
     rows.get(highlighted).tr.classList.remove("highlight");
@@ -216,26 +214,6 @@ async function olderRuns() {
 }
 
 // --- actions -----------------------------------------------------------------------------------------
-
-async function backupNow() {
-  clearAlert();
-  try {
-    const { data } = await api("POST", "runs", { body: {} });
-    upsert(data);
-    highlight(data.id);
-    notice(`Backup queued: ${data.kind} run ${shortId(data.id)}.`);
-  } catch (error) {
-    const running = error.status === 409 && error.body && error.body.run;
-    if (!running) {
-      report(error);
-      return;
-    }
-    upsert(running);
-    highlight(running.id);
-    showAlert(`${error.message}. It is highlighted in the runs table.`, "warn");
-  }
-  tick();
-}
 
 async function verify(run, deep) {
   clearAlert();
@@ -291,50 +269,20 @@ function closeLog() {
   if (opener && opener.isConnected) opener.focus();
 }
 
-// --- live progress -----------------------------------------------------------------------------------
-
-function renderLive() {
-  const running = latestStatus && latestStatus.running;
-  const queued = shownRuns().find((run) => run.status === "queued");
-  const run = running || queued;
-  $("live-bar").hidden = !run;
-  $("live-facts").hidden = !running;
-  $("live-last").hidden = true;
-  if (!run) {
-    const last = shownRuns().find(isBackup);
-    $("live-text").textContent = "No run in progress.";
-    $("live-last").hidden = !last;
-    if (last) {
-      $("live-last").replaceChildren(`Last backup: ${last.kind} run ${shortId(last.id)}, ${last.status}, `,
-        localTime(last.created_at), last.size_bytes ? `, ${humanBytes(last.size_bytes)}.` : ".");
-    }
-    return;
-  }
-  if (!running) {
-    $("live-text").textContent = `${run.kind} run ${shortId(run.id)} is queued, waiting for a worker.`;
-    return;
-  }
-  const rate = (running.summary && running.summary.rate_bytes_per_s)
-    || (running.details && running.details.rate_bytes_per_s);
-  $("live-text").textContent = `${running.kind} run ${shortId(running.id)} is running.`;
-  $("live-phase").textContent = running.phase || "starting";
-  $("live-bytes").textContent = humanBytes(running.bytes_done);
-  $("live-rate").textContent = rate ? `${humanBytes(rate)}/s` : "-";
-  $("live-elapsed").textContent = running.started_at
-    ? humanSeconds((Date.now() - Date.parse(running.started_at)) / 1000) : "-";
-}
+// --- live progress: live.js (the Current run card and Back up now) --------------------------------
 
 // --- polling: every 2 s while a run is queued or running, every 15 s otherwise ---------------------
 
 async function poll() {
   const [status] = await Promise.all([loadStatus(), refreshRuns(), loadConfig()]);
   if (status) latestStatus = status;
-  renderLive();
+  renderLive(latestStatus);
   const shown = logRun && rows.get(logRun.id);
   if (shown && (ACTIVE.has(shown.run.status) || shown.run.status !== logRun.status)) {
     await showLog(shown.run, null);
   }
-  return (latestStatus && latestStatus.running) || [...rows.values()].some((entry) => ACTIVE.has(entry.run.status));
+  return (latestStatus && latestStatus.running) || liveActive(latestStatus)
+    || [...rows.values()].some((entry) => ACTIVE.has(entry.run.status));
 }
 
 function tick() {
@@ -373,6 +321,7 @@ $("log-close").addEventListener("click", closeLog);
 initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 initOffsite();
 initConfig({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
+initLive({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
 initBackups();
 initDetails();
 initCards();
