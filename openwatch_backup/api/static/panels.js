@@ -1,6 +1,7 @@
 // The admin page's side panels: health (GET status), prune (plan, then apply after a confirmation dialog)
 // and the schedule/retention form (GET/PUT settings).
 import { api, badge, clearAlert, h, humanBytes, localTime, notice, report, shortId } from "./common.js";
+import { initSettings } from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 let hooks = { refresh: () => {}, onRun: () => {} };
@@ -124,116 +125,9 @@ async function applyPrune() {
   }
 }
 
-// --- schedule and retention --------------------------------------------------------------------------
+// --- schedule and retention: settings.js (re-exported: app.js loads the settings through this module) -------
 
-const RETENTION_LABELS = {
-  days: "Keep database backups (days)", keep_last: "Keep last (verified)", keep_daily: "Keep daily",
-  keep_weekly: "Keep weekly", keep_monthly: "Keep monthly", size_budget_gib: "Size budget (GiB, 0: none)",
-  verified_floor: "Verified floor", config_versions: "Config versions", volume_weeks: "Volume snapshots (weeks)",
-};
-const retentionLabel = (key) => RETENTION_LABELS[key] || key.replace(/_/g, " ");
-let loaded = null;
-
-function retentionInput(key) {
-  let input = $(`ret-${key}`);
-  if (!input) {
-    input = h("input", { id: `ret-${key}`, name: key, type: "number", min: 0, inputmode: "decimal",
-      step: key === "size_budget_gib" ? "any" : "1", "aria-describedby": "settings-msg" });
-    $("retention-fields").append(h("div", { class: "field" }, h("label", { for: input.id }, retentionLabel(key)),
-      input));
-  }
-  return input;
-}
-
-// Stored values that cannot be used (written around the API): listed above the form, their inputs marked, and
-// sent again on Save even when left as shown, so that saving replaces them.
-let problemKeys = new Set();
-
-function fillSettings(settings) {
-  loaded = settings;
-  $("cron-backup").value = settings.schedule.backup;
-  $("cron-drill").value = settings.schedule.drill;
-  for (const [name, hint] of [["backup", "cron-backup-hint"], ["drill", "cron-drill-hint"]]) {
-    $(hint).replaceChildren("Next: ", nextRun(settings.next_runs[name]),
-      ` (set in the ${settings.schedule_source[name] || "defaults"})`);
-  }
-  for (const [key, value] of Object.entries(settings.retention)) retentionInput(key).value = value;
-  $("allow-restore").checked = settings.allow_restore;
-  const problems = settings.problems || [];
-  problemKeys = new Set(problems.map((problem) => problem.key));
-  $("settings-problems").replaceChildren(...problems.map((problem) => h("li", { "data-key": problem.key },
-    problem.detail, ` (allowed: ${problem.allowed})`)));
-  $("settings-problems").hidden = problems.length === 0;
-  for (const problem of problems) markInvalid(problem.key);
-}
-
-export async function loadSettings() {
-  const { data } = await api("GET", "settings");
-  fillSettings(data);
-  return data;
-}
-
-function settingsMessage(text, tone) {
-  $("settings-msg").textContent = text;
-  $("settings-msg").className = `form-msg ${tone}`;
-}
-
-// Only the groups that changed are sent: a schedule (both crons), the changed retention values, allow restore.
-function changes() {
-  const body = {};
-  const schedule = { backup: $("cron-backup").value.trim(), drill: $("cron-drill").value.trim() };
-  if (schedule.backup !== loaded.schedule.backup || schedule.drill !== loaded.schedule.drill
-    || problemKeys.has("schedule.backup") || problemKeys.has("schedule.drill")) body.schedule = schedule;
-  const retention = {};
-  for (const [key, before] of Object.entries(loaded.retention)) {
-    const input = retentionInput(key);
-    const text = input.value.trim();
-    if (text === "" || !Number.isFinite(Number(text))) {
-      input.setAttribute("aria-invalid", "true");
-      throw new Error(`${retentionLabel(key)}: enter a number`);
-    }
-    if (Number(text) !== Number(before) || problemKeys.has(`retention.${key}`)) retention[key] = Number(text);
-  }
-  if (Object.keys(retention).length) body.retention = retention;
-  if ($("allow-restore").checked !== loaded.allow_restore) body.allow_restore = $("allow-restore").checked;
-  return body;
-}
-
-// The API names the setting it refused ("schedule.backup ...", "retention.days: ..."): mark that input.
-function markInvalid(message) {
-  const match = /\b(schedule|retention)\.(\w+)/.exec(message);
-  if (!match) return;
-  const input = match[1] === "schedule" ? $(`cron-${match[2]}`) : $(`ret-${match[2]}`);
-  if (input) input.setAttribute("aria-invalid", "true");
-}
-
-async function saveSettings(event) {
-  event.preventDefault();
-  document.querySelectorAll("#settings-form [aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
-  if (!loaded) {
-    settingsMessage("The settings are not loaded yet: enter the API token first.", "error");
-    return;
-  }
-  try {
-    const body = changes();
-    if (!Object.keys(body).length) {
-      settingsMessage("No changes to save.", "");
-      return;
-    }
-    settingsMessage("Saving...", "");
-    const { data } = await api("PUT", "settings", { body });
-    fillSettings(data);
-    settingsMessage("Saved", "ok");
-    hooks.refresh();
-  } catch (error) {
-    if (error.handled) {
-      settingsMessage("Not saved: the API token was refused.", "error");
-      return;
-    }
-    markInvalid(error.message);
-    settingsMessage(error.message, "error");
-  }
-}
+export { loadSettings } from "./settings.js";
 
 export function initPanels(pageHooks) {
   hooks = pageHooks;
@@ -241,7 +135,6 @@ export function initPanels(pageHooks) {
   $("apply-prune").addEventListener("click", confirmApply);
   $("confirm-cancel").addEventListener("click", () => $("confirm-prune").close());
   $("confirm-apply").addEventListener("click", applyPrune);
-  $("settings-form").addEventListener("submit", saveSettings);
-  $("settings-form").addEventListener("input", () => settingsMessage("", ""));
+  initSettings(pageHooks);
 }
 
