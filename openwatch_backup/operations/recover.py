@@ -374,8 +374,8 @@ def recover_into(ctx: OperationContext, run_id: uuid.UUID, *, database: str, fol
     log = StepLog(ctx, run_id)
     started = log.start("catalog")
     keys = list_manifests(offsite, CopyStorage.S3)
-    bucket = f"s3://{offsite.config.bucket}/{offsite.config.prefix.strip('/')}".rstrip("/")
-    log.record("catalog", started, {"manifests": len(keys), "lines": [f"{len(keys)} manifest(s) in {bucket}"]})
+    log.record("catalog", started, {"manifests": len(keys),
+                                    "lines": [f"{len(keys)} manifest(s) in {offsite.config.location}"]})
     request = RecoverRequest(source="s3", skip_config=False, volumes=bool(volumes))
     targets = Targets(folder=folder, database=database, volumes=volumes, copy=CopyStorage.S3)
     summary = _Recovery(ctx, run_id, request, targets, None, observer, log).run()

@@ -44,18 +44,13 @@ def _where(request: RecoverRequest) -> CopyStorage:
     return CopyStorage.S3 if request.source == "s3" else CopyStorage.LOCAL
 
 
-def _bucket(service: BackupService) -> str:
-    config = service.require_offsite().config
-    return f"s3://{config.bucket}/{config.prefix.strip('/')}".rstrip("/")
-
-
 def ensure_database(service: BackupService) -> bool:
     """CREATE DATABASE when the server lacks the live one; True when it was created."""
-    from openwatch_backup.source.swap import maintenance_connection
+    from openwatch_backup.source.swap import database_exists, maintenance_connection
 
     name = service.target.dbname
     with maintenance_connection(service.target, service.redact) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        if database_exists(admin, name):
             return False
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return True
@@ -66,7 +61,7 @@ def prepare_catalog(service: BackupService, request: RecoverRequest) -> dict[str
     created = ensure_database(service)
     revision = service.db_upgrade()
     report = service.rebuild_catalog(source=_where(request).value)
-    where = _bucket(service) if request.source == "s3" else str(service.settings.dir)
+    where = service.require_offsite().config.location if request.source == "s3" else str(service.settings.dir)
     lines = [f"created database {service.target.dbname}"] if created else []
     lines.append(f"catalog at revision {revision}: {len(report.inserted)} run(s) recreated from {where}, "
                  f"{len(report.already_present)} already present, {len(report.skipped)} manifest(s) skipped")

@@ -47,7 +47,7 @@ def maintenance_connection(target: DatabaseTarget, redact: Callable[[str], str])
     raise RestoreFailed(f"no maintenance database (postgres or template1) to rename databases from: {last}")
 
 
-def _exists(conn: psycopg.Connection, name: str) -> bool:
+def database_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
@@ -57,7 +57,7 @@ def free_kept_name(target: DatabaseTarget, redact: Callable[[str], str], when: d
     wanted = kept_name(target.dbname, when)
     with maintenance_connection(target, redact) as conn:
         name, suffix = wanted, 1
-        while _exists(conn, name):
+        while database_exists(conn, name):
             suffix += 1
             name = f"{wanted[:MAX_IDENTIFIER - 4]}_{suffix}"
     return name

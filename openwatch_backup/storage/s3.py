@@ -52,6 +52,11 @@ class S3Config:
     inflight_bytes: int = 64 * MIB
     concurrency: int = 8
 
+    @property
+    def location(self) -> str:
+        """Where the copies are, as an operator writes it: s3://bucket/prefix."""
+        return f"s3://{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
+
     def object_args(self) -> dict[str, str]:
         """Arguments every new object gets: encryption and storage class."""
         args: dict[str, str] = {}
