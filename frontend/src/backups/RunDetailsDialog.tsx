@@ -19,6 +19,7 @@ import {
   Typography,
 } from '@mui/material';
 import { errorMessage } from './backupsAdapter';
+import { RestoreButton } from './RestoreWizard';
 import { toCopy, type VerifyView } from './backupsView';
 import { formatBytes, formatDuration, formatLocal, formatUtc } from './format';
 import type { ApiRun } from './types';
@@ -156,6 +157,7 @@ export const RunDetailsDialog: React.FC<RunDetailsDialogProps> = ({ runId, verif
         {run && verify && <VerifyHistory verify={verify} onOpen={onOpen} />}
       </DialogContent>
       <DialogActions>
+        {run && <RestoreButton backup={run} verify={verify} />}
         <Button onClick={onClose}>Close</Button>
       </DialogActions>
     </Dialog>

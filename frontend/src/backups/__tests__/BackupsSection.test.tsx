@@ -14,7 +14,9 @@ import { renderWithClient } from '../../test/renderWithClient';
 const BUSY = 'a backup is already running (run 291ba363-b420-4eeb-940d-0a3be64104b7)';
 
 function serve(status: Recorded = fixtures.status, runs: Recorded = fixtures.runsSets) {
-  server.use(recorded(status), recorded(runs));
+  // Run details ask whether restores are allowed (the Restore button, RestoreWizard.test.tsx): here they are not.
+  server.use(recorded(status), recorded(runs),
+    http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })));
 }
 
 async function backUpNowButton() {
