@@ -51,5 +51,5 @@ def backups_router(*, auth: Auth | None = None, celery_app: Any = None, submit: 
     router.include_router(admin_router(context))
     router.include_router(offsite_router(context))
     router.include_router(config_router(context))
-    router.include_router(page_router())
+    router.include_router(page_router(context.auth))
     return router

@@ -62,6 +62,8 @@ def _unauthorized(detail: str) -> HTTPException:
 class TokenAuth:
     """Standalone: one bearer token (OPENWATCH_BACKUP_API_TOKEN), compared in constant time."""
 
+    page_login = "token"  # the admin page asks for this token (page.py)
+
     def __init__(self, token: str | None = None) -> None:
         self._token = token if token is not None else os.environ.get(TOKEN_ENV, "")
 
@@ -96,6 +98,9 @@ class OpenWatchAuth:
       swallows its own errors and returns False, so a False (or an exception) is logged as an error and kept
       as `last_audit_error` for the status endpoint.
     """
+
+    # The admin page, served on OpenWatch's origin, uses the admin's own OpenWatch login (page.py).
+    page_login = "openwatch"
 
     def __init__(self, current_user: Callable[[str], dict[str, Any]], has_permission: Callable[[str, str], bool],
                  log_audit_event: Callable[..., Any] | None = None,

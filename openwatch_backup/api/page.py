@@ -1,5 +1,7 @@
 """The admin page, served by the router itself: plain HTML, CSS and JavaScript files, no build step and no
-CDN (OpenWatch runs in air-gapped and FIPS sites). The page holds no data; it calls the API with a token.
+CDN (OpenWatch runs in air-gapped and FIPS sites). The page holds no data; it calls the API with a bearer token:
+inside OpenWatch the admin's own OpenWatch login (OpenWatchAuth), standalone a pasted token (TokenAuth). The
+page learns which from `<html data-auth="openwatch"|"token">`, set here from the router's auth.
 
 Static files have versioned names (app.<version>.js, the version a hash of all of them), cached for a year as
 immutable: a new package version changes every name, so a browser never mixes old and new files. index.html,
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
@@ -29,6 +32,7 @@ _TYPES = {entry.name: _CONTENT_TYPES[entry.name.rsplit(".", 1)[-1]] for entry in
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 IMMUTABLE = "public, max-age=31536000, immutable"
+LoginMode = Literal["openwatch", "token"]
 _NAMES = re.compile(r"""(?<=["/])(""" + "|".join(re.escape(n) for n in _TYPES) + r""")(?=")""")
 
 
@@ -62,12 +66,24 @@ def assets() -> Assets:
     return Assets(version, rename(html), {name: rename(body.decode()).encode() for name, body in raw.items()})
 
 
-def page_router() -> APIRouter:
+def login_mode(auth: Any) -> LoginMode:
+    """How the page signs in for this auth: its `page_login`; an Auth of one's own without it gets the token form."""
+    return "openwatch" if getattr(auth, "page_login", "token") == "openwatch" else "token"
+
+
+@cache
+def page_html(mode: LoginMode) -> str:
+    html = assets().html
+    return re.sub(r"<html\b", f'<html data-auth="{mode}"', html, count=1)
+
+
+def page_router(auth: Any = None) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=CompressedRoute)
+    mode = login_mode(auth)
 
     @router.get("/ui", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(assets().html, headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
+        return HTMLResponse(page_html(mode), headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
 
     @router.get("/ui/{name}")
     def asset(name: str) -> Response:

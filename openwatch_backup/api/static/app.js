@@ -1,7 +1,7 @@
 // The backups admin page: token, "Back up now", the runs table, live progress, logs and downloads.
 // Health, prune and settings live in panels.js; API calls and formatting in common.js.
 import {
-  ACTIVE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
+  ACTIVE, AUTH_MODE, BACKUP_KINDS, api, apiUrl, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice,
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
 import { initBackups, renderBackups, runLink, setRetention } from "./backups.js";
@@ -26,19 +26,64 @@ let timer = null;
 let ticking = null;
 let logRun = null; // {id, status, opener}
 
-// --- token -------------------------------------------------------------------------------------------
+// --- access: the admin's own login inside OpenWatch, a pasted token standalone -----------------------
+
+function stopPolling() {
+  clearTimeout(timer);
+  timer = null;
+}
 
 function askForToken(message) {
   token.clear();
-  clearTimeout(timer);
-  timer = null;
+  stopPolling();
   showAlert(message);
   $("token-state").textContent = "No token in use: enter the API token.";
   $("token").focus();
 }
 
-onAuthFailure((detail) => askForToken(detail === "Enter the API token first." ? detail
-  : `The backup API refused the token: ${detail}. Enter the API token again.`));
+// Inside OpenWatch nothing is typed here: the login is OpenWatch's, so the page says where to get it back and
+// stops polling (common.js sends nothing more) until a new login appears.
+function openWatchRefused({ reason, message }) {
+  stopPolling();
+  if (reason === "forbidden") {
+    showAlert(`Your OpenWatch login may not manage backups (${message}): it needs the system:maintenance `
+      + "permission.");
+    $("access-state").textContent = "Signed in to OpenWatch, without the permission to manage backups.";
+    return;
+  }
+  showAlert("");
+  $("alert").append("Your OpenWatch session has ended: ", h("a", { href: "/login" }, "log in to OpenWatch again"));
+  $("access-state").textContent = "Not signed in: your OpenWatch session has ended.";
+}
+
+onAuthFailure((failure) => {
+  if (AUTH_MODE === "openwatch") openWatchRefused(failure);
+  else askForToken(failure.message === "Enter the API token first." ? failure.message
+    : `The backup API refused the token: ${failure.message}. Enter the API token again.`);
+});
+
+function startLoading() {
+  loadSettings().then(settingsLoaded).catch(report);
+  tick();
+  openFromHash();
+}
+
+// A login made in another tab (OpenWatch's /login writes auth_token, then auth_user) picks the page up again.
+function resumeOnLogin(event) {
+  if (event.key === "auth_user" && token.get()) showSignedIn();
+  if (event.key !== "auth_token" || !event.newValue || token.get()) return;
+  if (!token.resume()) return;
+  clearAlert();
+  showSignedIn();
+  startLoading();
+}
+
+function showSignedIn() {
+  const user = token.user();
+  const name = user && typeof user.username === "string" ? user.username : "";
+  $("access-state").textContent = name ? `Signed in with your OpenWatch login (${name}).`
+    : "Signed in with your OpenWatch login.";
+}
 
 function useToken(event) {
   event.preventDefault();
@@ -315,7 +360,12 @@ function settingsLoaded(settings) {
 
 $("token-form").addEventListener("submit", useToken);
 $("backup-now").addEventListener("click", backupNow);
-$("refresh").addEventListener("click", () => { clearAlert(); tick(); });
+// Inside OpenWatch, once the login ended or was refused, the alert says why nothing loads: Refresh keeps it.
+$("refresh").addEventListener("click", () => {
+  if (AUTH_MODE === "openwatch" && !token.get()) return;
+  clearAlert();
+  tick();
+});
 $("older").addEventListener("click", olderRuns);
 $("log-close").addEventListener("click", closeLog);
 initPanels({ refresh: tick, onRun: (run) => { upsert(run); highlight(run.id); } });
@@ -327,11 +377,17 @@ initDetails();
 initCards();
 initKeys();
 
-if (token.get()) {
+if (AUTH_MODE === "openwatch") {
+  // No token form: the page calls the API with the admin's OpenWatch login (common.js renews it on a 401).
+  $("token-form").hidden = true;
+  $("token-source").hidden = true;
+  $("access-state").hidden = false;
+  window.addEventListener("storage", resumeOnLogin);
+  showSignedIn();
+  startLoading();
+} else if (token.get()) {
   $("token-state").textContent = "Token in use for this browser tab.";
-  loadSettings().then(settingsLoaded).catch(report);
-  tick();
-  openFromHash();
+  startLoading();
 } else {
   $("token").focus();
 }

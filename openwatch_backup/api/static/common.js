@@ -2,6 +2,9 @@
 // Every API address is relative to the page: the page is <prefix>/ui, the API <prefix>/runs, <prefix>/status...
 
 const TOKEN_KEY = "openwatch-backup.api-token";
+// Which login the page uses, set by the server on <html data-auth> from the router's auth: "openwatch" inside
+// OpenWatch (the admin's own login), "token" standalone (a pasted OPENWATCH_BACKUP_API_TOKEN).
+export const AUTH_MODE = document.documentElement.dataset.auth === "openwatch" ? "openwatch" : "token";
 const API_BASE = location.origin + location.pathname.replace(/ui\/?$/, "");
 
 export const BACKUP_KINDS = new Set(["full", "plain", "schema", "tables"]);
@@ -15,7 +18,22 @@ export function apiUrl(path, params = {}) {
   return url;
 }
 
-export const token = {
+// Standalone: the pasted token, kept for this tab only. Inside OpenWatch: the login OpenWatch's React app keeps in
+// localStorage (frontend/src/services/storage.ts: auth_token, refresh_token, session_expiry; same origin, as its
+// nginx proxies /api/ to the backend). `stopped` says why the page stopped using that login ({reason, message}:
+// "ended" when it cannot be renewed, "forbidden" when it lacks the permission): the page then sends nothing
+// more until a new login appears (app.js listens for one).
+const OW = { access: "auth_token", refresh: "refresh_token", user: "auth_user", expiry: "session_expiry" };
+const REFRESH_URL = new URL("/api/auth/refresh", location.origin); // OpenWatch's tokenService.ts calls the same
+let stopped = null;
+
+export const token = AUTH_MODE === "openwatch" ? {
+  get: () => (stopped ? "" : localStorage.getItem(OW.access) || ""),
+  // OpenWatch's login belongs to OpenWatch: the page never writes one in, it only stops or resumes using it.
+  clear: (why = { reason: "ended", message: "Your OpenWatch session has ended" }) => { stopped = why; },
+  resume: () => { stopped = null; return Boolean(localStorage.getItem(OW.access)); },
+  user: () => { try { return JSON.parse(localStorage.getItem(OW.user) || "null"); } catch { return null; } },
+} : {
   get: () => sessionStorage.getItem(TOKEN_KEY) || "",
   set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
   clear: () => sessionStorage.removeItem(TOKEN_KEY),
@@ -30,6 +48,8 @@ export class ApiError extends Error {
   }
 }
 
+// The handler gets {reason, message}: reason "token" (standalone: ask for the token again), "ended" (OpenWatch's
+// login cannot be renewed) or "forbidden" (logged in, but without the permission the backup API asks for).
 let authFailed = () => {};
 export function onAuthFailure(handler) { authFailed = handler; }
 
@@ -46,35 +66,95 @@ export function detailText(body, response) {
   return `the backup API answered ${response.status} ${response.statusText}`.trim();
 }
 
-// One API call. Resolves to {status, data} (or the Response with raw), rejects with ApiError;
-// a 401/403 also hands the API's message to the auth-failure handler (which asks for a token again).
-export async function api(method, path, { body, params, raw = false } = {}) {
-  const secret = token.get();
-  if (!secret) {
-    const error = new ApiError(401, "Enter the API token first.");
-    authFailed(error.message);
-    error.handled = true;
-    throw error;
-  }
-  const headers = { Accept: "application/json", Authorization: `Bearer ${secret}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+function handled(error, reason) {
+  if (AUTH_MODE === "openwatch") token.clear({ reason, message: error.message });
+  authFailed({ reason, message: error.message });
+  error.handled = true;
+  return error;
+}
+
+// OpenWatch's refresh, as its tokenService.ts does it: POST {"refresh_token"} answers {"access_token",
+// "expires_in"}; a 401/403 (or no refresh token, or an answer without a token) means logged out, and like
+// OpenWatch's logout the stored login is cleared so OpenWatch's /login does not send the admin back to a
+// dead session. Anything else (network, 5xx) is a passing failure: the request fails, the login stays.
+async function renewLogin() {
+  const refreshToken = localStorage.getItem(OW.refresh);
+  if (!refreshToken) return false;
   let response;
   try {
-    response = await fetch(apiUrl(path, params), {
+    response = await fetch(REFRESH_URL, {
+      method: "POST", cache: "no-store", credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: refreshToken }),
+    });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach OpenWatch to renew your login (${err.message})`);
+  }
+  if (response.status === 401 || response.status === 403) return false;
+  if (!response.ok) {
+    throw new ApiError(response.status, `OpenWatch could not renew your login (${response.status}); `
+      + "the page tries again at its next refresh");
+  }
+  const data = await response.json().catch(() => null);
+  if (!data || typeof data.access_token !== "string" || !data.access_token) return false;
+  localStorage.setItem(OW.access, data.access_token);
+  if (Number.isFinite(data.expires_in) && data.expires_in > 0) {
+    localStorage.setItem(OW.expiry, String(Date.now() + data.expires_in * 1000)); // as OpenWatch's authSlice
+  }
+  return true;
+}
+
+// Single flight: requests that fail together share one refresh.
+let renewing = null;
+function renewOnce() {
+  if (!renewing) renewing = renewLogin().finally(() => { renewing = null; });
+  return renewing;
+}
+
+// `forget`: OpenWatch itself refused the refresh, so its stored login goes too (OpenWatch's logout does the same).
+function sessionEnded(forget) {
+  if (forget) for (const key of Object.values(OW)) localStorage.removeItem(key);
+  return handled(new ApiError(401, "Your OpenWatch session has ended"), "ended");
+}
+
+// The access token to retry with after a 401 for `sent`: one another request already renewed, or a renewed one.
+async function renewedToken(sent) {
+  const current = token.get();
+  if (current && current !== sent) return current;
+  if (stopped) throw handled(new ApiError(stopped.reason === "forbidden" ? 403 : 401, stopped.message), stopped.reason);
+  if (!(await renewOnce())) throw sessionEnded(true);
+  return token.get();
+}
+
+async function send(method, path, { body, params }, secret) {
+  const headers = { Accept: "application/json", Authorization: `Bearer ${secret}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    return await fetch(apiUrl(path, params), {
       method, headers, cache: "no-store", credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, `cannot reach the backup API (${err.message})`);
   }
-  if (raw && response.ok) return response;
+}
+
+// One API call. Resolves to {status, data} (or the Response with raw), rejects with ApiError;
+// a 401/403 also goes to the auth-failure handler. Inside OpenWatch a 401 first renews the login (once) and
+// retries the call once with the new access token.
+export async function api(method, path, options = {}) {
+  const openwatch = AUTH_MODE === "openwatch";
+  let secret = token.get();
+  if (!secret && !openwatch) throw handled(new ApiError(401, "Enter the API token first."), "token");
+  if (!secret) secret = await renewedToken("");
+  let response = await send(method, path, options, secret);
+  if (openwatch && response.status === 401) response = await send(method, path, options, await renewedToken(secret));
+  if (options.raw && response.ok) return response;
   const data = await response.json().catch(() => null);
   if (response.ok) return { status: response.status, data };
   const error = new ApiError(response.status, detailText(data, response), data);
-  if (response.status === 401 || response.status === 403) {
-    authFailed(error.message);
-    error.handled = true;
-  }
+  if (response.status === 401) throw openwatch ? sessionEnded(false) : handled(error, "token");
+  if (response.status === 403) throw handled(error, openwatch ? "forbidden" : "token");
   throw error;
 }
 
