@@ -223,7 +223,7 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
         re.compile(r"^Full restore test performed, recovery time measured against the RTO: no passed drill in 90 "
                    r"days \(never run\)$")], timeout=RUN_TIMEOUT_MS)
     expect(failing.nth(0)).to_have_attribute("data-check", "retention_applied")
-    expect(page.locator("#health-verified .badge")).to_have_text("unhealthy")
+    expect(page.locator("#health-verdict")).to_have_text(re.compile(r"^Unhealthy: 3 checks failing\b"))
     expect(page.locator("#health-verified")).to_contain_text(re.compile(r"\d h ago \(alert after 26 h\)"))
     expect(page.locator("#health-audit")).to_be_hidden()
     expect(page.locator("#health-error")).to_be_hidden()
@@ -469,7 +469,7 @@ def test_bad_values_stored_by_hand_are_shown_and_fixed_from_the_form(session: Se
     expect(days).to_have_attribute("aria-invalid", "true")
     unhealthy = page.locator('#health-failing-list li[data-check="settings_valid"]')
     expect(unhealthy).to_contain_text("backup_settings schedule.backup '61 * * * *'")
-    expect(page.locator("#health-verified .badge")).to_have_text("unhealthy")
+    expect(page.locator("#health-verdict")).to_have_text(re.compile(r"^Unhealthy: (.+, )?\d+ checks? failing\b"))
 
     days.fill("30")
     with page.expect_request(lambda r: r.method == "PUT") as saving:

@@ -13,6 +13,7 @@ from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.config import config_state
 from openwatch_backup.api.context import ApiContext
 from openwatch_backup.api.errors import translated
+from openwatch_backup.api.health import recent_backups, size_budget_bytes, verdict
 from openwatch_backup.api.live_chain import live_of
 from openwatch_backup.api.offsite import offsite_out
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
@@ -82,7 +83,11 @@ def admin_router(api: ApiContext) -> APIRouter:
             next_runs = service.next_scheduled()
             used = sum(obj.size for obj in service.storage.list())
             checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
-            rto = [RtoOut(**row.as_dict()) for row in service.rto_table(now)]
+            context = service.context  # the targets in force (a configured RTO minutes replaces the guide's)
+            rto = [RtoOut(**row.as_dict(), target=row.scenario.target_text(context))
+                   for row in service.rto_table(now)]
+            recent = recent_backups(service)  # one query, five columns, 30 rows: this answer is polled
+            budget = size_budget_bytes(service)
             live = live_of(service)  # the newest backup and its chain: the live card (issue 14 item 4)
         # Healthy means the badge and the checklist agree: a fresh verified backup and no failing item.
         failing = [item.key for item in checklist if item.status == "fail"]
@@ -93,7 +98,11 @@ def admin_router(api: ApiContext) -> APIRouter:
                          running=_out(running[0]) if running else None,
                          next_runs=next_runs,
                          storage_used_bytes=used, storage_free_bytes=service.storage.free_bytes(),
-                         checklist=checklist, rto=rto, audit=_audit_status(api), live=live)
+                         checklist=checklist, rto=rto, audit=_audit_status(api),
+                         verdict=verdict(age, threshold, len(failing),
+                                         sum(item.status == "warn" for item in checklist)),
+                         last_backup=recent[0] if recent else None, recent_backups=recent,
+                         size_budget_bytes=budget, live=live)
 
     @router.get("/settings", response_model=SettingsOut, summary="Schedule, retention and restore settings")
     def get_settings() -> SettingsOut:
