@@ -65,6 +65,7 @@ ENDPOINTS = [
     Endpoint("GET", "/runs/{run_id}/log"),
     Endpoint("GET", "/status"),
     Endpoint("GET", "/settings"),
+    Endpoint("GET", "/settings/cron-preview", query="?expr=30+1+*+*+*"),
     Endpoint("PUT", "/settings", lambda c: {"schedule": {"backup": "15 3 * * *", "drill": "0 5 * * 6"},
                                             "retention": {"keep_last": 3}, "allow_restore": True},
              audit="BACKUP_SETTINGS_CHANGED"),
