@@ -3,7 +3,7 @@
  * one row per backup (a nightly set with its members folded under it; each backup with its verification badge,
  * copies and retention word; verify and restore runs folded under the backup they concern).
  */
-import type { ApiCheckItem, ApiCopy, ApiRto, ApiRun, ApiRunPage, ApiStatus } from './types';
+import type { ApiBackupPoint, ApiCheckItem, ApiCopy, ApiRto, ApiRun, ApiRunPage, ApiStatus } from './types';
 
 export const BACKUP_KINDS = ['full', 'plain', 'schema', 'tables', 'config', 'volume', 'redis'];
 const ACTIVE = ['queued', 'running'];
@@ -21,6 +21,11 @@ export interface HealthView {
   rto: ApiRto[];
   storageUsedBytes: number;
   storageFreeBytes: number | null;
+  /** The API's verdict, as the standalone page shows it: "Unhealthy: 2 checks failing (3 warnings)". */
+  verdict: string;
+  lastBackup: ApiBackupPoint | null;
+  /** Retention's size budget in force; null: no budget. */
+  sizeBudgetBytes: number | null;
 }
 
 export type VerifyState = 'passed' | 'failed' | 'running' | 'never';
@@ -97,6 +102,10 @@ export function toHealth(status: ApiStatus): HealthView {
     rto: status.rto ?? [],
     storageUsedBytes: status.storage_used_bytes,
     storageFreeBytes: status.storage_free_bytes,
+    // An older server without `verdict`: the same words from the headline.
+    verdict: status.verdict || (status.healthy && failing.length === 0 ? 'Healthy' : `Unhealthy: ${headline}`),
+    lastBackup: status.last_backup ?? null,
+    sizeBudgetBytes: status.size_budget_bytes ?? null,
   };
 }
 

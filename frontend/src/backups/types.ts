@@ -88,6 +88,17 @@ export interface ApiRto {
   guide_rto: string;
   run_id: string | null;
   measured_at: string | null;
+  /** The target in force (the guide's range, or the configured minutes). */
+  target?: string | null;
+}
+
+/** A succeeded database backup's size and duration (GET status: last_backup, recent_backups). */
+export interface ApiBackupPoint {
+  id: string;
+  kind: string;
+  finished_at: string | null;
+  size_bytes: number | null;
+  duration_seconds: number | null;
 }
 
 export interface ApiStatus {
@@ -102,6 +113,13 @@ export interface ApiStatus {
   storage_free_bytes: number | null;
   checklist: ApiCheckItem[];
   rto: ApiRto[];
+  /** Health in words, the checklist included: "Healthy", "Unhealthy: 2 checks failing (3 warnings)". */
+  verdict?: string;
+  last_backup?: ApiBackupPoint | null;
+  /** The newest succeeded database backups (at most 30), newest first. */
+  recent_backups?: ApiBackupPoint[];
+  /** Retention's size budget in force; null: no budget. */
+  size_budget_bytes?: number | null;
 }
 
 /** Errors: `{"detail": "<one line>"}`; a 409 of POST runs adds the run already under way. */

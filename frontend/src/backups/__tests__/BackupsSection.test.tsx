@@ -20,7 +20,7 @@ function serve(status: Recorded = fixtures.status, runs: Recorded = fixtures.run
 }
 
 async function backUpNowButton() {
-  await screen.findByText(/^Health:/);
+  await screen.findByRole('region', { name: 'Backup health' });
   return screen.getByRole('button', { name: 'Back up now' });
 }
 
@@ -29,12 +29,13 @@ describe('BackupsSection', () => {
     serve();
     renderWithClient(<BackupsSection />);
     const health = await screen.findByRole('region', { name: 'Backup health' });
-    expect(within(health).getByText('Health: 2 checks failing')).toBeInTheDocument();
+    expect(within(health).getByText('Unhealthy: 2 checks failing (3 warnings)')).toBeInTheDocument();
     const failing = within(health).getByRole('list', { name: 'Failing checks' });
     expect(within(failing).getAllByRole('listitem')).toHaveLength(2);
     expect(within(failing).getByText(/^No stored backup failed its last verify: full backup d5f3b5dc/)).toBeInTheDocument();
     expect(within(failing).getByText('Fix: run `openwatch-backup drill`')).toBeInTheDocument();
-    expect(screen.getByText(/^Next backup: .*\(2026-12-02 02:00 UTC, 2026-12-02 \d\d:\d\d local\)$/)).toBeInTheDocument();
+    expect(screen.getByText(/^Next backup:/)).toHaveTextContent(
+      /^Next backup: .* · 2026-12-02 02:00 UTC · 2026-12-0\d \d\d:\d\d local \(.+\)$/);
     expect(screen.getByText('database corruption: never measured (target 15-30 min)')).toBeInTheDocument();
   });
 
