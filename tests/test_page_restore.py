@@ -28,6 +28,7 @@ from openwatch_backup.source.facts import row_counts
 from tests import test_admin_page as base
 from tests.support.page_stack import page_stack
 from tests.test_admin_page import Session
+from tests.test_page_a11y import AXE
 
 pytestmark = pytest.mark.slow
 playwright, browser = base.playwright, base.browser
@@ -67,10 +68,10 @@ def backups(stack: EmbeddedStack) -> Iterator[Backups]:
         yield Backups(good, service.get_run(str(damaged.id)), service.get_run(str(failed_id)))
 
 
-@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
-def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack,
+          bypass_csp: bool = False) -> Iterator[Session]:
     width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=bypass_csp)
     page = context.new_page()
     page.set_default_timeout(15_000)
     opened = Session(page, stack)
@@ -88,6 +89,17 @@ def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedSta
             name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
             page.screenshot(path=str(base.ARTIFACTS / f"restore-page-{name}.png"), full_page=True)
         context.close()
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+    yield from _open(request, browser, stack)
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def axe_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+    """The page's CSP (script-src 'self') would refuse axe's injected script: this context alone bypasses it."""
+    yield from _open(request, browser, stack, bypass_csp=True)
 
 
 def _allow(session: Session, value: bool) -> None:
@@ -235,3 +247,38 @@ def test_replace_stays_disabled_until_the_live_name_is_typed(session: Session, b
     assert all(r["details"] is None or r["details"].get("request", {}).get("confirm") is None for r in restores)
     _allow(session, False)
     session.check_requests()
+
+
+def _serious(page: Any, state: str) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical findings (axe is bundled by a test dependency, as in test_page_a11y.py)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE)
+    result = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
+    return [(state, v["id"], [n["target"] for n in v["nodes"]][:5]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def test_axe_finds_nothing_serious_in_the_confirmation_or_the_wizard(axe_session: Session,
+                                                                    backups: Backups) -> None:
+    _allow(axe_session, False)
+    page = axe_session.page
+    axe_session.use_token()
+    expect(page.locator(f'#backups tr[data-run-id="{backups.good.id}"]')).to_be_visible()
+    page.get_by_label("Allow restore through the API").click()
+    expect(page.locator("#restore-allow")).to_be_visible()
+    bad = _serious(page, "confirmation")
+    page.get_by_role("button", name="Cancel").click()
+    _allow(axe_session, True)
+    try:
+        page.reload()
+        axe_session.use_token()
+        _restore_button(axe_session, backups.good).click()
+        wizard = page.locator("#restore-wizard")
+        expect(wizard.locator("#restore-checks li")).to_have_count(len(CHECKS))
+        bad += _serious(page, "checks")
+        wizard.get_by_role("button", name="Next").click()
+        wizard.get_by_label("Replace the live database").check()
+        bad += _serious(page, "replace")
+    finally:
+        _allow(axe_session, False)
+    assert not bad, bad
