@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,17 +91,22 @@ def _status(session: Session) -> dict[str, Any]:
 
 
 # The page's formatting (common.js humanBytes, humanSeconds), to compare its words with the API's numbers.
+def to_fixed(value: float, digits: int) -> str:
+    """JavaScript's toFixed: the double's exact value, a tie rounded up (Python's format rounds it to even)."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+
+
 def human_bytes(count: float) -> str:
     units = ["B", "KiB", "MiB", "GiB", "TiB"]
     value, unit = float(count), 0
     while value >= 1024 and unit < len(units) - 1:
         value, unit = value / 1024, unit + 1
-    return f"{int(count)} B" if unit == 0 else f"{value:.{2 if value < 10 else 1}f} {units[unit]}"
+    return f"{int(count)} B" if unit == 0 else f"{to_fixed(value, 2 if value < 10 else 1)} {units[unit]}"
 
 
 def human_seconds(seconds: float) -> str:
     if seconds < 10:
-        return f"{seconds:.1f} s"
+        return f"{to_fixed(seconds, 1)} s"
     total = int(seconds + 0.5)
     hours, minutes, secs = total // 3600, total // 60 % 60, total % 60
     if hours:

@@ -55,7 +55,7 @@ function renderLast(last) {
   $("health-last").replaceChildren(...(last
     ? [`${humanBytes(last.size_bytes)} in ${humanSeconds(last.duration_seconds)}, ${last.kind}, `,
       last.finished_at ? age(hoursSince(last.finished_at)) : "", " (",
-      h("a", { href: `#run=${last.id}`, class: "run-link" }, "details"), ")"]
+      h("a", { href: `#run=${last.id}`, class: "run-link" }, "run details"), ")"]
     : ["no database backup has succeeded yet"]));
 }
 
