@@ -59,6 +59,11 @@ def assets() -> Assets:
     for name, body in [*raw.items(), ("index.html", html.encode())]:
         digest.update(name.encode() + b"\0" + body + b"\0")
     version = digest.hexdigest()[:12]
+    # Every module is asked for at once instead of level by level as its imports are read (app.js, then what it
+    # imports, and so on, five levels deep): a cold load shows the first rows sooner (issue 14 item 8).
+    preload = "".join(f'<link rel="modulepreload" href="ui/{name}">\n' for name in raw
+                      if name.endswith(".js") and name != "app.js")
+    html = html.replace("</head>", preload + "</head>", 1)
 
     def rename(text: str) -> str:
         return _NAMES.sub(lambda m: versioned(m.group(1), version), text)
