@@ -121,6 +121,7 @@ def test_the_check_says_what_is_wrong_without_changing_anything(client: Any, mod
 
     replace = _check(client, module_catalog.backup.id, mode="replace")
     assert (replace["mode"], replace["into"]) == ("replace", None)
+    assert [c["name"] for c in replace["checks"]][-3:] == ["target", "sessions", "idle"]
     assert _by_name(replace)["target"] == (True, f"replaces {module_catalog.name}; the old database is kept under "
                                                  "a dated name, never dropped")
     no_name = _by_name(_check(client, module_catalog.backup.id))
@@ -265,3 +266,23 @@ def test_a_good_request_is_still_queued(client: Any, module_catalog: Catalog, re
     run = response.json()
     assert submitted.calls[-1] == ("restore", uuid.UUID(run["id"]))
     module_catalog.execute("DELETE FROM backup_runs WHERE id = %s", (run["id"],))
+
+
+def test_a_replace_while_others_are_connected_is_409_unless_they_are_disconnected(
+        client: Any, module_catalog: Catalog, restores_on: None, module_audit: AuditLog,
+        submitted: Submitted) -> None:
+    import psycopg
+
+    with psycopg.connect(module_catalog.url, application_name="openwatch-backend-test"):
+        answer = _check(client, module_catalog.backup.id, mode="replace")
+        ok, detail = _by_name(answer)["sessions"]
+        assert not ok
+        assert "(openwatch-backend-test) connected to " + module_catalog.name in detail
+        assert detail.endswith("; stop OpenWatch's backend, worker and beat first, or disconnect them at the swap "
+                               "(terminate_connections)")
+        _refused(client, module_catalog, module_audit, submitted, module_catalog.backup.id,
+                 {"confirm": module_catalog.name}, detail)
+        disconnected = _by_name(_check(client, module_catalog.backup.id, mode="replace",
+                                       terminate_connections="true"))["sessions"]
+        assert disconnected[0] is True
+        assert disconnected[1].endswith(f"connected to {module_catalog.name}: disconnected at the swap")

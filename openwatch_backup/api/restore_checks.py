@@ -22,6 +22,7 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.facts import server_facts
 from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
+from openwatch_backup.source.sessions import describe, other_sessions
 
 ALLOW_RESTORE_KEY = "api.allow_restore"
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -30,7 +31,7 @@ REPLACEABLE_KINDS = (BackupKind.FULL.value, BackupKind.PLAIN.value)  # hold the 
 # Runs that would race a restore for the server or the backup folder.
 BLOCKING_KINDS = (*RESTORABLE_KINDS, "restore")
 # The checks POST runs/{id}/restore refuses on (409), in this order; "allowed" is its 403.
-REFUSING = ("restorable", "verified", "file", "compatible", "target", "idle")
+REFUSING = ("restorable", "verified", "file", "compatible", "target", "sessions", "idle")
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,19 @@ def _target(service: BackupService, backup: BackupRun, into: str | None) -> Chec
     return Check("target", True, f"replaces {live}; the old database is kept under a dated name, never dropped")
 
 
+def _sessions(service: BackupService, terminate: bool) -> Check:
+    """Replace only: the swap needs the live database to itself (the worker refuses otherwise, after its checks)."""
+    live = service.target.dbname
+    with connect(service.target, service.redact) as conn:
+        others = other_sessions(conn, live)
+    if not others:
+        return Check("sessions", True, f"no other session is connected to {live}")
+    if terminate:
+        return Check("sessions", True, f"{describe(others)} connected to {live}: disconnected at the swap")
+    return Check("sessions", False, f"{describe(others)} connected to {live}; stop OpenWatch's backend, worker and "
+                                    "beat first, or disconnect them at the swap (terminate_connections)")
+
+
 def _idle(service: BackupService) -> Check:
     for state in (RunStatus.RUNNING.value, RunStatus.QUEUED.value):
         active = service.recorder.list(limit=1, kinds=BLOCKING_KINDS, status=state)
@@ -137,9 +151,11 @@ def _idle(service: BackupService) -> Check:
     return Check("idle", True, "no backup or restore is queued or running")
 
 
-def restore_checks(service: BackupService, backup: BackupRun, *, into: str | None) -> list[Check]:
-    """Every check, in the wizard's order; `into` None means "replace the live database". Checks that need the
-    file or the server are skipped (failed, with why) when an earlier one already rules the backup out."""
+def restore_checks(service: BackupService, backup: BackupRun, *, into: str | None,
+                   terminate: bool = False) -> list[Check]:
+    """Every check, in the wizard's order; `into` None means "replace the live database" (then also the sessions
+    connected to it; `terminate`: they are to be disconnected). The file, verify and server checks are left out
+    when the backup is ruled out already."""
     allowed = bool(service.settings_store.get(ALLOW_RESTORE_KEY, False))
     checks = [Check("allowed", allowed, "restores through the API are on" if allowed else
                     "restores through the API are off; turn on \"allow restore\" in the backup settings first"),
@@ -151,6 +167,8 @@ def restore_checks(service: BackupService, backup: BackupRun, *, into: str | Non
         checks.append(_compatible(service, manifest) if manifest is not None else
                       Check("compatible", False, "not checked: the backup's manifest could not be read"))
     checks.append(_target(service, backup, into))
+    if into is None:
+        checks.append(_sessions(service, terminate))
     checks.append(_idle(service))
     return checks
 

@@ -199,10 +199,14 @@ def runs_router(api: ApiContext) -> APIRouter:
                 summary="What a restore of this backup needs, checked now (nothing is changed or queued)")
     def check_restore(run_id: RunId, mode: Literal["into", "replace"] = "into",
                       into: Annotated[str | None, Query(max_length=100, description="The new database's name "
-                                                        "(mode into)")] = None) -> RestoreCheckOut:
+                                                        "(mode into)")] = None,
+                      terminate_connections: Annotated[bool, Query(description="Mode replace: sessions on the live "
+                                                                   "database would be disconnected")] = False,
+                      ) -> RestoreCheckOut:
         with translated():
             service = api.service()
-            checks = restore_checks(service, service.get_run(str(run_id)), into=into if mode == "into" else None)
+            checks = restore_checks(service, service.get_run(str(run_id)), into=into if mode == "into" else None,
+                                    terminate=terminate_connections)
             if mode == "into" and not into:
                 checks = [c for c in checks if c.name != "target"]  # no name yet: the wizard asks for it next
         return RestoreCheckOut(backup_id=str(run_id), mode=mode, into=into if mode == "into" else None,
@@ -222,7 +226,8 @@ def runs_router(api: ApiContext) -> APIRouter:
             live = service.target.dbname
             if body.into is None and body.confirm != live:
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=f"type the database name ({live}) to confirm")
-            refusal = first_refusal(restore_checks(service, service.get_run(str(run_id)), into=body.into))
+            refusal = first_refusal(restore_checks(service, service.get_run(str(run_id)), into=body.into,
+                                                   terminate=body.terminate_connections))
             if refusal is not None:  # what the background restore would refuse minutes later, refused now
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=refusal.detail,
                                     headers={"X-Error-Code": f"restore_{refusal.name}"})

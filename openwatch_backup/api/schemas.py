@@ -169,7 +169,8 @@ class RestoreIn(BaseModel):
 
 
 class RestoreCheckItemOut(BaseModel):
-    name: str = Field(description="allowed, restorable, verified, file, compatible, target or idle")
+    name: str = Field(description="allowed, restorable, verified, file, compatible, target, sessions (replace) or "
+                      "idle")
     ok: bool
     detail: str = Field(description="One line: what was found, or what is wrong and what to do")
 

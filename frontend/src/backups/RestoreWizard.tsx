@@ -49,6 +49,7 @@ const CHECK_TITLES: Record<string, string> = {
   file: 'Its file and checksum',
   compatible: 'Server version compatible',
   target: 'Target database',
+  sessions: 'Sessions on the live database',
   idle: 'No backup or restore running',
 };
 

@@ -14,7 +14,7 @@ const POLL_MS = 1000;
 const CHECK_TITLES = {
   allowed: "Restores allowed in the settings", restorable: "A succeeded database backup",
   verified: "Its last verify", file: "Its file and checksum", compatible: "Server version compatible",
-  target: "Target database", idle: "No backup or restore running",
+  target: "Target database", sessions: "Sessions on the live database", idle: "No backup or restore running",
 };
 const PHASES = {
   verifying: "checking the file's checksum", guards: "checking the server and the target",
