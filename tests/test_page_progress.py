@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ playwright, browser = base.playwright, base.browser
 WIDTHS = [1366, 390]
 DUMP_SECONDS = 10
 RUN_TIMEOUT_MS = 90_000
-REDIS_DB = 11
+REDIS_DB = 9  # 11 was assigned, but test_admin_page.py uses 11 too and runs alongside (its worker took our tasks)
 
 # pg_dump, slowed: `--version` answers at once; a dump's output goes through at the rate in the file `rate`.
 SLOW_PG_DUMP = '''#!{python}
@@ -38,9 +39,12 @@ import os, subprocess, sys, time
 REAL = {real!r}
 if len(sys.argv) > 1 and sys.argv[1] in ("--version", "-V"):
     os.execv(REAL, [REAL, *sys.argv[1:]])
-rate = int(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "rate")).read())
+here = os.path.dirname(os.path.abspath(__file__))
+rate = int(open(os.path.join(here, "rate")).read())
+fail = os.path.exists(os.path.join(here, "fail"))  # then it breaks off after a second, as a lost server would
 dump = subprocess.Popen([REAL, *sys.argv[1:]], stdout=subprocess.PIPE)
 out = sys.stdout.buffer
+started = time.monotonic()
 while True:
     chunk = dump.stdout.read(32768)
     if not chunk:
@@ -48,6 +52,10 @@ while True:
     out.write(chunk)
     out.flush()
     time.sleep(len(chunk) / rate)
+    if fail and time.monotonic() - started > 1:
+        dump.kill()
+        sys.stderr.write("pg_dump: error: connection to server lost (test)\\n")
+        sys.exit(1)
 sys.exit(dump.wait())
 '''
 
@@ -61,8 +69,17 @@ def _pg_bin() -> Path:
 
 
 @pytest.fixture(scope="module")
-def slow_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("slow-pg-bin")
+def own_tmp() -> Iterator[Path]:
+    """Not pytest's tmp_path: pytest keeps only its last 3 base folders, so another pytest started meanwhile on this
+    machine deletes them (the worker then found no pg_dump in the deleted folder)."""
+    with tempfile.TemporaryDirectory(prefix="owb-page-progress-") as folder:
+        yield Path(folder)
+
+
+@pytest.fixture(scope="module")
+def slow_bin(own_tmp: Path) -> Path:
+    folder = own_tmp / "slow-pg-bin"
+    folder.mkdir()
     real = _pg_bin()
     script = folder / "pg_dump"
     script.write_text(SLOW_PG_DUMP.format(python=sys.executable, real=str(real / "pg_dump")))
@@ -74,9 +91,9 @@ def slow_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, slow_bin: Path) -> Iterator[EmbeddedStack]:
+def stack(own_tmp: Path, slow_bin: Path) -> Iterator[EmbeddedStack]:
     env = {"OPENWATCH_BACKUP_PG_BIN_DIR": str(slow_bin), "OPENWATCH_BACKUP_HEARTBEAT_SECONDS": "0.3"}
-    with page_stack(tmp_path_factory.mktemp("page-progress") / "var", redis_db=REDIS_DB, beat=False,
+    with page_stack(own_tmp / "var", redis_db=REDIS_DB, beat=False,
                     extra_env=env) as embedded:
         yield embedded
 
@@ -211,4 +228,35 @@ def test_a_backup_shows_its_bar_steps_and_one_end_message(session: Session, esti
     assert live["run"]["id"] == run_id
     assert live["active"] is False
     assert [s["state"] for s in live["steps"]] == ["done", "done", "done", "done", "skipped", "skipped"]
+    session.check_requests()
+
+
+def test_a_failed_backup_says_why_once(session: Session, slow_bin: Path) -> None:
+    page = session.page
+    session.use_token()
+    button = page.get_by_role("button", name="Back up now")
+    expect(button).to_be_enabled()
+    page.evaluate(RECORD)
+    (slow_bin / "fail").touch()
+    try:
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/runs")) as posted:
+            button.click()
+        assert posted.value.status == 202, posted.value.text()
+        short = posted.value.json()["id"][:8]
+        expect(button).to_be_disabled()
+        result = page.locator("#live-result")
+        expect(result).to_have_text(re.compile(rf"^Backup {short} failed: pg_dump .*connection to server lost"),
+                                    timeout=RUN_TIMEOUT_MS)
+    finally:
+        (slow_bin / "fail").unlink()
+    expect(result).to_have_class(re.compile(r"\berror\b"))
+    expect(button).to_be_enabled()
+    expect(page.locator("#live-steps li")).to_have_text([
+        "Preflight: done", re.compile(r"^Dump: failed: pg_dump .*connection to server lost"),
+        "Manifest: skipped (not reached)", "Verify: skipped (the backup failed)",
+        "Off-site copy: skipped (no off-site bucket)", "Prune: skipped (only after a scheduled backup)"])
+    expect(page.locator("#notice")).to_have_text("")
+    page.wait_for_timeout(4_500)
+    seen_texts = page.evaluate("window.seen")
+    assert seen_texts["result"] == [result.inner_text()], seen_texts
     session.check_requests()
