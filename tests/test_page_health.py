@@ -222,7 +222,7 @@ def test_the_measured_rto_per_scenario(session: Session) -> None:
 
     measured = cells("database_corruption")
     assert measured[:3] == ["database corruption", human_seconds(drill["seconds"]), "15-30 min"], measured
-    assert re.match(r"^\d+ min ago \(", measured[3]), measured
+    assert re.match(r"^\d+\.\d h ago \(", measured[3]), measured
     assert measured[4] == "ok", measured
     assert cells("volume_loss") == ["volume loss", "never measured", "15-30 min", "-", "warn"]
     assert cells("container_restart")[1:] == ["stated, not measured", "< 2 min", "-", "stated"]

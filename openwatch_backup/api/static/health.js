@@ -10,9 +10,10 @@ const NEXT_LABELS = { backup: "Backup", drill: "Restore drill", drill_volume: "V
   drill_host: "Host drill" };
 const ALWAYS_LISTED = ["backup", "drill"]; // the RTO drills only where they run (Docker, off-site)
 
+// "0.4 h ago", as the checklist's details say it; days from two days on.
 function age(hours) {
-  if (hours < 1) return `${Math.max(0, Math.round(hours * 60))} min ago`;
-  return hours < 48 ? `${hours.toFixed(1)} h ago` : `${Math.round(hours / 24)} days ago`;
+  const since = Math.max(0, hours); // a clock a little ahead of the server's says 0.0, not -0.0
+  return since < 48 ? `${since.toFixed(1)} h ago` : `${Math.round(since / 24)} days ago`;
 }
 const hoursSince = (iso) => (Date.now() - Date.parse(iso)) / 3600000;
 
