@@ -8,6 +8,7 @@ import { Alert, Box, Button, Card, CardContent, CircularProgress, MenuItem, Text
 import { errorMessage } from './backupsAdapter';
 import { BACKUP_KINDS, findRun, toBackupRows, toHealth, type BackupRow } from './backupsView';
 import HealthPanel from './HealthPanel';
+import LiveProgress from './LiveProgress';
 import RunDetailsDialog from './RunDetailsDialog';
 import RunsTable from './RunsTable';
 import { useBackupRuns, useBackupStatus, useStartBackup, useVerifyBackup } from './useBackups';
@@ -44,7 +45,10 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
   const health = useMemo(() => (statusQuery.data ? toHealth(statusQuery.data) : null), [statusQuery.data]);
   const rows = useMemo(() => (runsQuery.data ? toBackupRows(runsQuery.data) : []), [runsQuery.data]);
   const running = statusQuery.data?.running ?? null;
-  const backupRunning = !!running && (running.kind === 'set' || BACKUP_KINDS.includes(running.kind));
+  const live = statusQuery.data?.live ?? null;
+  // Held while a backup is queued too (the API would answer 409), not only while one runs.
+  const backupRunning = (!!running && (running.kind === 'set' || BACKUP_KINDS.includes(running.kind)))
+    || (!!live && (live.run.status === 'queued' || live.run.status === 'running'));
 
   // A started backup is followed until it ends; then its end replaces "queued" (no stale message).
   useEffect(() => {
@@ -103,11 +107,16 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
             Backups
           </Typography>
           <Box sx={{ display: 'flex', alignItems: 'center', gap: 1 }}>
-            {backupRunning && <Typography variant="body2">A backup is running</Typography>}
+            {backupRunning && (
+              <Typography variant="body2" id="backup-now-reason">
+                A backup is {live?.run.status === 'queued' ? 'queued' : 'running'}
+              </Typography>
+            )}
             <Button
               variant="contained"
               onClick={() => void backUpNow()}
               disabled={backupRunning || startBackup.isPending || !statusQuery.data}
+              aria-describedby={backupRunning ? 'backup-now-reason' : undefined}
             >
               Back up now
             </Button>
@@ -127,6 +136,7 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
         )}
         {statusQuery.isLoading && <CircularProgress aria-label="Loading backup health" />}
         {health && <HealthPanel health={health} />}
+        <LiveProgress live={live} />
         <Box sx={{ display: 'flex', gap: 2, mb: 1 }}>
           <TextField select size="small" label="Kind" value={kind} onChange={(e) => setKind(e.target.value)}
             sx={{ minWidth: 160 }}>

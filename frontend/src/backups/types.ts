@@ -101,6 +101,22 @@ export interface ApiBackupPoint {
   duration_seconds: number | null;
 }
 
+/** GET status `live`: the newest database backup and its steps (api/live_chain.py). */
+export interface ApiStep {
+  name: 'preflight' | 'dump' | 'manifest' | 'verify' | 'offsite' | 'prune';
+  state: 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+  run_id: string | null;
+  note: string | null;
+}
+
+export interface ApiLive {
+  run: ApiRun;
+  steps: ApiStep[];
+  active: boolean;
+  estimate_bytes: number | null;
+  estimate_from: string | null;
+}
+
 export interface ApiStatus {
   newest_verified_at: string | null;
   newest_verified_age_hours: number | null;
@@ -113,6 +129,8 @@ export interface ApiStatus {
   storage_free_bytes: number | null;
   checklist: ApiCheckItem[];
   rto: ApiRto[];
+  /** The newest database backup and its steps (live progress); null before the first backup. */
+  live?: ApiLive | null;
   /** Health in words, the checklist included: "Healthy", "Unhealthy: 2 checks failing (3 warnings)". */
   verdict?: string;
   last_backup?: ApiBackupPoint | null;

@@ -28,7 +28,11 @@ export function useBackupStatus() {
   return useQuery({
     queryKey: backupsQueryKeys.status(),
     queryFn: backupsAdapter.getStatus,
-    refetchInterval: (query) => ((query.state.data as ApiStatus | undefined)?.running ? FAST_POLL_MS : SLOW_POLL_MS),
+    // Fast also while the newest backup's verify, off-site copy or prune is still to come (live progress).
+    refetchInterval: (query) => {
+      const data = query.state.data as ApiStatus | undefined;
+      return data?.running || data?.live?.active ? FAST_POLL_MS : SLOW_POLL_MS;
+    },
   });
 }
 

@@ -12,6 +12,8 @@ import runsSetsRunning from './fixtures/runs_sets_running.json';
 import status from './fixtures/status.json';
 import status401 from './fixtures/status_401.json';
 import statusRunning from './fixtures/status_running.json';
+import statusLiveDumping from './fixtures/status_live_dumping.json';
+import statusLiveVerified from './fixtures/status_live_verified.json';
 
 export const fixtures = {
   postRuns202,
@@ -25,6 +27,8 @@ export const fixtures = {
   status,
   status401,
   statusRunning,
+  statusLiveDumping,
+  statusLiveVerified,
 } satisfies Record<string, Recorded>;
 
 export const statusBody = (f: Recorded) => f.body as ApiStatus;
