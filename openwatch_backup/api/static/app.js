@@ -321,7 +321,7 @@ function closeLog() {
 async function poll() {
   const [status] = await Promise.all([loadStatus(), refreshRuns(), loadConfig()]);
   if (status) latestStatus = status;
-  renderLive(latestStatus);
+  renderLive(latestStatus, [...rows.values()].map((entry) => entry.run).find((run) => run.status === "queued"));
   const shown = logRun && rows.get(logRun.id);
   if (shown && (ACTIVE.has(shown.run.status) || shown.run.status !== logRun.status)) {
     await showLog(shown.run, null);

@@ -78,11 +78,9 @@ function renderFacts(running) {
     ? humanSeconds((Date.now() - Date.parse(running.started_at)) / 1000) : "-";
 }
 
-function headline(running, live) {
+function headline(running, queued, live) {
   if (running) return `${running.kind} run ${shortId(running.id)} is running.`;
-  if (live && live.run.status === "queued") {
-    return `${live.run.kind} run ${shortId(live.run.id)} is queued, waiting for a worker.`;
-  }
+  if (queued) return `${queued.kind} run ${shortId(queued.id)} is queued, waiting for a worker.`;
   const next = live && live.active && live.steps.find((step) => step.state === "pending");
   if (next) return `Backup ${shortId(live.run.id)}: ${STEP_NAMES[next.name].toLowerCase()} is next.`;
   return "No run in progress.";
@@ -153,12 +151,13 @@ function dropQueuedNotice(live) {
 
 // --- entry points ----------------------------------------------------------------------------------------
 
-export function renderLive(status) {
+// `waiting`: a queued run of any kind from the runs table (a verify started by hand waits for a worker too).
+export function renderLive(status, waiting = null) {
   const live = (status && status.live) || null;
   const running = (status && status.running) || null;
-  const queued = live && live.run.status === "queued" ? live.run : null;
+  const queued = live && live.run.status === "queued" ? live.run : waiting;
   const shown = running || queued;
-  $("live-text").textContent = headline(running, live);
+  $("live-text").textContent = headline(running, queued, live);
   $("live-meter").hidden = !shown;
   if (shown) renderBar(shown, live);
   renderFacts(running);
