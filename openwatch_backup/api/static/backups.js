@@ -59,10 +59,13 @@ function copiesCellOf(backup) {
   copy.state === "failed" && copy.error ? h("span", { class: "error-cell" }, ` ${copy.error}`) : null))));
 }
 
+// A value stored by hand (psql) may be anything, even past the last date JavaScript has: then no date is given
+// (the settings card says what is wrong with the value).
 function expiresAt(backup) {
-  const days = retention && retention.days;
-  if (!days || !backup.created_at) return null;
-  return new Date(Date.parse(backup.created_at) + days * DAY_MS).toISOString();
+  const days = Number(retention && retention.days);
+  if (!Number.isFinite(days) || days <= 0 || !backup.created_at) return null;
+  const at = new Date(Date.parse(backup.created_at) + days * DAY_MS);
+  return Number.isNaN(at.getTime()) ? null : at.toISOString();
 }
 
 function retentionCell(backup, runs) {
