@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from openwatch_backup.api.auth import Principal
+from openwatch_backup.api.check_links import checklist_out
 from openwatch_backup.api.compressed import CompressedRoute
 from openwatch_backup.api.config import config_state
 from openwatch_backup.api.context import ApiContext
@@ -19,7 +20,6 @@ from openwatch_backup.api.offsite import offsite_out
 from openwatch_backup.api.runs import ALLOW_RESTORE_KEY, COMMON_RESPONSES, _out, conflict
 from openwatch_backup.api.schemas import (
     AuditStatusOut,
-    CheckItemOut,
     CronPreviewOut,
     ErrorOut,
     PruneIn,
@@ -82,7 +82,7 @@ def admin_router(api: ApiContext) -> APIRouter:
             running = service.recorder.list(limit=1, status=RunStatus.RUNNING.value)
             next_runs = service.next_scheduled()
             used = sum(obj.size for obj in service.storage.list())
-            checklist = [CheckItemOut(**item.as_dict()) for item in service.checklist()]
+            checklist = checklist_out(service.recorder, service.checklist())  # fix commands as actions
             context = service.context  # the targets in force (a configured RTO minutes replaces the guide's)
             rto = [RtoOut(**row.as_dict(), target=row.scenario.target_text(context))
                    for row in service.rto_table(now)]

@@ -292,6 +292,15 @@ class SettingsIn(BaseModel):
     allow_restore: bool | None = None
 
 
+class CheckActionOut(BaseModel):
+    """One `openwatch-backup ...` command named in an item's fix, for the page to offer (api/check_links.py)."""
+
+    command: str = Field(description="The command as the fix says it, without the backticks")
+    verb: str = Field(description="Its subcommand: verify, show, offsite, backup, drill, prune, ...")
+    run_id: str | None = Field(default=None, description="The full id of the run it names (from the id's first "
+                               "characters); null when it names none, or none or several runs match")
+
+
 class CheckItemOut(BaseModel):
     key: str
     title: str
@@ -299,6 +308,7 @@ class CheckItemOut(BaseModel):
     status: str
     detail: str
     fix: str
+    actions: list[CheckActionOut] = Field(default_factory=list, description="The commands in `fix`, with their run")
 
 
 class AuditStatusOut(BaseModel):
