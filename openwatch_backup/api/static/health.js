@@ -1,7 +1,7 @@
 // The health card (issue 14 item 3), from GET status: one verdict in words that includes the checklist, the last
 // backup's size and duration, the next runs (relative, UTC and local, each labelled), storage against the size
 // budget, the measured recovery time per scenario, and the chart of the newest backups.
-import { api, badge, h, humanBytes, humanSeconds, localTime } from "./common.js";
+import { api, badge, clearAlert, h, humanBytes, humanSeconds, localTime, notice, report, shortId } from "./common.js";
 import { backupChart } from "./chart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -126,8 +126,12 @@ function renderFailing(status) {
   const failing = new Set(status.failing_checks || []);
   const items = status.checklist.filter((item) => failing.has(item.key));
   $("health-failing-list").replaceChildren(...items.map((item) => h("li", { "data-check": item.key },
-    h("strong", {}, item.title), `: ${item.detail}`)));
+    h("strong", {}, item.title), `: ${item.detail}`, ...failingControls(item))));
   $("health-failing").hidden = items.length === 0;
+  renderAudit(status);
+}
+
+function renderAudit(status) {
   const audit = status.audit || {};
   $("health-audit").hidden = !audit.last_error;
   if (audit.last_error) {
@@ -137,11 +141,79 @@ function renderFailing(status) {
   }
 }
 
+// --- the fix's commands as actions (issue 14 item 2): GET status gives each item's commands, the run resolved --
+
+// POST runs/{id}/verify, as the activity log's Verify; Refresh then shows the new run in the log.
+async function verifyNow(runId, deep) {
+  clearAlert();
+  try {
+    const { data } = await api("POST", `runs/${runId}/verify`, { body: { deep } });
+    notice(`${deep ? "Deep verify" : "Verify"} of backup ${shortId(runId)} queued: run ${shortId(data.id)}.`);
+    $("refresh").click();
+  } catch (error) {
+    report(error);
+  }
+}
+
+const detailsLink = (runId) => h("a", { href: `#run=${runId}`, class: "run-link check-action",
+  "aria-label": `Details of run ${shortId(runId)}` }, "Details");
+
+// What the page can do about one command: links and buttons, or nothing (drill, prune: the CLI's own work).
+function controlsOf(action) {
+  const id = action.run_id;
+  const options = action.command.split(/\s+/).slice(2);
+  if ((action.verb === "show" || action.verb === "offsite") && id) return [detailsLink(id)];
+  if (action.verb === "verify" && id) {
+    if (options.includes("--copy")) return [detailsLink(id)]; // the API verifies the local file only
+    const deep = options.includes("--deep");
+    return [h("button", { type: "button", class: "check-action", onclick: () => verifyNow(id, deep),
+      "aria-label": `${deep ? "Deep verify" : "Verify"} backup ${shortId(id)} now` }, "Verify now"), detailsLink(id)];
+  }
+  // "Back up now" queues a full backup and handles a running one (409); other kinds stay the CLI's.
+  if (action.verb === "backup" && options.length === 0) {
+    return [h("button", { type: "button", class: "check-action", "aria-label": "Start a backup now",
+      onclick: () => $("backup-now").click() }, "Start a backup")];
+  }
+  if (action.verb === "schedule" || action.verb === "settings") {
+    return [h("a", { href: "#settings-title", class: "run-link check-action" }, "Schedule and retention settings")];
+  }
+  return [];
+}
+
+// The fix as the CLI says it, each command in <code> with what the page can do about it next to it.
+function fixWithActions(item) {
+  const actions = item.actions || [];
+  return item.fix.split(/`([^`]*)`/).map((part, index) => {
+    if (index % 2 === 0) return part;
+    const action = actions.find((a) => a.command === part.trim().split(/\s+/).join(" "));
+    const controls = action ? controlsOf(action) : [];
+    return controls.length ? h("span", { class: "check-command" }, h("code", {}, part), " ", ...controls)
+      : h("code", {}, part);
+  });
+}
+
+// Under "Failing checks": only what can be done from here (the commands are in the checklist below).
+function failingControls(item) {
+  const seen = new Set();
+  return (item.actions || []).flatMap(controlsOf).filter((el) => {
+    const name = el.getAttribute("aria-label") || el.textContent;
+    if (seen.has(name)) return false; // one "Details of run ..." per run
+    seen.add(name);
+    return true;
+  }).flatMap((el) => [" ", el]);
+}
+
+// Redrawn only when an item changes: a keyboard user on "Verify now" keeps focus across the 2 s polls.
+let listed = null;
 function renderChecklist(status) {
+  const key = JSON.stringify([status.checklist, status.failing_checks]);
+  if (key === listed) return false;
+  listed = key;
   $("checklist").tBodies[0].replaceChildren(...status.checklist.map((item) => h("tr", { "data-check": item.key },
     h("td", {}, item.title, h("span", { class: "cadence" }, item.cadence)),
     h("td", {}, badge(item.status)),
-    h("td", {}, item.detail, item.fix ? h("span", { class: "fix" }, "What to do: ", item.fix) : null))));
+    h("td", {}, item.detail, item.fix ? h("span", { class: "fix" }, "What to do: ", ...fixWithActions(item)) : null))));
+  return true;
 }
 
 export function renderHealth(status) {
@@ -151,8 +223,8 @@ export function renderHealth(status) {
   renderStorage(status);
   renderRto(status.rto || []);
   renderChart(status.recent_backups || []);
-  renderChecklist(status);
-  renderFailing(status);
+  if (renderChecklist(status)) renderFailing(status);
+  else renderAudit(status);
 }
 
 // The health card says itself when status fails: polling must not fill the alert region every 2 s.
