@@ -12,21 +12,21 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Playwright, Request, Route, expect, sync_playwright
 
 from openwatch_backup.api import TokenAuth, backups_router
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
+from tests.support.page_session import ARTIFACTS, Session, page_session
+from tests.support.page_session import LOOPBACK as LOOPBACK  # test_page_openwatch_login reads base.LOOPBACK
 from tests.support.page_stack import far_schedules, page_stack
 
 pytestmark = pytest.mark.slow
@@ -34,9 +34,7 @@ pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
 SCREENSHOT = ARTIFACTS / "admin-page.png"
-LOOPBACK = "127.0.0.1"
 RUN_TIMEOUT_MS = 60_000  # a 5 MiB backup takes well under a second; the worker's start-up is the slow part
 SIZE = re.compile(r"^\d+(\.\d+)? (B|KiB|MiB|GiB)$")
 
@@ -79,57 +77,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
-@dataclass
-class Session:
-    """A browser page on the admin page, with every request and console problem it saw."""
-
-    page: Page
-    stack: EmbeddedStack
-    requests: list[Request] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.stack.url.removesuffix("ui"), timeout=30,
-                            headers={"Authorization": f"Bearer {self.stack.token}"})
-
-    def use_token(self, value: str | None = None) -> None:
-        self.page.get_by_label("API token").fill(self.stack.token if value is None else value)
-        self.page.get_by_role("button", name="Use token").click()
-
-    def row(self, run_id: str) -> Any:
-        return self.page.locator(f'#runs tr[data-run-id="{run_id}"]')
-
-    def cell(self, run_id: str, column: int) -> Any:
-        return self.row(run_id).locator("td").nth(column)
-
-    def check_requests(self) -> None:
-        """Nothing left the loopback address, the token never went into an address, the CSP blocked nothing."""
-        assert self.requests, "the page made no requests at all"
-        for request in self.requests:
-            url = urlsplit(request.url)
-            if url.scheme in ("data", "blob"):
-                continue
-            assert url.scheme == "http", f"a request left the loopback: {request.url}"
-            assert url.hostname == LOOPBACK, f"a request left the loopback: {request.url}"
-            assert self.stack.token not in request.url, f"the token is in an address: {request.method} {url.path}"
-        assert not self.problems, f"the page had errors: {self.problems}"
-
-
 @pytest.fixture
-def session(browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    page.on("request", lambda request: opened.requests.append(request))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    try:
-        page.goto(stack.url)
+def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+    with page_session(request, browser, stack, name="admin-page", width=1400, accept_downloads=True) as opened:
         yield opened
-    finally:
-        context.close()
 
 
 def _post_json(request: Request) -> Any:

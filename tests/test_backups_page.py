@@ -25,6 +25,7 @@ from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
+from tests.support.page_session import page_session
 from tests.support.page_stack import page_stack
 from tests.test_admin_page import Session
 
@@ -92,26 +93,10 @@ def runs(stack: EmbeddedStack) -> Iterator[Runs]:
 
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
 def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.url.split("/api")[0])
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    try:
-        page.goto(stack.url)
+    with page_session(request, browser, stack, name="backups-page", width=request.param) as opened:
+        opened.page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                              origin=stack.url.split("/api")[0])
         yield opened
-    finally:
-        if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"backups-page-{name}.png"), full_page=True)
-        context.close()
 
 
 def _fits(session: Session, selector: str) -> None:

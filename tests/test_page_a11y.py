@@ -29,6 +29,7 @@ from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
+from tests.support.page_session import page_session
 from tests.test_admin_page import Session
 from tests.test_api_config import MASTER_KEY, Inputs, make_inputs
 
@@ -99,23 +100,8 @@ def runs(stack: EmbeddedStack, inputs: Inputs) -> Runs:
 
 def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *,
           bypass_csp: bool = False) -> Iterator[Session]:
-    width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=bypass_csp)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    try:
-        page.goto(stack.url)
+    with page_session(request, browser, stack, name="a11y", width=request.param, bypass_csp=bypass_csp) as opened:
         yield opened
-    finally:
-        if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"a11y-{name}.png"), full_page=True)
-        context.close()
 
 
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])

@@ -28,6 +28,7 @@ from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
+from tests.support.page_session import page_session
 from tests.support.page_stack import page_stack
 from tests.test_admin_page import Session
 
@@ -63,26 +64,10 @@ def backups(stack: EmbeddedStack) -> list[BackupRun]:
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
 def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack,
             backups: list[BackupRun]) -> Iterator[Session]:
-    width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=ZONE, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    try:
-        page.goto(stack.url)
+    with page_session(request, browser, stack, name="health-page", width=request.param, timezone_id=ZONE,
+                      locale="en-US") as opened:
         opened.use_token()
         yield opened
-    finally:
-        if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"health-page-{name}.png"), full_page=True)
-        context.close()
 
 
 def _status(session: Session) -> dict[str, Any]:

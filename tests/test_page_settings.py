@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, expect
 
 from openwatch_backup.devstack.stack import EmbeddedStack
 from tests import test_admin_page as base
+from tests.support.page_session import api_client, page_session
 from tests.support.page_stack import page_stack
 from tests.test_admin_page import Session
 
@@ -36,30 +37,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
 def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=ZONE, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    with opened.api() as client:
+    with api_client(stack) as client:
         before = client.get("settings").json()
     try:
-        page.goto(stack.url)
-        opened.use_token()
-        expect(page.get_by_label("Backup cron")).not_to_have_value("")  # GET settings answered
-        yield opened
+        with page_session(request, browser, stack, name="settings-page", width=request.param, timezone_id=ZONE,
+                          locale="en-GB") as opened:
+            opened.use_token()
+            expect(opened.page.get_by_label("Backup cron")).not_to_have_value("")  # GET settings answered
+            yield opened
     finally:
-        if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"settings-page-{name}.png"), full_page=True)
-        context.close()
-        with opened.api() as client:  # the next width starts from the same settings
+        with api_client(stack) as client:  # the next width starts from the same settings
             client.put("settings", json={"schedule": before["schedule"], "retention": before["retention"]})
 
 

@@ -1,0 +1,88 @@
+"""A browser tab on the admin page for the page tests: every request and page error recorded, a screenshot kept
+when the test failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Request
+
+from openwatch_backup.devstack.stack import EmbeddedStack
+
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+LOOPBACK = "127.0.0.1"
+
+
+def api_client(stack: EmbeddedStack) -> httpx.Client:
+    """The stack's backup API, with its token."""
+    return httpx.Client(base_url=stack.url.removesuffix("ui"), timeout=30,
+                        headers={"Authorization": f"Bearer {stack.token}"})
+
+
+@dataclass
+class Session:
+    """A browser page on the admin page, with every request and console problem it saw."""
+
+    page: Page
+    stack: EmbeddedStack
+    requests: list[Request] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def api(self) -> httpx.Client:
+        return api_client(self.stack)
+
+    def use_token(self, value: str | None = None) -> None:
+        self.page.get_by_label("API token").fill(self.stack.token if value is None else value)
+        self.page.get_by_role("button", name="Use token").click()
+
+    def row(self, run_id: str) -> Any:
+        return self.page.locator(f'#runs tr[data-run-id="{run_id}"]')
+
+    def cell(self, run_id: str, column: int) -> Any:
+        return self.row(run_id).locator("td").nth(column)
+
+    def check_requests(self) -> None:
+        """Nothing left the loopback address, the token never went into an address, the CSP blocked nothing."""
+        assert self.requests, "the page made no requests at all"
+        for request in self.requests:
+            url = urlsplit(request.url)
+            if url.scheme in ("data", "blob"):
+                continue
+            assert url.scheme == "http", f"a request left the loopback: {request.url}"
+            assert url.hostname == LOOPBACK, f"a request left the loopback: {request.url}"
+            assert self.stack.token not in request.url, f"the token is in an address: {request.method} {url.path}"
+        assert not self.problems, f"the page had errors: {self.problems}"
+
+
+@contextmanager
+def page_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *, name: str,
+                 width: int, **context_options: Any) -> Iterator[Session]:
+    """The page loaded in a new context `width` px wide (context_options: timezone_id, bypass_csp, ...); on a
+    failed test a full-page screenshot at tests/artifacts/<name>-<test id>.png."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    opened = Session(page, stack)
+    failures = request.session.testsfailed
+    page.on("request", lambda r: opened.requests.append(r))
+    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
+    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text else None)
+    try:
+        page.goto(stack.url)
+        yield opened
+    finally:
+        if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
+            ARTIFACTS.mkdir(exist_ok=True)
+            test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-{test}.png"), full_page=True)
+        context.close()
