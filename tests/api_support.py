@@ -350,6 +350,20 @@ def client_for(app: FastAPI) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
+@contextlib.contextmanager
+def catalog_client(catalog: Catalog, *, audit: AuditLog | None = None, submit: Any = None) -> Iterator[TestClient]:
+    """The router on the catalog as OpenWatch mounts it (OpenWatch's auth, audited to `audit`), tasks recorded
+    by `submit` (a new Submitted() by default); its services closed after."""
+    services = Services(catalog.url, catalog.backup_dir)
+    try:
+        app = build_app(auth=openwatch_auth(audit if audit is not None else AuditLog()), services=services,
+                        submit=submit if submit is not None else Submitted())
+        with client_for(app) as client:
+            yield client
+    finally:
+        services.close()
+
+
 # --- OpenWatch's Celery app and worker ---------------------------------------------------------------------
 CELERY_APP_MODULE = "openwatch_backup.devstack.celery_app"
 WORKER_QUEUES = "default,maintenance"

@@ -17,15 +17,10 @@ from openwatch_backup.api.health import verdict
 from openwatch_backup.core.retention import GIB
 from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
-    AuditLog,
     Catalog,
-    Services,
-    Submitted,
     bearer,
-    build_app,
+    catalog_client,
     catalog_fixture,
-    client_for,
-    openwatch_auth,
 )
 
 ADMIN = bearer("super_admin")
@@ -33,10 +28,8 @@ ADMIN = bearer("super_admin")
 
 @pytest.fixture
 def client(catalog: Catalog) -> Iterator[Any]:
-    services = Services(catalog.url, catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(AuditLog()), services=services, submit=Submitted())) as client:
+    with catalog_client(catalog) as client:
         yield client
-    services.close()
 
 
 def _status(client: Any) -> dict[str, Any]:

@@ -18,13 +18,10 @@ from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
     AuditLog,
     Catalog,
-    Services,
     Submitted,
     bearer,
-    build_app,
-    client_for,
+    catalog_client,
     module_catalog_fixture,
-    openwatch_auth,
 )
 
 ADMIN = bearer("super_admin")
@@ -42,10 +39,8 @@ def submitted() -> Submitted:
 
 @pytest.fixture(scope="module")
 def client(module_catalog: Catalog, module_audit: AuditLog, submitted: Submitted) -> Iterator[Any]:
-    services = Services(module_catalog.url, module_catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(module_audit), services=services, submit=submitted)) as client:
+    with catalog_client(module_catalog, audit=module_audit, submit=submitted) as client:
         yield client
-    services.close()
 
 
 @pytest.fixture

@@ -16,13 +16,9 @@ from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
     AuditLog,
     Catalog,
-    Services,
-    Submitted,
     bearer,
-    build_app,
-    client_for,
+    catalog_client,
     module_catalog_fixture,
-    openwatch_auth,
 )
 
 ADMIN = bearer("super_admin")
@@ -36,10 +32,8 @@ def audit() -> AuditLog:
 
 @pytest.fixture(scope="module")
 def client(module_catalog: Catalog, audit: AuditLog) -> Iterator[Any]:
-    services = Services(module_catalog.url, module_catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(audit), services=services, submit=Submitted())) as client:
+    with catalog_client(module_catalog, audit=audit) as client:
         yield client
-    services.close()
 
 
 def test_preview_in_words_with_the_next_three_runs(client: Any) -> None:

@@ -20,15 +20,10 @@ import pytest
 from openwatch_backup.api.page import IMMUTABLE, assets
 from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
-    AuditLog,
     Catalog,
-    Services,
-    Submitted,
     bearer,
-    build_app,
-    client_for,
+    catalog_client,
     module_catalog_fixture,
-    openwatch_auth,
 )
 
 ADMIN = bearer("super_admin")
@@ -36,10 +31,8 @@ ADMIN = bearer("super_admin")
 
 @pytest.fixture(scope="module")
 def client(module_catalog: Catalog) -> Iterator[Any]:
-    services = Services(module_catalog.url, module_catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(AuditLog()), services=services, submit=Submitted())) as client:
+    with catalog_client(module_catalog) as client:
         yield client
-    services.close()
 
 
 def _raw(client: Any, path: str, encoding: str | None) -> httpx.Response:

@@ -10,16 +10,11 @@ from openwatch_backup.api.live_chain import live_of
 from openwatch_backup.core.kinds import Trigger
 from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
-    AuditLog,
     Catalog,
-    Services,
-    Submitted,
     bearer,
-    build_app,
+    catalog_client,
     catalog_fixture,
-    client_for,
     failed_backup,
-    openwatch_auth,
 )
 
 
@@ -80,12 +75,8 @@ def test_a_failed_backup_skips_what_follows_and_status_carries_it(catalog: Catal
         ("verify", "skipped", "started from the CLI, which queues no follow-up"),
         ("offsite", "skipped", "started from the CLI, which queues no follow-up"),
         ("prune", "skipped", "started from the CLI, which queues no follow-up")]
-    services = Services(catalog.url, catalog.backup_dir)
-    try:
-        with client_for(build_app(auth=openwatch_auth(AuditLog()), services=services, submit=Submitted())) as client:
-            answer: Any = client.get(f"{PREFIX}/status", headers=bearer("super_admin")).json()
-    finally:
-        services.close()
+    with catalog_client(catalog) as client:
+        answer: Any = client.get(f"{PREFIX}/status", headers=bearer("super_admin")).json()
     assert answer["live"]["run"]["id"] == str(failed.id)
     assert answer["live"]["run"]["details"] is None  # a list row: polled every 2 s
     assert answer["live"]["active"] is False

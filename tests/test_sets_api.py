@@ -18,15 +18,10 @@ from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.service.sets import SET_KIND, execute_set, request_set
 from tests.api_support import (  # noqa: F401 - fixtures
     PREFIX,
-    AuditLog,
     Catalog,
-    Services,
-    Submitted,
     bearer,
-    build_app,
+    catalog_client,
     catalog_fixture,
-    client_for,
-    openwatch_auth,
 )
 
 ADMIN = bearer("super_admin")
@@ -34,10 +29,8 @@ ADMIN = bearer("super_admin")
 
 @pytest.fixture
 def client(catalog: Catalog) -> Iterator[Any]:
-    services = Services(catalog.url, catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(AuditLog()), services=services, submit=Submitted())) as client:
+    with catalog_client(catalog) as client:
         yield client
-    services.close()
 
 
 def _failed_set(catalog: Catalog) -> tuple[uuid.UUID, uuid.UUID]:
