@@ -156,7 +156,7 @@ async function verifyNow(runId, deep) {
 }
 
 const detailsLink = (runId) => h("a", { href: `#run=${runId}`, class: "run-link check-action",
-  "aria-label": `Details of run ${shortId(runId)}` }, "Details");
+  "aria-label": `Details of run ${shortId(runId)}` }, `Details of run ${shortId(runId)}`);
 
 // What the page can do about one command: links and buttons, or nothing (drill, prune: the CLI's own work).
 function controlsOf(action) {
@@ -167,7 +167,8 @@ function controlsOf(action) {
     if (options.includes("--copy")) return [detailsLink(id)]; // the API verifies the local file only
     const deep = options.includes("--deep");
     return [h("button", { type: "button", class: "check-action", onclick: () => verifyNow(id, deep),
-      "aria-label": `${deep ? "Deep verify" : "Verify"} backup ${shortId(id)} now` }, "Verify now"), detailsLink(id)];
+      "aria-label": `${deep ? "Deep verify" : "Verify"} backup ${shortId(id)} now` }, deep ? "Deep verify now" : "Verify now"),
+    detailsLink(id)];
   }
   // "Back up now" queues a full backup and handles a running one (409); other kinds stay the CLI's.
   if (action.verb === "backup" && options.length === 0) {
