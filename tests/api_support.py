@@ -491,6 +491,24 @@ def audit_fixture() -> AuditLog:
     return AuditLog()
 
 
+@pytest.fixture(scope="module", name="module_audit")
+def module_audit_fixture() -> AuditLog:
+    return AuditLog()
+
+
+@pytest.fixture(scope="module", name="submitted")
+def submitted_fixture() -> Submitted:
+    return Submitted()
+
+
+@pytest.fixture(scope="module", name="client")
+def module_client_fixture(module_catalog: Catalog, module_audit: AuditLog,
+                          submitted: Submitted) -> Iterator[TestClient]:
+    """The router on the module's catalog; the module's tests share its audit log and submitted tasks."""
+    with catalog_client(module_catalog, audit=module_audit, submit=submitted) as client:
+        yield client
+
+
 # --- raw HTTP to a real server: the path exactly as written -----------------------------------------------
 class LoopbackServer:
     """uvicorn serving `app` on 127.0.0.1 (a free port) in a thread, for requests whose path must reach the

@@ -21,26 +21,13 @@ from tests.api_support import (  # noqa: F401 - fixtures
     Submitted,
     bearer,
     catalog_client,
+    module_audit_fixture,
     module_catalog_fixture,
+    module_client_fixture,
+    submitted_fixture,
 )
 
 ADMIN = bearer("super_admin")
-
-
-@pytest.fixture(scope="module")
-def module_audit() -> AuditLog:
-    return AuditLog()
-
-
-@pytest.fixture(scope="module")
-def submitted() -> Submitted:
-    return Submitted()
-
-
-@pytest.fixture(scope="module")
-def client(module_catalog: Catalog, module_audit: AuditLog, submitted: Submitted) -> Iterator[Any]:
-    with catalog_client(module_catalog, audit=module_audit, submit=submitted) as client:
-        yield client
 
 
 @pytest.fixture

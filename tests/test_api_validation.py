@@ -25,31 +25,16 @@ from tests.api_support import (  # noqa: F401 - fixtures
     build_app,
     catalog_fixture,
     client_for,
+    module_audit_fixture,
     module_catalog_fixture,
+    module_client_fixture,
     openwatch_auth,
+    submitted_fixture,
 )
 
 ADMIN = bearer("super_admin")
 JSON = {**ADMIN, "Content-Type": "application/json"}
 RETENTION_NAMES = [key.removeprefix("retention.") for key in OVERRIDE_KEYS]
-
-
-@pytest.fixture(scope="module")
-def module_audit() -> AuditLog:
-    return AuditLog()
-
-
-@pytest.fixture(scope="module")
-def submitted() -> Submitted:
-    return Submitted()
-
-
-@pytest.fixture(scope="module")
-def client(module_catalog: Catalog, module_audit: AuditLog, submitted: Submitted) -> Iterator[Any]:
-    services = Services(module_catalog.url, module_catalog.backup_dir)
-    with client_for(build_app(auth=openwatch_auth(module_audit), services=services, submit=submitted)) as client:
-        yield client
-    services.close()
 
 
 def _maximum(name: str) -> int | float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -24,12 +23,12 @@ from playwright.sync_api import Browser, Page, expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, RunStatus
-from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
+from tests.support.page_stack import page_stack
 from tests.test_admin_page import Session
 from tests.test_api_config import MASTER_KEY, Inputs, make_inputs
 
@@ -61,23 +60,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, inputs: Inputs) -> Iterator[EmbeddedStack]:
     keys, certs, env = inputs.paths
-    hour = (datetime.now(UTC).hour + 12) % 24  # schedules twelve hours away: no scheduled run lands here
-    database = scratch_database_name("page")
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("a11y-page") / "var", database=database, size_mib=5, port=0,
-                             redis_db=14, beat=False,
-                             extra_env={"OPENWATCH_BACKUP_SCHEDULE": f"0 {hour} * * *",
-                                        "OPENWATCH_BACKUP_DRILL_SCHEDULE": f"30 {hour} * * *",
-                                        "OPENWATCH_BACKUP_PASSPHRASE_FILE": str(inputs.passphrase_file),
-                                        "OPENWATCH_BACKUP_CONFIG_PATHS": f"{keys},{certs}",
-                                        "OPENWATCH_BACKUP_ENV_FILE": str(env), "OPENWATCH_MASTER_KEY": MASTER_KEY})
-    embedded.start()
-    try:
+    extra = {"OPENWATCH_BACKUP_PASSPHRASE_FILE": str(inputs.passphrase_file),
+             "OPENWATCH_BACKUP_CONFIG_PATHS": f"{keys},{certs}", "OPENWATCH_BACKUP_ENV_FILE": str(env),
+             "OPENWATCH_MASTER_KEY": MASTER_KEY}
+    with page_stack(tmp_path_factory.mktemp("a11y-page") / "var", redis_db=14, beat=False,
+                    extra_env=extra) as embedded:
         yield embedded
-    finally:
-        pg = embedded.pg
-        embedded.stop()
-        if pg is not None and not pg.owned:
-            drop_database(pg, database)
 
 
 @pytest.fixture(scope="module")
