@@ -11,6 +11,7 @@ import HealthPanel from './HealthPanel';
 import LiveProgress from './LiveProgress';
 import RunDetailsDialog from './RunDetailsDialog';
 import RunsTable from './RunsTable';
+import SettingsForm from './SettingsForm';
 import { useBackupRuns, useBackupStatus, useStartBackup, useVerifyBackup } from './useBackups';
 
 export interface BackupsSectionProps {
@@ -163,6 +164,7 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
         )}
         <RunDetailsDialog runId={openRun} verify={openRow?.verify} onClose={() => setOpenRun(null)}
           onOpen={setOpenRun} />
+        <SettingsForm onSuccess={onSuccess} onError={onError} />
       </CardContent>
     </Card>
   );

@@ -1,14 +1,15 @@
 /**
  * Health: the API's verdict (the checklist included, as the standalone page words it), the running backup, the last
- * backup's size and duration, next runs (relative, UTC and local with its zone), storage against the size budget and
- * the RTO rows.
+ * backup's size and duration, next runs (relative, UTC and local with its zone), storage against the size budget, the
+ * size and duration chart of the last 30 backups and the RTO table.
  */
 import React from 'react';
-import { Alert, AlertTitle, Box, Chip, LinearProgress, List, ListItem, ListItemText, Typography } from '@mui/material';
+import { Alert, AlertTitle, Box, LinearProgress, List, ListItem, ListItemText, Typography } from '@mui/material';
 import type { HealthView } from './backupsView';
 import { formatBytes, formatDuration, formatLocal, formatRelative, formatUtc } from './format';
+import HealthChart from './HealthChart';
+import RtoTable from './RtoTable';
 
-const RTO_TONE: Record<string, 'success' | 'warning' | 'default'> = { ok: 'success', warn: 'warning' };
 const NEXT_LABELS: Record<string, string> = { backup: 'backup', drill: 'restore drill', drill_volume: 'volume drill',
   drill_host: 'host drill' };
 const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'your time zone';
@@ -120,16 +121,8 @@ export const HealthPanel: React.FC<{ health: HealthView }> = ({ health }) => (
       ))}
       <Storage health={health} />
     </Box>
-    {health.rto.length > 0 && (
-      <List dense aria-label="Recovery time (RTO)">
-        {health.rto.map((row) => (
-          <ListItem key={row.scenario} disableGutters>
-            <Chip size="small" label={row.state} color={RTO_TONE[row.state] ?? 'default'} sx={{ mr: 1 }} />
-            <ListItemText primary={row.line} />
-          </ListItem>
-        ))}
-      </List>
-    )}
+    <HealthChart newestFirst={health.recentBackups} />
+    <RtoTable rows={health.rto} />
   </Box>
 );
 

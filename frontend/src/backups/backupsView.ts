@@ -24,6 +24,8 @@ export interface HealthView {
   /** The API's verdict, as the standalone page shows it: "Unhealthy: 2 checks failing (3 warnings)". */
   verdict: string;
   lastBackup: ApiBackupPoint | null;
+  /** The health chart's points: the newest succeeded database backups (at most 30), newest first. */
+  recentBackups: ApiBackupPoint[];
   /** Retention's size budget in force; null: no budget. */
   sizeBudgetBytes: number | null;
 }
@@ -105,6 +107,7 @@ export function toHealth(status: ApiStatus): HealthView {
     // An older server without `verdict`: the same words from the headline.
     verdict: status.verdict || (status.healthy && failing.length === 0 ? 'Healthy' : `Unhealthy: ${headline}`),
     lastBackup: status.last_backup ?? null,
+    recentBackups: status.recent_backups ?? [],
     sizeBudgetBytes: status.size_budget_bytes ?? null,
   };
 }

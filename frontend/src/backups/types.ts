@@ -145,4 +145,52 @@ export interface ApiErrorBody {
   detail?: string;
   code?: string | null;
   run?: ApiRun | null;
+  /** A 422: each bad field with its words. */
+  errors?: ApiFieldError[];
+}
+
+/** GET settings `limits`: a retention value's bounds, as PUT settings checks them (an input's min, max, step). */
+export interface ApiNumberLimits {
+  min: number | null;
+  max: number | null;
+  step: string; // "1" for whole numbers, "any" for decimals
+}
+
+/** GET settings `problems`: a stored or environment setting that cannot be used as it is. */
+export interface ApiSettingProblem {
+  key: string; // schedule.backup, retention.days, or an environment variable
+  detail: string;
+  allowed: string;
+}
+
+/** GET and PUT settings (SettingsOut); offsite and config are read-only and not shown by the form. */
+export interface ApiSettings {
+  schedule: { backup: string; drill: string };
+  schedule_source: Record<string, string>; // "database" or "environment"
+  next_runs: Record<string, string>;
+  retention: Record<string, number>;
+  allow_restore: boolean;
+  problems: ApiSettingProblem[];
+  limits: Record<string, ApiNumberLimits>;
+}
+
+/** PUT settings: only what changed (SettingsIn). */
+export interface ApiSettingsChange {
+  schedule?: { backup?: string; drill?: string };
+  retention?: Record<string, number>;
+  allow_restore?: boolean;
+}
+
+/** GET settings/cron-preview: a cron in words as beat reads it, and its next runs (UTC). */
+export interface ApiCronPreview {
+  text: string; // "daily at 01:30 UTC"
+  next_runs: string[];
+  time_of_day: string | null;
+  weekdays: boolean;
+}
+
+/** A 422's list: each bad field ("retention.days", "schedule.backup") with its words ("must be at most 36,500"). */
+export interface ApiFieldError {
+  field: string;
+  message: string;
 }

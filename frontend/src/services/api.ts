@@ -116,6 +116,10 @@ class ApiClient {
   async post<T = unknown>(url: string, data?: unknown, config?: AxiosRequestConfig): Promise<T> {
     return (await this.instance.post<T>(url, data, config)).data;
   }
+
+  async put<T = unknown>(url: string, data?: unknown, config?: AxiosRequestConfig): Promise<T> {
+    return (await this.instance.put<T>(url, data, config)).data;
+  }
 }
 
 export const api = new ApiClient();

@@ -1,5 +1,5 @@
 /** The recorded answers, typed: each file is {method, path, status, body} as scripts/record_fixtures.py saved it. */
-import type { ApiRun, ApiRunPage, ApiStatus } from '../backups/types';
+import type { ApiCronPreview, ApiRun, ApiRunPage, ApiSettings, ApiStatus } from '../backups/types';
 import type { Recorded } from './server';
 import postRuns202 from './fixtures/post_runs_202.json';
 import postRuns409 from './fixtures/post_runs_409.json';
@@ -14,6 +14,15 @@ import status401 from './fixtures/status_401.json';
 import statusRunning from './fixtures/status_running.json';
 import statusLiveDumping from './fixtures/status_live_dumping.json';
 import statusLiveVerified from './fixtures/status_live_verified.json';
+// Written from the API's own code without a running stack (scripts/write_settings_fixtures.py): SettingsOut built by
+// the pydantic model with retention_limits(), cron_preview() answers, and the 422 that api/errors.py words.
+import settings from './fixtures/settings.json';
+import settingsPut200 from './fixtures/settings_put_200.json';
+import settingsPut422 from './fixtures/settings_put_422.json';
+import cronPreviewDaily from './fixtures/cron_preview_daily.json';
+import cronPreviewSunday from './fixtures/cron_preview_sunday.json';
+import cronPreviewWeekdays from './fixtures/cron_preview_weekdays.json';
+import cronPreview400 from './fixtures/cron_preview_400.json';
 
 export const fixtures = {
   postRuns202,
@@ -29,8 +38,17 @@ export const fixtures = {
   statusRunning,
   statusLiveDumping,
   statusLiveVerified,
+  settings,
+  settingsPut200,
+  settingsPut422,
+  cronPreviewDaily,
+  cronPreviewSunday,
+  cronPreviewWeekdays,
+  cronPreview400,
 } satisfies Record<string, Recorded>;
 
 export const statusBody = (f: Recorded) => f.body as ApiStatus;
 export const pageBody = (f: Recorded) => f.body as ApiRunPage;
 export const runBody = (f: Recorded) => f.body as ApiRun;
+export const settingsBody = (f: Recorded) => f.body as ApiSettings;
+export const previewBody = (f: Recorded) => f.body as ApiCronPreview;

@@ -14,7 +14,7 @@ export interface Recorded {
 
 /** A handler that answers the fixture's method and path (query left out: msw matches paths) with its answer. */
 export function recorded(fixture: Recorded, onCall?: (request: Request) => void): HttpHandler {
-  const method = fixture.method.toLowerCase() as 'get' | 'post';
+  const method = fixture.method.toLowerCase() as 'get' | 'post' | 'put';
   const path = fixture.path.split('?')[0];
   return http[method](path, ({ request }) => {
     onCall?.(request);

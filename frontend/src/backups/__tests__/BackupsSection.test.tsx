@@ -36,7 +36,9 @@ describe('BackupsSection', () => {
     expect(within(failing).getByText('Fix: run `openwatch-backup drill`')).toBeInTheDocument();
     expect(screen.getByText(/^Next backup:/)).toHaveTextContent(
       /^Next backup: .* · 2026-12-02 02:00 UTC · 2026-12-0\d \d\d:\d\d local \(.+\)$/);
-    expect(screen.getByText('database corruption: never measured (target 15-30 min)')).toBeInTheDocument();
+    const rto = screen.getByRole('table', { name: 'Recovery time (RTO)' });
+    expect(within(rto).getByRole('row', { name: /^database corruption never measured 15-30 min/ }))
+      .toHaveAttribute('title', 'database corruption: never measured (target 15-30 min)');
   });
 
   it('folds a nightly set: one row, its members shown on demand', async () => {
@@ -84,7 +86,9 @@ describe('BackupsSection', () => {
         HttpResponse.json(posted ? fixtures.statusRunning.body : fixtures.status.body)),
       http.get('/api/system/backups/runs', () =>
         HttpResponse.json({ ...page, items: page.items.map((run) => (run.id === running.id ? running : run)) })),
-      recorded(fixtures.postRuns409, () => { posted += 1; })
+      recorded(fixtures.postRuns409, () => { posted += 1; }),
+      // The settings form below the table (BackupsSectionSettings.test.tsx): an answer with no schedule to preview.
+      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false }))
     );
     const onError = vi.fn();
     const user = userEvent.setup();
@@ -107,7 +111,9 @@ describe('BackupsSection', () => {
     server.use(
       recorded(fixtures.status),
       http.get('/api/system/backups/runs', () => HttpResponse.json(posted ? before : whileQueued)),
-      recorded(fixtures.postRuns202, () => { posted = true; })
+      recorded(fixtures.postRuns202, () => { posted = true; }),
+      // The settings form below the table (BackupsSectionSettings.test.tsx): an answer with no schedule to preview.
+      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false }))
     );
     const onSuccess = vi.fn();
     const user = userEvent.setup();
