@@ -5,6 +5,7 @@ import {
   onAuthFailure, report, shortId, showAlert, token,
 } from "./common.js";
 import { initBackups, renderBackups, runLink, setRetention } from "./backups.js";
+import { keepFocus } from "./focus.js";
 import { initCards } from "./cards.js";
 import { initConfig, loadConfig } from "./config.js";
 import { initDetails, openFromHash } from "./details.js";
@@ -189,6 +190,10 @@ function cellsOf(run) {
 
 // Rows are updated in place, and the action buttons are only rebuilt when they change (keeps keyboard focus).
 function upsert(run) {
+  keepFocus($("runs"), () => redrawRow(run)); // a redrawn row's focused control gets focus back
+}
+
+function redrawRow(run) {
   const known = rows.get(run.id);
   const signature = JSON.stringify([run.status, run.phase, run.duration_seconds, run.size_bytes, run.error,
     copiesSignature(run), membersSignature(run), run.set_offsite,

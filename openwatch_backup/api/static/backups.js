@@ -3,6 +3,7 @@
 // what retention says of it (the newest prune plan's reason, or when retention.days lets it go). Verify, restore
 // and prune runs are folded under the backup they concern. Built from the runs the page already polls.
 import { badge, h, localTime, shortId } from "./common.js";
+import { keepFocus } from "./focus.js";
 import { restoreButton } from "./restore.js";
 
 const $ = (id) => document.getElementById(id);
@@ -133,7 +134,7 @@ export function renderBackups(runs = latest) {
   const shown = backups.filter((b) => (!kind || b.kind === kind) && (!status || b.status === status
     || (status === "active" && (b.status === "queued" || b.status === "running"))))
     .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-  $("backups").tBodies[0].replaceChildren(...shown.map((b) => rowOf(b, runs)));
+  keepFocus($("backups"), () => $("backups").tBodies[0].replaceChildren(...shown.map((b) => rowOf(b, runs))));
   $("backups-empty").hidden = shown.length > 0;
   $("backups-empty").textContent = backups.length ? "No backup matches these filters." : "No backups yet.";
 }
