@@ -164,6 +164,34 @@ def test_turning_restore_on_asks_first_and_shows_restore_on_restorable_backups(s
     session.check_requests()
 
 
+def test_details_opened_from_a_link_on_a_fresh_load_get_restore_once_the_setting_arrives(session: Session,
+                                                                                         backups: Backups) -> None:
+    """A #run=<id> link opens the details before GET settings answers (held here until the dialog is up, so the
+    order is certain): the Restore button comes when the setting does."""
+    _allow(session, True)
+    page = session.page
+    session.use_token()  # kept in sessionStorage across the reload
+    expect(page.locator(f'#backups tr[data-run-id="{backups.good.id}"]')).to_be_visible()
+    held: list[Any] = []
+    settings = re.compile(r"/settings(\?.*)?$")
+    page.route(settings, lambda route: held.append(route)
+               if route.request.method == "GET" else route.continue_())
+    page.goto(f"{session.stack.url}#run={backups.good.id}")
+    page.reload()
+    dialog = page.locator("#run-details")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#details-facts")).to_contain_text(str(backups.good.id))
+    expect(dialog.get_by_role("button", name="Restore")).to_have_count(0)  # the setting is not known yet
+    assert held, "the page asked for no settings"
+    for route in held:
+        route.continue_()
+    page.unroute(settings)
+    expect(dialog.get_by_role("button", name="Restore")).to_be_visible()
+    expect(dialog.locator(".details-actions")).to_have_count(1)
+    _allow(session, False)
+    session.check_requests()
+
+
 def test_the_wizard_restores_into_a_new_database(session: Session, backups: Backups, stack: EmbeddedStack) -> None:
     _allow(session, True)
     page = session.page

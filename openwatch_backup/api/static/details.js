@@ -2,7 +2,7 @@
 // details the lists leave out; the runs under it (verifies, restores) from GET runs?parent=<id> (summaries).
 import { api, badge, h, humanBytes, humanSeconds, localTime, shortId } from "./common.js";
 import { runLink, STORED_KINDS } from "./backups.js";
-import { restoreButton } from "./restore.js";
+import { onAllowedChange, restoreButton } from "./restore.js";
 
 const $ = (id) => document.getElementById(id);
 const HASH = /^#run=([0-9a-f-]{36})$/;
@@ -11,6 +11,7 @@ let openerAgain = null; // the opener's selector: polling may redraw its row whi
 const sameLink = (el) => (el && el.matches && el.matches("a[href]") && el.closest("table[id]")
   ? `#${el.closest("table[id]").id} a[href="${el.getAttribute("href")}"]` : null);
 let shown = null;
+let shownRun = null; // {run, children} of the details on screen, for their Restore button
 
 const fact = (term, ...value) => [h("dt", {}, term), h("dd", {}, ...value)];
 
@@ -95,6 +96,21 @@ async function childrenOf(run) {
     .sort((a, b) => ((a.finished_at || a.created_at) < (b.finished_at || b.created_at) ? 1 : -1));
 }
 
+// The Restore button, when restores are allowed and this backup can be restored.
+function actionsOf(run, children) {
+  const restore = STORED_KINDS.has(run.kind) ? restoreButton(run, children) : null;
+  return restore ? h("div", { class: "details-actions" }, restore) : null;
+}
+
+// The setting arrived (or changed) while the details were open: their Restore button follows it.
+function refreshActions() {
+  if (!shownRun || !$("run-details").open) return;
+  const old = $("details-body").querySelector(":scope > .details-actions");
+  const now = actionsOf(shownRun.run, shownRun.children);
+  if (old && !now) old.remove(); // a button already there stays (with its focus)
+  else if (!old && now) $("details-body").prepend(now);
+}
+
 function render(run, children) {
   $("details-title").textContent = `${run.kind} run ${shortId(run.id)}`;
   const general = [
@@ -112,8 +128,8 @@ function render(run, children) {
       runLink(c, `${c.kind} ${shortId(c.id)}`), " ", badge(c.status))))));
   }
   const stored = STORED_KINDS.has(run.kind);
-  const restore = stored ? restoreButton(run, children) : null; // allowed and restorable only
-  $("details-body").replaceChildren(...(restore ? [h("div", { class: "details-actions" }, restore)] : []),
+  shownRun = { run, children };
+  $("details-body").replaceChildren(...[actionsOf(run, children)].filter(Boolean),
     h("dl", { class: "facts", id: "details-facts" }, general, stored ? backupFacts(run) : []),
     stored ? historyTable(children) : null, phases(run), rowCounts(run));
 }
@@ -142,6 +158,7 @@ function onHash() {
 }
 
 export function initDetails() {
+  onAllowedChange(refreshActions);
   window.addEventListener("hashchange", onHash);
   $("details-close").addEventListener("click", () => $("run-details").close());
   $("run-details").addEventListener("close", () => {

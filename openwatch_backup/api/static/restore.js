@@ -37,10 +37,16 @@ function allowClosed() {
   $("allow-restore").focus();
 }
 
+// Told when the setting becomes known or changes: run details opened before GET settings answered (a #run=<id>
+// link on a fresh load) then get their Restore button.
+const allowedListeners = [];
+export const onAllowedChange = (listener) => allowedListeners.push(listener);
+
 function setAllowed(value) {
   if (allowed === value) return;
   allowed = value;
   renderBackups();
+  allowedListeners.forEach((listener) => listener());
 }
 
 // Read once the page has a login; after that the settings form's "Saved" says the box shows the stored value.
