@@ -212,6 +212,16 @@ def test_the_openwatch_login_loads_the_page_with_no_token_form(browsing: Browsin
     assert all(_bearer(r) == f"Bearer {access}" for r in sent), {_bearer(r) for r in sent}
     assert browsing.served.login.calls == []  # a valid access token needs no refresh
     assert browsing.storage("auth_token") == access
+    # The admin never handles an API token in here: no word of one, once loaded nor in the cards' first words
+    # (the served HTML, painted before any script ran).
+    expect(page.locator("#offsite-state")).not_to_have_text("Loading...")
+    expect(page.locator("#config-state")).not_to_have_text("Loading...")
+    assert "api token" not in page.locator("body").inner_text().lower()
+    served = page.request.get(browsing.served.origin + f"{PREFIX}/ui").text()
+    for card in ("offsite-state", "config-state"):
+        first = re.search(rf'<p id="{card}"[^>]*>([^<]*)</p>', served)
+        assert first is not None, card
+        assert first.group(1) == "Loading...", card
     browsing.check(access, REFRESH_TOKEN)
 
 
@@ -335,6 +345,9 @@ def test_the_standalone_page_asks_for_the_token_and_says_where_it_comes_from(bro
         "(openwatch-backup demo prints the demo's).")
     expect(page.locator("#token-source")).to_be_in_viewport()
     expect(page.locator("#access-state")).to_be_hidden()
+    # Standalone, the cards' first words ask for the token (set from common.js over the served "Loading...").
+    expect(page.locator("#offsite-state")).to_have_text("Enter the API token to see where off-site copies go.")
+    expect(page.locator("#config-state")).to_have_text("Enter the API token to see the configuration bundles.")
     page.wait_for_timeout(500)
     assert browsing.api_requests() == []  # nothing is sent before a token is entered
 

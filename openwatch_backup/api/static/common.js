@@ -5,6 +5,16 @@ const TOKEN_KEY = "openwatch-backup.api-token";
 // Which login the page uses, set by the server on <html data-auth> from the router's auth: "openwatch" inside
 // OpenWatch (the admin's own login), "token" standalone (a pasted OPENWATCH_BACKUP_API_TOKEN).
 export const AUTH_MODE = document.documentElement.dataset.auth === "openwatch" ? "openwatch" : "token";
+
+// The page's words for its login: inside OpenWatch the admin never handles an API token, so no message names one.
+export const LOGIN_WORDS = AUTH_MODE === "openwatch"
+  ? { refused: "your OpenWatch login was refused", first: "log in to OpenWatch first", waiting: () => "Loading..." }
+  : { refused: "the API token was refused", first: "enter the API token first",
+    waiting: (what) => `Enter the API token to see ${what}.` };
+
+// A card's first words (index.html says "Loading..." in both modes): standalone, until a token is in use, they
+// ask for it. data-waiting names what the card shows.
+for (const el of document.querySelectorAll("[data-waiting]")) el.textContent = LOGIN_WORDS.waiting(el.dataset.waiting);
 const API_BASE = location.origin + location.pathname.replace(/ui\/?$/, "");
 
 export const BACKUP_KINDS = new Set(["full", "plain", "schema", "tables"]);

@@ -1,6 +1,6 @@
 // Off-site copies on the admin page: each backup's copies as badges in the runs table, one backup's copies in
 // the copies panel, and the off-site card (where copies go, "Test connection": POST offsite/test).
-import { api, clearAlert, h, humanBytes, localTime, report, shortId } from "./common.js";
+import { LOGIN_WORDS, api, clearAlert, h, humanBytes, localTime, report, shortId } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let shownRun = null; // {id, opener}: the run whose copies the panel shows
@@ -113,7 +113,7 @@ async function testConnection() {
     $("offsite-steps").setAttribute("title", data.summary);
   } catch (error) {
     $("offsite-summary").className = "error-text";
-    $("offsite-summary").textContent = error.handled ? "Not tested: the API token was refused." : error.message;
+    $("offsite-summary").textContent = error.handled ? `Not tested: ${LOGIN_WORDS.refused}.` : error.message;
     if (!error.handled) report(error);
   } finally {
     button.disabled = false;

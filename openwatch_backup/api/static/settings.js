@@ -2,7 +2,7 @@
 // server's words: GET settings/cron-preview reads it with celery's crontab, as beat does), with its local time;
 // errors under the field they concern, in words; retention inputs bounded by the server's own limits.
 // The allow-restore checkbox is restore.js's (it asks first); this form only saves its state.
-import { api, h } from "./common.js";
+import { LOGIN_WORDS, api, h } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let hooks = { refresh: () => {} };
@@ -231,7 +231,7 @@ function showRefusal(error) {
 async function saveSettings(event) {
   event.preventDefault();
   if (!loaded) {
-    settingsMessage("The settings are not loaded yet: enter the API token first.", "error");
+    settingsMessage(`The settings are not loaded yet: ${LOGIN_WORDS.first}.`, "error");
     return;
   }
   clearErrors();
@@ -253,7 +253,7 @@ async function saveSettings(event) {
     settingsMessage("Saved", "ok");
     hooks.refresh();
   } catch (error) {
-    if (error.handled) settingsMessage("Not saved: the API token was refused.", "error");
+    if (error.handled) settingsMessage(`Not saved: ${LOGIN_WORDS.refused}.`, "error");
     else showRefusal(error);
   }
 }
