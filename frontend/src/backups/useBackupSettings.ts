@@ -43,12 +43,16 @@ export function useCronPreview(expr: string) {
   return { ...query, expr: settled };
 }
 
-/** Save; the settings and the status (next runs, size budget) are read again. */
+/** Save; the answer is the settings now in force. The status (next runs, size budget) and whether restores
+ * are allowed (RestoreWizard's Restore button) are read again. */
 export function useSaveSettings() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: (change: ApiSettingsChange) => settingsAdapter.putSettings(change),
     onSuccess: (saved) => queryClient.setQueryData(settingsQueryKeys.settings(), saved),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: backupsQueryKeys.status() }),
+    onSettled: () => Promise.all([
+      queryClient.invalidateQueries({ queryKey: backupsQueryKeys.status() }),
+      queryClient.invalidateQueries({ queryKey: [...backupsQueryKeys.all, 'restore-allowed'] }),
+    ]),
   });
 }

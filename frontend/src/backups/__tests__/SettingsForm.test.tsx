@@ -138,7 +138,8 @@ describe('SettingsForm', () => {
   it('asks before allowing restores; cancelling leaves them off', async () => {
     const { sent } = serve();
     const user = userEvent.setup();
-    renderWithClient(<SettingsForm />);
+    const { client } = renderWithClient(<SettingsForm />);
+    client.setQueryData(['backups', 'restore-allowed'], false); // as RestoreWizard's Restore button has it
     const allow = await screen.findByRole('checkbox', { name: 'Allow restore from this page' });
     await user.click(allow);
     let dialog = await screen.findByRole('dialog', { name: 'Allow restore?' });
@@ -156,5 +157,7 @@ describe('SettingsForm', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     await user.click(screen.getByRole('button', { name: 'Save settings' }));
     await waitFor(() => expect(sent).toEqual([{ allow_restore: true }]));
+    // The Restore button asks again whether restores are allowed.
+    await waitFor(() => expect(client.getQueryState(['backups', 'restore-allowed'])?.isInvalidated).toBe(true));
   });
 });
