@@ -85,9 +85,9 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
     }
   };
 
-  const verifyNow = async (runId: string) => {
+  const verifyNow = async (runId: string, deep = false) => {
     try {
-      const run = await verify.mutateAsync({ runId });
+      const run = await verify.mutateAsync({ runId, deep });
       const text = `Verify ${run.id.slice(0, 8)} of backup ${runId.slice(0, 8)} queued`;
       setMessage({ severity: 'info', text });
       onSuccess?.(text);
@@ -136,7 +136,10 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
           </Alert>
         )}
         {statusQuery.isLoading && <CircularProgress aria-label="Loading backup health" />}
-        {health && <HealthPanel health={health} />}
+        {health && (
+          <HealthPanel health={health} onOpenRun={setOpenRun} onVerify={(id, deep) => void verifyNow(id, deep)}
+            onBackup={backupRunning ? undefined : () => void backUpNow()} />
+        )}
         <LiveProgress live={live} />
         <Box sx={{ display: 'flex', gap: 2, mb: 1 }}>
           <TextField select size="small" label="Kind" value={kind} onChange={(e) => setKind(e.target.value)}

@@ -6,6 +6,7 @@
 import React from 'react';
 import { Alert, AlertTitle, Box, LinearProgress, List, ListItem, ListItemText, Typography } from '@mui/material';
 import type { HealthView } from './backupsView';
+import CheckFix, { type CheckActionHandlers } from './CheckActions';
 import { formatBytes, formatDuration, formatLocal, formatRelative, formatUtc } from './format';
 import HealthChart from './HealthChart';
 import RtoTable from './RtoTable';
@@ -82,7 +83,7 @@ function RunningBar({ health }: { health: HealthView }) {
   );
 }
 
-export const HealthPanel: React.FC<{ health: HealthView }> = ({ health }) => (
+export const HealthPanel: React.FC<{ health: HealthView } & CheckActionHandlers> = ({ health, ...handlers }) => (
   <Box sx={{ mb: 2 }}>
     <Alert severity={health.healthy ? 'success' : 'error'} role="region" aria-label="Backup health">
       <AlertTitle>{health.verdict}</AlertTitle>
@@ -100,7 +101,7 @@ export const HealthPanel: React.FC<{ health: HealthView }> = ({ health }) => (
             <ListItem key={item.key} disableGutters>
               <ListItemText
                 primary={`${item.title}: ${item.detail}`}
-                secondary={item.fix ? `Fix: ${item.fix}` : undefined}
+                secondary={item.fix ? <CheckFix item={item} {...handlers} /> : undefined}
               />
             </ListItem>
           ))}

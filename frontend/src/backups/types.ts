@@ -78,6 +78,14 @@ export interface ApiCheckItem {
   status: string; // ok, fail, warn or skip
   detail: string;
   fix: string;
+  /** The `openwatch-backup ...` commands in `fix`, each with the run it names (schemas.py CheckActionOut). */
+  actions?: ApiCheckAction[];
+}
+
+export interface ApiCheckAction {
+  command: string;
+  verb: string; // verify, show, offsite, backup, drill, prune, ...
+  run_id: string | null;
 }
 
 export interface ApiRto {
