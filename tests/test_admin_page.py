@@ -26,7 +26,6 @@ from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests.support.page_session import ARTIFACTS, Session, page_session
-from tests.support.page_session import LOOPBACK as LOOPBACK  # test_page_openwatch_login reads base.LOOPBACK
 from tests.support.page_stack import far_schedules, page_stack
 
 pytestmark = pytest.mark.slow

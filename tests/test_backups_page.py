@@ -27,6 +27,7 @@ from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
 from tests.support.page_stack import page_stack
+from tests.support.restore_helpers import flip_byte
 from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
@@ -72,9 +73,7 @@ def runs(stack: EmbeddedStack) -> Iterator[Runs]:
             pinned = service.pin(str(pinned.id), requested_by="test")
             damaged = service.backup(service.build_request(), requested_by="test")
             path = _artifact(service, damaged)
-            data = bytearray(path.read_bytes())
-            data[len(data) // 2] ^= 0xFF
-            path.write_bytes(bytes(data))
+            flip_byte(path)  # the size stays: only the checksum can tell
             bad_verify, _ = service.verify(str(damaged.id), requested_by="test")
             failed_id = service.recorder.create("full", "cli", "test", details={"request": {"kind": "full"}})
             service.recorder.claim(failed_id)

@@ -23,6 +23,7 @@ from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import Session, page_session
 from tests.support.page_stack import page_stack
+from tests.support.restore_helpers import flip_byte
 
 pytestmark = pytest.mark.slow
 playwright, browser = base.playwright, base.browser
@@ -47,9 +48,7 @@ def damaged(stack: EmbeddedStack) -> BackupRun:
     with _service(stack) as service:
         backup = service.backup(service.build_request(), requested_by="test")
         path = service.settings.dir / "postgres" / backup.details["artifact"]
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
+        flip_byte(path)  # the size stays: only the checksum can tell
         bad_verify, _ = service.verify(str(backup.id), requested_by="test")
         assert bad_verify.status == "failed", bad_verify.status
         return service.get_run(str(backup.id))

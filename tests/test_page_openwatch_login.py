@@ -43,6 +43,7 @@ from tests.api_support import (  # noqa: F401 - fixtures
     module_catalog_fixture,
     openwatch_auth,
 )
+from tests.support.page_session import LOOPBACK, recorded_page
 
 pytestmark = pytest.mark.slow
 playwright, browser = base.playwright, base.browser
@@ -113,7 +114,7 @@ def served(module_catalog: Catalog) -> Iterator[Served]:
     services = Services(module_catalog.url, module_catalog.backup_dir)
     try:
         with LoopbackServer(build_app(module_catalog, login, services)) as server:
-            yield Served(f"http://{base.LOOPBACK}:{server.port}", module_catalog, login, str(queued))
+            yield Served(f"http://{LOOPBACK}:{server.port}", module_catalog, login, str(queued))
     finally:
         services.close()
 
@@ -158,25 +159,9 @@ class Browsing:
 
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
 def browsing(request: pytest.FixtureRequest, browser: Browser, served: Served) -> Iterator[Browsing]:
-    context = browser.new_context(viewport={"width": request.param, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Browsing(page, served)
-    served.login.reset()
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("console", lambda message: opened.console.append(message.text))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    try:
-        yield opened
-    finally:
-        if request.session.testsfailed > failures:
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"openwatch-login-{name}.png"), full_page=True)
-        context.close()
+    with recorded_page(request, browser, name="openwatch-login", width=request.param) as recorded:
+        served.login.reset()
+        yield Browsing(recorded.page, served, recorded.requests, recorded.console, recorded.problems)
 
 
 def openwatch_login(access: str, refresh: str = REFRESH_TOKEN) -> dict[str, str]:

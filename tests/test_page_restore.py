@@ -26,7 +26,9 @@ from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from openwatch_backup.source.facts import row_counts
 from tests import test_admin_page as base
+from tests.support.page_session import page_session
 from tests.support.page_stack import page_stack
+from tests.support.restore_helpers import flip_byte
 from tests.test_admin_page import Session
 from tests.test_page_a11y import AXE
 
@@ -57,9 +59,7 @@ def backups(stack: EmbeddedStack) -> Iterator[Backups]:
         verify, _ = service.verify(str(good.id), requested_by="test")
         damaged = service.backup(service.build_request(), requested_by="test")
         path = service.settings.dir / "postgres" / damaged.details["artifact"]
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
+        flip_byte(path)  # the size stays: only the checksum can tell
         bad_verify, _ = service.verify(str(damaged.id), requested_by="test")
         failed_id = service.recorder.create("full", "cli", "test", details={"request": {"kind": "full"}})
         service.recorder.claim(failed_id)
@@ -70,25 +70,9 @@ def backups(stack: EmbeddedStack) -> Iterator[Backups]:
 
 def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack,
           bypass_csp: bool = False) -> Iterator[Session]:
-    width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=bypass_csp)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    opened = Session(page, stack)
-    failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text else None)
-    try:
-        page.goto(stack.url)
+    with page_session(request, browser, stack, name="restore-page", width=request.param,
+                      bypass_csp=bypass_csp) as opened:
         yield opened
-    finally:
-        if request.session.testsfailed > failures:
-            base.ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
-            page.screenshot(path=str(base.ARTIFACTS / f"restore-page-{name}.png"), full_page=True)
-        context.close()
 
 
 @pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])

@@ -63,26 +63,46 @@ class Session:
         assert not self.problems, f"the page had errors: {self.problems}"
 
 
+@dataclass
+class RecordedPage:
+    """A browser page and what it did: its requests, every console line, and its problems (uncaught errors, what
+    the CSP blocked)."""
+
+    page: Page
+    requests: list[Request] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
 @contextmanager
-def page_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *, name: str,
-                 width: int, **context_options: Any) -> Iterator[Session]:
-    """The page loaded in a new context `width` px wide (context_options: timezone_id, bypass_csp, ...); on a
-    failed test a full-page screenshot at tests/artifacts/<name>-<test id>.png."""
+def recorded_page(request: pytest.FixtureRequest, browser: Browser, *, name: str, width: int,
+                  **context_options: Any) -> Iterator[RecordedPage]:
+    """A new context `width` px wide (context_options: timezone_id, bypass_csp, ...) with one page, nothing loaded;
+    on a failed test a full-page screenshot at tests/artifacts/<name>-<test id>.png."""
     context = browser.new_context(viewport={"width": width, "height": 900}, **context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    opened = Session(page, stack)
+    recorded = RecordedPage(page)
     failures = request.session.testsfailed
-    page.on("request", lambda r: opened.requests.append(r))
-    page.on("pageerror", lambda error: opened.problems.append(f"uncaught: {error}"))
-    page.on("console", lambda message: opened.problems.append(f"console: {message.text}")
+    page.on("request", lambda r: recorded.requests.append(r))
+    page.on("pageerror", lambda error: recorded.problems.append(f"uncaught: {error}"))
+    page.on("console", lambda message: recorded.console.append(message.text))
+    page.on("console", lambda message: recorded.problems.append(f"console: {message.text}")
             if "Content Security Policy" in message.text else None)
     try:
-        page.goto(stack.url)
-        yield opened
+        yield recorded
     finally:
         if request.session.testsfailed > failures:  # the call's report is in before teardown: kept on failure
             ARTIFACTS.mkdir(exist_ok=True)
             test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
             page.screenshot(path=str(ARTIFACTS / f"{name}-{test}.png"), full_page=True)
         context.close()
+
+
+@contextmanager
+def page_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *, name: str,
+                 width: int, **context_options: Any) -> Iterator[Session]:
+    """The stack's admin page loaded in a recorded_page()."""
+    with recorded_page(request, browser, name=name, width=width, **context_options) as recorded:
+        recorded.page.goto(stack.url)
+        yield Session(recorded.page, stack, recorded.requests, recorded.problems)
