@@ -74,6 +74,16 @@ export const backupsAdapter = {
   async verify(runId: string, deep = false): Promise<ApiRun> {
     return api.post<ApiRun>(`${BASE_URL}/runs/${encodeURIComponent(runId)}/verify`, { deep });
   },
+
+  /** Plan retention now: a prune run whose details hold the plan (keep/delete with reasons); nothing is deleted. */
+  async planPrune(): Promise<ApiRun> {
+    return api.post<ApiRun>(`${BASE_URL}/prune/plan`, {});
+  },
+
+  /** Apply retention (202, the queued prune run; 409 while one is queued or running). Never implicit: apply true. */
+  async applyPrune(): Promise<ApiRun> {
+    return api.post<ApiRun>(`${BASE_URL}/prune`, { apply: true });
+  },
 };
 
 export default backupsAdapter;

@@ -23,6 +23,11 @@ import cronPreviewDaily from './fixtures/cron_preview_daily.json';
 import cronPreviewSunday from './fixtures/cron_preview_sunday.json';
 import cronPreviewWeekdays from './fixtures/cron_preview_weekdays.json';
 import cronPreview400 from './fixtures/cron_preview_400.json';
+// Written from the API's own code without a running stack (scripts/write_prune_fixtures.py): plan_retention()'s plan in
+// a prune RunOut, the queued apply, and conflict()'s 409.
+import prunePlan from './fixtures/prune_plan.json';
+import pruneApply202 from './fixtures/prune_apply_202.json';
+import pruneApply409 from './fixtures/prune_apply_409.json';
 
 export const fixtures = {
   postRuns202,
@@ -45,6 +50,9 @@ export const fixtures = {
   cronPreviewSunday,
   cronPreviewWeekdays,
   cronPreview400,
+  prunePlan,
+  pruneApply202,
+  pruneApply409,
 } satisfies Record<string, Recorded>;
 
 export const statusBody = (f: Recorded) => f.body as ApiStatus;
