@@ -9,6 +9,7 @@ import { errorMessage } from './backupsAdapter';
 import { BACKUP_KINDS, findRun, toBackupRows, toHealth, type BackupRow } from './backupsView';
 import HealthPanel from './HealthPanel';
 import LiveProgress from './LiveProgress';
+import OffsitePanel from './OffsitePanel';
 import PrunePanel from './PrunePanel';
 import RunDetailsDialog from './RunDetailsDialog';
 import RunsTable from './RunsTable';
@@ -169,6 +170,7 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
         <RunDetailsDialog runId={openRun} verify={openRow?.verify} onClose={() => setOpenRun(null)}
           onOpen={setOpenRun} />
         <PrunePanel onSuccess={onSuccess} onError={onError} />
+        <OffsitePanel onError={onError} />
         <SettingsForm onSuccess={onSuccess} onError={onError} />
       </CardContent>
     </Card>

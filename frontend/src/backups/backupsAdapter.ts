@@ -4,7 +4,7 @@
  * Built like OpenWatch's services/adapters/auditAdapter.ts.
  */
 import { api } from '../services/api';
-import type { ApiErrorBody, ApiRun, ApiRunPage, ApiStatus } from './types';
+import type { ApiErrorBody, ApiOffsiteTest, ApiRun, ApiRunPage, ApiStatus } from './types';
 
 export const BASE_URL = '/api/system/backups';
 
@@ -83,6 +83,11 @@ export const backupsAdapter = {
   /** Apply retention (202, the queued prune run; 409 while one is queued or running). Never implicit: apply true. */
   async applyPrune(): Promise<ApiRun> {
     return api.post<ApiRun>(`${BASE_URL}/prune`, { apply: true });
+  },
+
+  /** "Test connection": put, head, get and delete a probe object off-site; 422 (one line) when not configured. */
+  async testOffsite(): Promise<ApiOffsiteTest> {
+    return api.post<ApiOffsiteTest>(`${BASE_URL}/offsite/test`, {});
   },
 };
 

@@ -180,6 +180,24 @@ export interface ApiSettings {
   allow_restore: boolean;
   problems: ApiSettingProblem[];
   limits: Record<string, ApiNumberLimits>;
+  offsite?: ApiOffsite;
+}
+
+/** Where off-site copies go (OffsiteOut); credentials never appear. */
+export interface ApiOffsite {
+  configured: boolean;
+  bucket: string | null;
+  prefix: string | null;
+  region: string | null;
+  endpoint: string | null; // null: AWS
+}
+
+/** POST offsite/test (OffsiteTestOut): put, head, get, delete of a probe object, stopping at the first failure. */
+export interface ApiOffsiteTest {
+  ok: boolean;
+  location: string;
+  steps: { name: string; ok: boolean; seconds: number; code: string | null; error: string | null }[];
+  summary: string;
 }
 
 /** PUT settings: only what changed (SettingsIn). */

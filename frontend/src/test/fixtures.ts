@@ -28,6 +28,12 @@ import cronPreview400 from './fixtures/cron_preview_400.json';
 import prunePlan from './fixtures/prune_plan.json';
 import pruneApply202 from './fixtures/prune_apply_202.json';
 import pruneApply409 from './fixtures/prune_apply_409.json';
+// Written from the API's own code without a running stack (scripts/write_offsite_fixtures.py): settings with OffsiteOut
+// configured, OffsiteTestOut from a ProbeResult (passed; put refused), and the 422 of required_offsite(None).
+import settingsOffsite from './fixtures/settings_offsite.json';
+import offsiteTestOk from './fixtures/offsite_test_ok.json';
+import offsiteTestFailed from './fixtures/offsite_test_failed.json';
+import offsiteTest422 from './fixtures/offsite_test_422.json';
 
 export const fixtures = {
   postRuns202,
@@ -53,6 +59,10 @@ export const fixtures = {
   prunePlan,
   pruneApply202,
   pruneApply409,
+  settingsOffsite,
+  offsiteTestOk,
+  offsiteTestFailed,
+  offsiteTest422,
 } satisfies Record<string, Recorded>;
 
 export const statusBody = (f: Recorded) => f.body as ApiStatus;
