@@ -7,6 +7,7 @@ import React, { useEffect, useMemo, useState } from 'react';
 import { Alert, Box, Button, Card, CardContent, CircularProgress, MenuItem, TextField, Typography } from '@mui/material';
 import { errorMessage } from './backupsAdapter';
 import { BACKUP_KINDS, findRun, toBackupRows, toHealth, type BackupRow } from './backupsView';
+import ConfigPanel from './ConfigPanel';
 import HealthPanel from './HealthPanel';
 import LiveProgress from './LiveProgress';
 import OffsitePanel from './OffsitePanel';
@@ -171,6 +172,7 @@ export const BackupsSection: React.FC<BackupsSectionProps> = ({ onSuccess, onErr
           onOpen={setOpenRun} />
         <PrunePanel onSuccess={onSuccess} onError={onError} />
         <OffsitePanel onError={onError} />
+        <ConfigPanel onSuccess={onSuccess} onError={onError} />
         <SettingsForm onSuccess={onSuccess} onError={onError} />
       </CardContent>
     </Card>

@@ -4,7 +4,7 @@
  * Built like OpenWatch's services/adapters/auditAdapter.ts.
  */
 import { api } from '../services/api';
-import type { ApiErrorBody, ApiOffsiteTest, ApiRun, ApiRunPage, ApiStatus } from './types';
+import type { ApiConfig, ApiErrorBody, ApiOffsiteTest, ApiRun, ApiRunPage, ApiStatus } from './types';
 
 export const BASE_URL = '/api/system/backups';
 
@@ -88,6 +88,16 @@ export const backupsAdapter = {
   /** "Test connection": put, head, get and delete a probe object off-site; 422 (one line) when not configured. */
   async testOffsite(): Promise<ApiOffsiteTest> {
     return api.post<ApiOffsiteTest>(`${BASE_URL}/offsite/test`, {});
+  },
+
+  /** Config bundles: versions newest first, the passphrase's state (never the passphrase). */
+  async getConfig(): Promise<ApiConfig> {
+    return api.get<ApiConfig>(`${BASE_URL}/config`);
+  },
+
+  /** "Back up config now" (202); 409 while one is queued or running, 422 (one line) without a passphrase. */
+  async backupConfig(): Promise<ApiRun> {
+    return api.post<ApiRun>(`${BASE_URL}/config/backup`, {});
   },
 };
 

@@ -192,6 +192,40 @@ export interface ApiOffsite {
   endpoint: string | null; // null: AWS
 }
 
+/** GET config (ConfigOut): the bundles as versions, newest first, and whether one can be taken (no passphrase shown). */
+export interface ApiConfig {
+  passphrase_set: boolean;
+  passphrase_source: string | null;
+  passphrase_problem: string | null;
+  passphrase_warnings: string[];
+  paths: string[];
+  env_snapshot: boolean;
+  cert_warn_days: number;
+  versions_kept: number;
+  active: ApiRun | null;
+  versions: ApiConfigVersion[];
+}
+
+export interface ApiConfigVersion {
+  run_id: string;
+  artifact: string | null;
+  trigger: string;
+  requested_by: string | null;
+  created_at: string | null;
+  finished_at: string | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  key_id: string | null;
+  members: number | null;
+  paths: string[];
+  env_snapshot: boolean | null;
+  certificates: { subject: string | null; member: string | null; not_after: string | null; days_left: number | null;
+    expiring: boolean }[];
+  verify: { state: string; run_id: string; at: string | null; reason: string | null; message: string | null } | null;
+  copies: ApiCopy[];
+  present: boolean;
+}
+
 /** POST offsite/test (OffsiteTestOut): put, head, get, delete of a probe object, stopping at the first failure. */
 export interface ApiOffsiteTest {
   ok: boolean;

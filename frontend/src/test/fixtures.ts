@@ -34,6 +34,13 @@ import settingsOffsite from './fixtures/settings_offsite.json';
 import offsiteTestOk from './fixtures/offsite_test_ok.json';
 import offsiteTestFailed from './fixtures/offsite_test_failed.json';
 import offsiteTest422 from './fixtures/offsite_test_422.json';
+// Written from the API's own models without a running stack (scripts/write_config_fixtures.py): ConfigOut with and
+// without a passphrase, POST config/backup's 202, 409 (conflict()) and 422 (require_passphrase()).
+import config from './fixtures/config.json';
+import configNoPassphrase from './fixtures/config_no_passphrase.json';
+import configBackup202 from './fixtures/config_backup_202.json';
+import configBackup409 from './fixtures/config_backup_409.json';
+import configBackup422 from './fixtures/config_backup_422.json';
 
 export const fixtures = {
   postRuns202,
@@ -63,6 +70,11 @@ export const fixtures = {
   offsiteTestOk,
   offsiteTestFailed,
   offsiteTest422,
+  config,
+  configNoPassphrase,
+  configBackup202,
+  configBackup409,
+  configBackup422,
 } satisfies Record<string, Recorded>;
 
 export const statusBody = (f: Recorded) => f.body as ApiStatus;

@@ -16,7 +16,7 @@ const BUSY = 'a backup is already running (run 291ba363-b420-4eeb-940d-0a3be6410
 function serve(status: Recorded = fixtures.status, runs: Recorded = fixtures.runsSets) {
   // Run details ask whether restores are allowed (the Restore button, RestoreWizard.test.tsx): here they are not.
   server.use(recorded(status), recorded(runs),
-    http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })));
+    http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })), recorded(fixtures.config));
 }
 
 async function backUpNowButton() {
@@ -88,7 +88,7 @@ describe('BackupsSection', () => {
         HttpResponse.json({ ...page, items: page.items.map((run) => (run.id === running.id ? running : run)) })),
       recorded(fixtures.postRuns409, () => { posted += 1; }),
       // The settings form below the table (BackupsSectionSettings.test.tsx): an answer with no schedule to preview.
-      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false }))
+      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })), recorded(fixtures.config)
     );
     const onError = vi.fn();
     const user = userEvent.setup();
@@ -113,7 +113,7 @@ describe('BackupsSection', () => {
       http.get('/api/system/backups/runs', () => HttpResponse.json(posted ? before : whileQueued)),
       recorded(fixtures.postRuns202, () => { posted = true; }),
       // The settings form below the table (BackupsSectionSettings.test.tsx): an answer with no schedule to preview.
-      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false }))
+      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })), recorded(fixtures.config)
     );
     const onSuccess = vi.fn();
     const user = userEvent.setup();

@@ -14,7 +14,7 @@ import { renderWithClient } from '../../test/renderWithClient';
 describe('BackupsSection with the chart and the settings form', () => {
   it('shows the chart summary, the saved schedule in words, and saves through onSuccess', async () => {
     const sent: unknown[] = [];
-    server.use(recorded(fixtures.status), recorded(fixtures.runsSets), recorded(fixtures.settings),
+    server.use(recorded(fixtures.status), recorded(fixtures.runsSets), recorded(fixtures.settings), recorded(fixtures.config),
       http.get('/api/system/backups/settings/cron-preview', ({ request }) => {
         const daily = new URL(request.url).searchParams.get('expr') === '0 2 * * *';
         return HttpResponse.json((daily ? fixtures.cronPreviewDaily : fixtures.cronPreviewSunday).body);

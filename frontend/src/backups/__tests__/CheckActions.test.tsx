@@ -66,7 +66,7 @@ describe('CheckActions', () => {
       const sent: { method: string; path: string; body: unknown }[] = [];
       const onSuccess = vi.fn();
       server.use(recorded(fixtures.status), recorded(fixtures.runsSets), recorded(fixtures.runBackupVerifyFailed),
-        http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })),
+        http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })), recorded(fixtures.config),
         // The recorded verify answer, for this backup (the recording verified another one).
         http.post(`/api/system/backups/runs/${VERIFIED}/verify`, async ({ request }) => {
           sent.push({ method: request.method, path: new URL(request.url).pathname, body: await request.json() });

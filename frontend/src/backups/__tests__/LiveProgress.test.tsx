@@ -53,7 +53,7 @@ describe('LiveProgress', () => {
 
   it('is part of the section, with "Back up now" held while the backup runs', async () => {
     server.use(recorded(fixtures.statusLiveDumping), recorded(fixtures.runsSets),
-      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })));
+      http.get('/api/system/backups/settings', () => HttpResponse.json({ allow_restore: false })), recorded(fixtures.config));
     renderWithClient(<BackupsSection />);
     expect(await screen.findByText('33% · about 8 s left')).toBeInTheDocument();
     const button = screen.getByRole('button', { name: 'Back up now' });
