@@ -41,6 +41,16 @@ describe('BackupsSection', () => {
       .toHaveAttribute('title', 'database corruption: never measured (target 15-30 min)');
   });
 
+  it('holds the prune, off-site and config panels, as the standalone page does', async () => {
+    serve();
+    renderWithClient(<BackupsSection />);
+    expect(await screen.findByRole('region', { name: 'Prune' })).toBeInTheDocument();
+    expect(screen.getByRole('region', { name: 'Off-site storage' })).toBeInTheDocument();
+    expect(screen.getByRole('region', { name: 'Config bundles' })).toBeInTheDocument();
+    expect(await screen.findByRole('table', { name: 'Config bundles' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Apply prune' })).toBeDisabled();
+  });
+
   it('folds a nightly set: one row, its members shown on demand', async () => {
     serve();
     const user = userEvent.setup();
