@@ -164,7 +164,8 @@ def test_a_config_bundle_is_409(client: Any, module_catalog: Catalog, restores_o
         module_catalog.execute("UPDATE backup_runs SET status = 'succeeded', finished_at = now() WHERE id = %s",
                                (str(config),))
         _refused(client, module_catalog, module_audit, submitted, config, {"into": "copy_config"},
-                 "a config bundle restores into a new folder with the CLI (openwatch-backup restore-config --to DIR)")
+                 "a config bundle restores into a new folder with the CLI "
+                 f"(openwatch-backup restore {str(config)[:8]} --to DIR)")
     finally:
         module_catalog.execute("DELETE FROM backup_runs WHERE id = %s", (str(config),))
 

@@ -42,13 +42,13 @@ class Check:
 
 
 def _restorable(backup: BackupRun) -> Check:
-    kind, status = backup.kind, backup.status
+    kind, status, run = backup.kind, backup.status, str(backup.id)[:8]
     if kind == BackupKind.CONFIG.value:
-        why = "a config bundle restores into a new folder with the CLI (openwatch-backup restore-config --to DIR)"
+        why = f"a config bundle restores into a new folder with the CLI (openwatch-backup restore {run} --to DIR)"
     elif kind == BackupKind.REDIS.value:
         why = "a Redis snapshot restores by hand (README, section \"Redis snapshot\")"
     elif kind == BackupKind.VOLUME.value:
-        why = "a volume snapshot restores with the CLI (openwatch-backup restore --volume NAME)"
+        why = f"a volume snapshot restores with the CLI (openwatch-backup restore {run} --volume NAME)"
     elif kind not in RESTORABLE_KINDS:
         why = f"run {backup.id} is a {kind} run, not a backup; pick a database backup"
     elif status != RunStatus.SUCCEEDED.value:
