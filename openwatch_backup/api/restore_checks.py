@@ -23,6 +23,7 @@ from openwatch_backup.source.connection import connect
 from openwatch_backup.source.facts import server_facts
 from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
 from openwatch_backup.source.sessions import describe, other_sessions
+from openwatch_backup.source.swap import database_exists
 
 ALLOW_RESTORE_KEY = "api.allow_restore"
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -111,7 +112,7 @@ def _new_database(service: BackupService, into: str | None) -> Check:
         return Check("target", False, f"names starting with {SCRATCH_PREFIX} belong to the backup tool's scratch "
                                       "databases, which the sweeper drops; choose another name")
     with connect(service.target, service.redact) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (into,)).fetchone()
+        exists = database_exists(conn, into)
     if exists:
         return Check("target", False, f"database {into} already exists; into restores only into a new database "
                                       "(choose another name)")
