@@ -9,15 +9,15 @@ no parent). The page cannot tell those links apart from a hand-started verify, s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from openwatch_backup.api.schemas import LiveOut, RunOut, StepName, StepOut
 from openwatch_backup.api.summaries import summary_of
+from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.core.kinds import RunStatus, Trigger
+from openwatch_backup.core.kinds import DATABASE_KINDS, RunStatus, Trigger
 from openwatch_backup.service import BackupService
 
-DATABASE_KINDS = ("full", "plain", "schema", "tables")
+DATABASE_KIND_NAMES = tuple(kind.value for kind in DATABASE_KINDS)
 BACKUP_STEPS: tuple[StepName, ...] = ("preflight", "dump", "manifest")
 FOLLOW_UPS: tuple[StepName, ...] = ("verify", "offsite", "prune")
 # The backup's recorded phase -> the step a person reads ("starting" is claim()'s, before preflight).
@@ -27,7 +27,7 @@ PHASE_STEP: dict[str, StepName] = {"starting": "preflight", "preflight": "prefli
 QUEUE_GRACE_SECONDS = 120
 
 
-def _state(run: Any) -> StepOut:
+def _state(run: BackupRun) -> StepOut:
     status = RunStatus(run.status)
     if status is RunStatus.QUEUED:
         return StepOut(name="verify", state="pending", run_id=str(run.id), note="queued")
@@ -39,11 +39,11 @@ def _state(run: Any) -> StepOut:
     return StepOut(name="verify", state="failed", run_id=str(run.id), note=why)
 
 
-def _step(name: StepName, run: Any) -> StepOut:
+def _step(name: StepName, run: BackupRun) -> StepOut:
     return _state(run).model_copy(update={"name": name})
 
 
-def _backup_steps(backup: Any) -> list[StepOut]:
+def _backup_steps(backup: BackupRun) -> list[StepOut]:
     rid = str(backup.id)
     status = RunStatus(backup.status)
     if status is RunStatus.QUEUED:
@@ -66,23 +66,23 @@ def _backup_steps(backup: Any) -> list[StepOut]:
     return steps
 
 
-def _stale(previous: Any | None) -> bool:
+def _stale(previous: BackupRun | None) -> bool:
     ended = previous.finished_at if previous is not None else None
     return ended is not None and (datetime.now(UTC) - ended).total_seconds() > QUEUE_GRACE_SECONDS
 
 
-def _child(service: BackupService, kind: str, parent: Any, requested_by: str) -> Any | None:
+def _child(service: BackupService, kind: str, parent: BackupRun, requested_by: str) -> BackupRun | None:
     found = [run for run in service.recorder.list(limit=20, kind=kind, parent_id=parent.id)
              if run.requested_by == requested_by]
     return found[-1] if found else None  # the oldest: a redelivery never makes a second one, but be sure
 
 
-def _prune_after(service: BackupService, names: set[str]) -> Any | None:
+def _prune_after(service: BackupService, names: set[str]) -> BackupRun | None:
     found = [run for run in service.recorder.list(limit=20, kind="prune") if run.requested_by in names]
     return found[-1] if found else None
 
 
-def _follow_ups(service: BackupService, backup: Any) -> list[StepOut]:
+def _follow_ups(service: BackupService, backup: BackupRun) -> list[StepOut]:
     if backup.trigger == Trigger.CLI.value:  # `openwatch-backup backup` runs it in-process: no worker chain
         return [StepOut(name=name, state="skipped", note="started from the CLI, which queues no follow-up")
                 for name in FOLLOW_UPS]
@@ -146,7 +146,7 @@ def _follow_ups(service: BackupService, backup: Any) -> list[StepOut]:
     return [verify_step, offsite_step, prune_step]
 
 
-def _estimate(service: BackupService, backup: Any) -> tuple[int | None, str | None]:
+def _estimate(service: BackupService, backup: BackupRun) -> tuple[int | None, str | None]:
     """pg_dump's output of the newest succeeded backup of the same kind and compression: what bytes_done (pg_dump's
     output so far) should reach. The preflight's space estimate is of the stored file, and pessimistic."""
     wanted = (backup.details or {}).get("request", {}).get("compression")
@@ -161,7 +161,7 @@ def _estimate(service: BackupService, backup: Any) -> tuple[int | None, str | No
 
 def live_of(service: BackupService) -> LiveOut | None:
     """The newest database backup (a set's member too) and its chain; null before the first backup."""
-    newest = service.recorder.list(limit=1, kinds=DATABASE_KINDS)
+    newest = service.recorder.list(limit=1, kinds=DATABASE_KIND_NAMES)
     if not newest:
         return None
     backup = newest[0]
