@@ -1,7 +1,7 @@
 """Write the prune panel's fixtures (frontend/src/test/fixtures/prune_*.json) from the API's own code, without a
 running stack: the plan is plan_retention()'s decisions for five full backups (30 days, floor 3, the tiers at 0:
-two are older than 30 days), stored as operations/prune.py stores it (details.plan, details.summary), in a RunOut; the apply
-answer is the queued prune RunOut, and the 409 is api/runs.py conflict()'s ErrorOut.
+two are older than 30 days), stored as operations/prune.py stores it (details.plan, details.summary), in a
+RunOut; the apply answer is the queued prune RunOut, and the 409 is api/runs.py conflict()'s ErrorOut.
 
     .venv/bin/python frontend/scripts/write_prune_fixtures.py
 """
