@@ -14,10 +14,10 @@ from openwatch_backup.api.schemas import LiveOut, RunOut, StepName, StepOut
 from openwatch_backup.api.summaries import summary_of
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.catalog.serialize import run_to_dict
-from openwatch_backup.core.kinds import DATABASE_KINDS, RunStatus, Trigger
+from openwatch_backup.core.kinds import RunStatus, Trigger
 from openwatch_backup.service import BackupService
+from openwatch_backup.service.base import DATABASE_KIND_NAMES
 
-DATABASE_KIND_NAMES = tuple(kind.value for kind in DATABASE_KINDS)
 BACKUP_STEPS: tuple[StepName, ...] = ("preflight", "dump", "manifest")
 FOLLOW_UPS: tuple[StepName, ...] = ("verify", "offsite", "prune")
 # The backup's recorded phase -> the step a person reads ("starting" is claim()'s, before preflight).

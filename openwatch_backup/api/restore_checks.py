@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass
 
 from openwatch_backup.catalog.models import BackupRun
-from openwatch_backup.core.kinds import DATABASE_KINDS, BackupKind, RunStatus
+from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.core.manifest import Manifest
 from openwatch_backup.core.naming import manifest_key
 from openwatch_backup.operations.compat import check_compatibility
 from openwatch_backup.operations.presence import present_artifact
 from openwatch_backup.operations.read_source import choose_copy
 from openwatch_backup.service import BackupService
+from openwatch_backup.service.base import DATABASE_KIND_NAMES
 from openwatch_backup.source.connection import connect
 from openwatch_backup.source.facts import server_facts
 from openwatch_backup.source.scratch import PREFIX as SCRATCH_PREFIX
@@ -27,7 +28,7 @@ from openwatch_backup.source.swap import database_exists
 
 ALLOW_RESTORE_KEY = "api.allow_restore"
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-RESTORABLE_KINDS = tuple(kind.value for kind in DATABASE_KINDS)
+RESTORABLE_KINDS = DATABASE_KIND_NAMES
 REPLACEABLE_KINDS = (BackupKind.FULL.value, BackupKind.PLAIN.value)  # hold the whole database
 # Runs that would race a restore for the server or the backup folder.
 BLOCKING_KINDS = (*RESTORABLE_KINDS, "restore")
