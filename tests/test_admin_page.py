@@ -26,7 +26,7 @@ from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.settings import load_settings
 from tests.support.page_session import ARTIFACTS, Session, page_session
-from tests.support.page_stack import far_schedules, page_stack
+from tests.support.page_stack import far_schedules, page_stack, service_of
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,7 @@ _far_schedules = far_schedules  # the name other page tests import
 
 
 def _stored(stack: EmbeddedStack, key: str) -> Any:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         return service.settings_store.get(key)
 
 

@@ -23,10 +23,9 @@ from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.operations.restore import RestoreRequest
 from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.support.restore_helpers import flip_byte
 from tests.test_admin_page import Session
 
@@ -60,8 +59,7 @@ def _artifact(service: BackupService, run: BackupRun) -> Any:
 
 @pytest.fixture(scope="module")
 def runs(stack: EmbeddedStack) -> Iterator[Runs]:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         verified = service.backup(service.build_request(), requested_by="test")
         quick, _ = service.verify(str(verified.id), requested_by="test")
         deep, _ = service.verify(str(verified.id), deep=True, requested_by="test")

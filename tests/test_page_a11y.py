@@ -24,11 +24,9 @@ from playwright.sync_api import Browser, Page, expect
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 from tests.test_api_config import MASTER_KEY, Inputs, make_inputs
 
@@ -70,8 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, inputs: Inputs) -> Iterator[
 
 @pytest.fixture(scope="module")
 def runs(stack: EmbeddedStack, inputs: Inputs) -> Runs:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"], **inputs.overrides())) as service:
+    with service_of(stack, **inputs.overrides()) as service:
         config = service.backup(service.build_request(BackupKind.CONFIG), requested_by="test")
         verified = service.backup(service.build_request(), requested_by="test")
         service.verify(str(verified.id), requested_by="test")

@@ -18,11 +18,9 @@ from playwright.sync_api import Browser, expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import Session, page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.support.restore_helpers import flip_byte
 
 pytestmark = pytest.mark.slow
@@ -37,15 +35,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield embedded
 
 
-def _service(stack: EmbeddedStack) -> BackupService:
-    return BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                       dir=stack.env["OPENWATCH_BACKUP_DIR"]))
-
-
 @pytest.fixture(scope="module")
 def damaged(stack: EmbeddedStack) -> BackupRun:
     """A full backup whose quick verify failed (one byte flipped in its file, as tests/test_backups_page.py)."""
-    with _service(stack) as service:
+    with service_of(stack) as service:
         backup = service.backup(service.build_request(), requested_by="test")
         path = service.settings.dir / "postgres" / backup.details["artifact"]
         flip_byte(path)  # the size stays: only the checksum can tell
@@ -66,7 +59,7 @@ def _item(session: Session, key: str) -> dict[str, Any]:
 
 
 def _verifies_of(stack: EmbeddedStack, backup: BackupRun) -> list[BackupRun]:
-    with _service(stack) as service:
+    with service_of(stack) as service:
         return service.recorder.list(kind="verify", parent_id=backup.id)
 
 

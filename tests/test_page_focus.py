@@ -15,11 +15,9 @@ from playwright.sync_api import Browser, expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
@@ -41,8 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 @pytest.fixture(scope="module")
 def runs(stack: EmbeddedStack) -> Runs:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         backup = service.backup(service.build_request(), requested_by="test")
         running = service.recorder.create("plain", "cli", "test", details={"request": {"kind": "plain"}})
         assert service.recorder.claim(running)

@@ -25,11 +25,9 @@ from playwright.sync_api import Browser, expect
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.retention import GIB
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
@@ -44,15 +42,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield embedded
 
 
-def _service(stack: EmbeddedStack) -> BackupService:
-    return BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                       dir=stack.env["OPENWATCH_BACKUP_DIR"]))
-
-
 @pytest.fixture(scope="module")
 def backups(stack: EmbeddedStack) -> list[BackupRun]:
     """Three succeeded full backups, newest first; the newest verified and restored by a drill."""
-    with _service(stack) as service:
+    with service_of(stack) as service:
         made = [service.backup(service.build_request(), requested_by="test") for _ in range(3)]
         assert all(run.status == "succeeded" for run in made), [run.error for run in made]
         verify, _ = service.verify(str(made[-1].id), requested_by="test")

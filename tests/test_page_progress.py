@@ -20,11 +20,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
@@ -103,8 +101,7 @@ def stack(own_tmp: Path, slow_bin: Path) -> Iterator[EmbeddedStack]:
 def estimate(stack: EmbeddedStack, slow_bin: Path) -> int:
     """A full-speed backup from the CLI (in this process, the real pg_dump): what later dumps should reach. The
     wrapper's rate is set so the worker's dumps take about DUMP_SECONDS."""
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         run = service.backup(service.build_request(), requested_by="test")
     assert run.status == "succeeded", run.error
     size = int(run.details["bytes_in"])

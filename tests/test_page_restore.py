@@ -22,12 +22,10 @@ from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.devstack import drop_database
 from openwatch_backup.devstack.stack import EmbeddedStack
-from openwatch_backup.service import BackupService
-from openwatch_backup.settings import load_settings
 from openwatch_backup.source.facts import row_counts
 from tests import test_admin_page as base
 from tests.support.page_session import page_session
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.support.restore_helpers import flip_byte
 from tests.test_admin_page import Session
 from tests.test_page_a11y import AXE
@@ -53,8 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 @pytest.fixture(scope="module")
 def backups(stack: EmbeddedStack) -> Iterator[Backups]:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         good = service.backup(service.build_request(), requested_by="test")
         verify, _ = service.verify(str(good.id), requested_by="test")
         damaged = service.backup(service.build_request(), requested_by="test")

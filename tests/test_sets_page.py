@@ -18,9 +18,8 @@ from openwatch_backup.core.kinds import RunStatus
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.service import BackupService
 from openwatch_backup.service.sets import SET_KIND, execute_set, request_set
-from openwatch_backup.settings import load_settings
 from tests import test_admin_page as base
-from tests.support.page_stack import page_stack
+from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 
 pytestmark = pytest.mark.slow
@@ -36,8 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 @pytest.fixture
 def stack_service(stack: EmbeddedStack) -> Iterator[BackupService]:
-    with BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
-                                     dir=stack.env["OPENWATCH_BACKUP_DIR"])) as service:
+    with service_of(stack) as service:
         yield service
 
 

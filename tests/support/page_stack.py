@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from openwatch_backup.devstack import drop_database, scratch_database_name
 from openwatch_backup.devstack.stack import EmbeddedStack
+from openwatch_backup.service import BackupService
+from openwatch_backup.settings import load_settings
 
 
 def far_schedules() -> dict[str, str]:
@@ -38,3 +41,9 @@ def page_stack(var: Path, *, redis_db: int, beat: bool, extra_env: dict[str, str
         embedded.stop()
         if pg is not None and not pg.owned:
             drop_database(pg, database)
+
+
+def service_of(stack: EmbeddedStack, **overrides: Any) -> BackupService:
+    """A BackupService on the stack's catalog and backup folder, for a test to take real runs with."""
+    return BackupService(load_settings(database_url=stack.env["OPENWATCH_DATABASE_URL"],
+                                       dir=stack.env["OPENWATCH_BACKUP_DIR"], **overrides))
