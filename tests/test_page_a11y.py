@@ -61,7 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, inputs: Inputs) -> Iterator[
     extra = {"OPENWATCH_BACKUP_PASSPHRASE_FILE": str(inputs.passphrase_file),
              "OPENWATCH_BACKUP_CONFIG_PATHS": f"{keys},{certs}", "OPENWATCH_BACKUP_ENV_FILE": str(env),
              "OPENWATCH_MASTER_KEY": MASTER_KEY}
-    with page_stack(tmp_path_factory.mktemp("a11y-page") / "var", redis_db=14, beat=False,
+    with page_stack(tmp_path_factory.mktemp("a11y-page") / "var", redis_db=7, beat=False,
                     extra_env=extra) as embedded:
         yield embedded
 

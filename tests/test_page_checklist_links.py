@@ -31,7 +31,7 @@ QUEUE_TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    with page_stack(tmp_path_factory.mktemp("checklist-links") / "var", redis_db=9, beat=False) as embedded:
+    with page_stack(tmp_path_factory.mktemp("checklist-links") / "var", redis_db=8, beat=False) as embedded:
         yield embedded
 
 

@@ -45,7 +45,7 @@ class Backups:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    with page_stack(tmp_path_factory.mktemp("restore-page") / "var", redis_db=12, beat=False) as embedded:
+    with page_stack(tmp_path_factory.mktemp("restore-page") / "var", redis_db=5, beat=False) as embedded:
         yield embedded
 
 

@@ -31,7 +31,7 @@ MINUTE_61 = "the minute '61' is not valid (61 is more than 59); it takes 0-59, e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    with page_stack(tmp_path_factory.mktemp("settings-page") / "var", redis_db=13, beat=False) as embedded:
+    with page_stack(tmp_path_factory.mktemp("settings-page") / "var", redis_db=6, beat=False) as embedded:
         yield embedded
 
 
