@@ -142,11 +142,12 @@ def test_back_up_verify_log_download_keyboard_and_settings(session: Session) -> 
     session.use_token()
 
     # Back up now: the new run appears in the table, highlighted, and succeeds.
+    session.record_texts()
     page.get_by_role("button", name="Back up now").click()
-    expect(page.get_by_role("status").filter(has_text="Backup queued")).to_be_visible()
     first = page.locator("#runs tr.highlight").get_attribute("data-run-id")
     assert first
     expect(session.cell(first, 1)).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
+    assert f"Backup queued: full run {first[:8]}." in session.seen_texts()["notice"]  # said, then dropped
     expect(session.cell(first, 0)).to_contain_text("full")
     expect(session.cell(first, 2)).to_have_text("api")
     expect(session.cell(first, 3)).to_have_text("api-token")

@@ -115,18 +115,6 @@ def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedSta
         yield opened
 
 
-# Every text the end-message region and the notice ever held, recorded in the page as they change (the notice may
-# say "Backup queued" for less time than a poll of this test takes).
-RECORD = """() => {
-  window.seen = { result: [], notice: [] };
-  for (const [id, key] of [["live-result", "result"], ["notice", "notice"]]) {
-    const node = document.getElementById(id);
-    new MutationObserver(() => { if (node.textContent) window.seen[key].push(node.textContent); })
-      .observe(node, { childList: true, characterData: true, subtree: true });
-  }
-}"""
-
-
 def _percent(session: Session) -> int | None:
     text = session.page.locator("#live-percent").inner_text().strip()
     return int(text[:-1]) if re.fullmatch(r"\d+%", text) else None
@@ -143,7 +131,7 @@ def test_a_backup_shows_its_bar_steps_and_one_end_message(session: Session, esti
     expect(button).to_be_enabled()
     expect(button).to_have_attribute("aria-describedby", "backup-now-reason")
     expect(page.locator("#backup-now-reason")).to_be_hidden()
-    page.evaluate(RECORD)
+    session.record_texts()
 
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/runs")) as posted:
         button.click()
@@ -200,7 +188,7 @@ def test_a_backup_shows_its_bar_steps_and_one_end_message(session: Session, esti
     # No stale message: the queued notice was shown, and is gone; the end message was said once and stays one.
     expect(page.locator("#notice")).to_have_text("")
     page.wait_for_timeout(4_500)  # two more polls
-    seen_texts = page.evaluate("window.seen")
+    seen_texts = session.seen_texts()
     assert f"Backup queued: full run {short}." in seen_texts["notice"], seen_texts
     assert seen_texts["result"] == [result.inner_text()], seen_texts
     expect(page.locator("#notice")).to_have_text("")
@@ -217,7 +205,7 @@ def test_a_failed_backup_says_why_once(session: Session, slow_bin: Path) -> None
     session.use_token()
     button = page.get_by_role("button", name="Back up now")
     expect(button).to_be_enabled()
-    page.evaluate(RECORD)
+    session.record_texts()
     (slow_bin / "fail").touch()
     try:
         with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/runs")) as posted:
@@ -238,6 +226,6 @@ def test_a_failed_backup_says_why_once(session: Session, slow_bin: Path) -> None
         "Off-site copy: skipped (no off-site bucket)", "Prune: skipped (only after a scheduled backup)"])
     expect(page.locator("#notice")).to_have_text("")
     page.wait_for_timeout(4_500)
-    seen_texts = page.evaluate("window.seen")
+    seen_texts = session.seen_texts()
     assert seen_texts["result"] == [result.inner_text()], seen_texts
     session.check_requests()

@@ -92,7 +92,8 @@ def test_never_measured_then_the_drill_measures_database_corruption(cli_env: Cat
     assert list(rows) == ["container_restart", "database_corruption", "host_failure", "volume_loss"]
     assert rows["database_corruption"] == {
         "scenario": "database_corruption", "state": "ok", "line": measured, "seconds": seconds,
-        "guide_rto": "15-30 min", "run_id": str(drill.id), "measured_at": drill.finished_at.isoformat()}
+        "guide_rto": "15-30 min", "target": "15-30 min", "run_id": str(drill.id),
+        "measured_at": drill.finished_at.isoformat()}
     assert (rows["container_restart"]["state"], rows["container_restart"]["line"]) == ("stated", CONTAINER)
     assert (rows["volume_loss"]["state"], rows["volume_loss"]["seconds"]) == ("warn", None)
 

@@ -28,6 +28,18 @@ def api_client(stack: EmbeddedStack) -> httpx.Client:
                         headers={"Authorization": f"Bearer {stack.token}"})
 
 
+# Every text the notice and the end-message region ever held, recorded in the page as they change: "Backup queued"
+# may be up for less time than an expect() poll takes (a 5 MiB backup ends within a second).
+_RECORD_TEXTS = """() => {
+  window.seen = { result: [], notice: [] };
+  for (const [id, key] of [["live-result", "result"], ["notice", "notice"]]) {
+    const node = document.getElementById(id);
+    new MutationObserver(() => { if (node.textContent) window.seen[key].push(node.textContent); })
+      .observe(node, { childList: true, characterData: true, subtree: true });
+  }
+}"""
+
+
 @dataclass
 class Session:
     """A browser page on the admin page, with every request and console problem it saw."""
@@ -43,6 +55,13 @@ class Session:
     def use_token(self, value: str | None = None) -> None:
         self.page.get_by_label("API token").fill(self.stack.token if value is None else value)
         self.page.get_by_role("button", name="Use token").click()
+
+    def record_texts(self) -> None:
+        """From now on keep every text of the notice and the end message (seen_texts() gives them)."""
+        self.page.evaluate(_RECORD_TEXTS)
+
+    def seen_texts(self) -> dict[str, list[str]]:
+        return dict(self.page.evaluate("window.seen"))
 
     def row(self, run_id: str) -> Any:
         return self.page.locator(f'#runs tr[data-run-id="{run_id}"]')

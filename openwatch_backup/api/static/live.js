@@ -14,6 +14,7 @@ let posting = false;
 let posted = null; // the backup this tab queued, until GET status shows it
 let following = null; // the backup whose chain was seen active: its end gets the message
 let queuedNotice = null; // the "Backup queued" text this module put in the notice
+let queuedRun = null; // the run it names: {id, created_at}
 
 // --- the bar -------------------------------------------------------------------------------------------
 
@@ -142,11 +143,17 @@ function announce(live) {
   region.textContent = text;
 }
 
-// "Backup queued" says what the click did; once the backup starts or ends it is no longer true.
+// "Backup queued" says what the click did; once that backup starts or ends, or a newer one is the live one, it is
+// no longer true. A status answer from before the click (an older backup, ended) must not drop it.
 function dropQueuedNotice(live) {
-  if (queuedNotice === null || !live || live.run.status === "queued") return;
+  if (queuedNotice === null || !live) return;
+  const same = live.run.id === queuedRun.id;
+  if (same ? live.run.status === "queued" : Date.parse(live.run.created_at) <= Date.parse(queuedRun.created_at)) {
+    return;
+  }
   if ($("notice").textContent === queuedNotice) notice("");
   queuedNotice = null;
+  queuedRun = null;
 }
 
 // --- entry points ----------------------------------------------------------------------------------------
@@ -182,6 +189,7 @@ export async function backupNow() {
     following = data.id; // a 5 MiB backup can end between two polls: its end still gets its message
     $("live-result").textContent = "";
     queuedNotice = `Backup queued: ${data.kind} run ${shortId(data.id)}.`;
+    queuedRun = { id: data.id, created_at: data.created_at };
     notice(queuedNotice);
   } catch (error) {
     const running = error.status === 409 && error.body && error.body.run;
