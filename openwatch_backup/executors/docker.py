@@ -22,10 +22,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import select
 import signal
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from openwatch_backup.docker_api import docker_client, exec_open, exec_run, exec_state, running_container
 from openwatch_backup.errors import ClientVersionMismatch, ContainerMissing, DockerUnavailable
+from openwatch_backup.executors.exec_frames import AHEAD, RECV, STDOUT, Frames, ReadAhead
 from openwatch_backup.executors.local import _LINE_CHARS, _TAIL_LINES, StderrLog
 from openwatch_backup.executors.pg_clients import ClientTool, parse_version
 
@@ -43,9 +42,6 @@ if TYPE_CHECKING:
 
 SETTING = "OPENWATCH_BACKUP_DB_CONTAINER"
 MARKER = "OPENWATCH_BACKUP_EXEC"  # in each exec's environment: how kill() finds its processes
-_RECV = 1 << 20
-_STDOUT, _STDERR = 1, 2
-_HEADER = struct.Struct(">BxxxI")  # a frame's header: stream, three zero bytes, big-endian payload length
 # What describes the way in from the worker, not the server inside the container.
 _HOST_ONLY = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSSLMODE", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT")
 # A program fed through stdin runs under this shell: when it exits early (pg_restore --list has read the table of
@@ -62,95 +58,6 @@ def container_env(env: Mapping[str, str], marker: str) -> dict[str, str]:
     out = {k: v for k, v in env.items() if k not in _HOST_ONLY}
     out[MARKER] = marker
     return out
-
-
-class _Frames:
-    """The exec socket's multiplexed output: next() -> (stream, payload), None at EOF; stdout() for bulk reads."""
-
-    def __init__(self, raw: socket.socket) -> None:
-        self._raw = raw
-        self._buf = bytearray()
-        self._eof = False
-
-    def next(self) -> tuple[int, bytes] | None:
-        buf = self._buf
-        while True:
-            if len(buf) >= 8:
-                size = int.from_bytes(buf[4:8], "big")
-                if len(buf) >= 8 + size:
-                    with memoryview(buf) as view:  # one copy out (a bytearray slice, then bytes(), were two)
-                        payload = bytes(view[8:8 + size])
-                    stream = buf[0]
-                    del buf[:8 + size]  # cheap: CPython's bytearray drops its head without moving the rest
-                    return stream, payload
-            if not self._receive():
-                return None
-
-    def stdout(self, limit: int, on_stderr: Callable[[bytes], None]) -> bytes | None:
-        """The stdout of every whole frame that has arrived, up to `limit` bytes (a frame that does not fit
-        stays for the next call, unless it is the first); stderr frames go to on_stderr. Waits only while
-        nothing has arrived; None at EOF.
-
-        Podman sends 4-8 KiB frames: one read per frame cost the pipeline ~70,000 rounds (hash, write,
-        progress, shape watch) per 376 MB dump, the docker executor's gap to a bare exec read
-        (bench/bench_docker_exec.py). Gathered here, a read is up to 1 MiB, as from a local pipe. The frames
-        are found by offset and their payloads joined once at the end: one copy, where a bytearray grown
-        frame by frame and then turned into bytes made two."""
-        buf = self._buf
-        pos = taken = 0
-        payloads: list[tuple[int, int]] = []
-        while True:
-            full = False
-            while len(buf) - pos >= 8:
-                stream, size = _HEADER.unpack_from(buf, pos)
-                end = pos + 8 + size
-                if end > len(buf):
-                    break
-                if taken and taken + size > limit:
-                    full = True
-                    break
-                if stream == _STDOUT:
-                    if size:
-                        payloads.append((pos + 8, end))
-                        taken += size
-                else:
-                    on_stderr(bytes(buf[pos + 8:end]))
-                pos = end
-            if taken and (full or taken >= limit or not self._ready()):
-                return self._take(payloads, pos)
-            if not self._receive():
-                data = self._take(payloads, pos)  # also drops the stderr frames already handed on
-                return data if taken else None
-
-    def _take(self, payloads: list[tuple[int, int]], consumed: int) -> bytes:
-        with memoryview(self._buf) as view:
-            data = b"".join([view[start:end] for start, end in payloads])  # the slices die before release
-        del self._buf[:consumed]
-        return data
-
-    def _ready(self) -> bool:
-        """More bytes wait in the socket (a zero-timeout poll: the SDK's socket has a timeout, with which a
-        MSG_DONTWAIT recv would still wait for data)."""
-        if self._eof:
-            return False
-        try:
-            return bool(select.select([self._raw], [], [], 0)[0])
-        except (OSError, ValueError):  # closed under us by a kill: the next receive reports EOF
-            return False
-
-    def _receive(self) -> bool:
-        """Append what the socket has to the buffer; False at EOF."""
-        if self._eof:
-            return False
-        try:
-            data = self._raw.recv(_RECV)
-        except (ConnectionResetError, OSError):
-            data = b""  # podman resets when the program exits while we still write
-        if not data:
-            self._eof = True
-            return False
-        self._buf += data
-        return True
 
 
 class _Lines:
@@ -187,7 +94,7 @@ class _Exec:
         command = ["sh", "-c", _DRAIN_AFTER, self._exited_line.decode(), *argv] if stdin else argv
         self._id, self._response, self._raw = exec_open(executor.client(), container, command,
                                                         container_env(env, token), stdin=stdin)
-        self._frames = _Frames(self._raw)
+        self._frames = Frames(self._raw, gather=not stdin)
         self._stderr = StderrLog()
         self._stderr_lines = _Lines(self._add_stderr)
         self._killed = False
@@ -275,6 +182,7 @@ class DockerProcess(_Exec):
         self._pending = b""
         self._eof = False
         self._feeder: threading.Thread | None = None
+        self._ahead = ReadAhead(self._frames, self._stderr_lines.feed) if stdin is None and AHEAD else None
         if stdin is not None:  # a pipe the caller writes: copy it into the exec, then EOF
             self._feeder = threading.Thread(target=self._copy_stdin, args=(os.dup(stdin),), daemon=True,
                                             name="exec-stdin")
@@ -282,7 +190,7 @@ class DockerProcess(_Exec):
 
     def _copy_stdin(self, fd: int) -> None:
         try:
-            while not self.exited.is_set() and (block := os.read(fd, _RECV)):
+            while not self.exited.is_set() and (block := os.read(fd, RECV)):
                 self._raw.sendall(block)
         except OSError:
             pass  # the program exited (it read what it needed); its status says how
@@ -295,7 +203,7 @@ class DockerProcess(_Exec):
         if not self._pending:
             if self._eof:
                 return b""
-            data = self._frames.stdout(size, self._stderr_lines.feed)
+            data = self._ahead.get() if self._ahead is not None else self._frames.stdout(size, self._stderr_lines.feed)
             if data is None:
                 self._eof = True
                 self._stderr_lines.end()
@@ -318,6 +226,8 @@ class DockerProcess(_Exec):
             self._kill()
         with contextlib.suppress(Exception):
             self._wait_code(10)
+        if self._ahead is not None:
+            self._ahead.stop(timeout=5)
         self._close_socket()
         if self._feeder is not None:
             self._feeder.join(timeout=5)
@@ -346,7 +256,7 @@ class DockerFeeder(_Exec):
     def _read(self) -> None:
         try:
             while (frame := self._frames.next()) is not None:
-                (self._stdout_lines if frame[0] == _STDOUT else self._stderr_lines).feed(frame[1])
+                (self._stdout_lines if frame[0] == STDOUT else self._stderr_lines).feed(frame[1])
         finally:
             self._stdout_lines.end()
             self._stderr_lines.end()
