@@ -173,6 +173,11 @@ class PodmanLab:
         """False when a container got bridge networking (netavark sets net.ipv4.ip_forward=1)."""
         return not IP_FORWARD.exists() or IP_FORWARD.read_text() == self._ip_forward
 
+    @property
+    def service_pid(self) -> int:
+        """The PID of `podman system service` (0 when not running)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else 0
+
     def lab_pids(self) -> list[int]:
         """conmon and "podman container cleanup" processes of this lab (their command line names our root)."""
         pids, me, marker = [], os.getpid(), str(self.root).encode() + b"/"
