@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -97,14 +99,27 @@ def local_pg_dump(sockets: Path, dbname: str) -> tuple[float, int]:
     return time.perf_counter() - started, 0
 
 
-def bare_exec_read(lab: PodmanLab, dbname: str) -> tuple[float, int]:
-    """The least any exec-based dump can cost: create, start, read every frame, drop it, check the exit code.
+def _exec_read(lab: PodmanLab, dbname: str, drain: Callable[[socket.socket], int]) -> tuple[float, int]:
+    """Create and start `pg_dump -Fc -Z0` in the container, drain(socket) -> stdout bytes, wait for its exit.
     The exec is opened by the executor's own exec_open, so the socket is set up alike (blocking, no timeout)."""
     client = lab.client()
     container = client.containers.get(CONTAINER)
     started = time.perf_counter()
     exec_id, response, raw = exec_open(client, container, ["pg_dump", "-Fc", "-Z0", "-U", "postgres", dbname], {},
                                        stdin=False)
+    size = drain(raw)
+    while (info := client.api.exec_inspect(exec_id))["Running"]:
+        time.sleep(0.005)
+    wall = time.perf_counter() - started
+    response.close()
+    raw.close()
+    if info["ExitCode"] != 0:
+        sys.exit(f"exec pg_dump failed: exit {info['ExitCode']}")
+    return wall, size
+
+
+def _drop_frames(raw: socket.socket) -> int:
+    """The least any exec-based dump can cost: recv() what is there, find each frame, drop it."""
     buf, size = bytearray(), 0
     while data := raw.recv(1 << 20):
         buf += data
@@ -115,34 +130,15 @@ def bare_exec_read(lab: PodmanLab, dbname: str) -> tuple[float, int]:
             if buf[0] == 1:
                 size += length
             del buf[:8 + length]
-    while (info := client.api.exec_inspect(exec_id))["Running"]:
-        time.sleep(0.005)
-    wall = time.perf_counter() - started
-    response.close()
-    raw.close()
-    if info["ExitCode"] != 0:
-        sys.exit(f"bare exec pg_dump failed: exit {info['ExitCode']}")
-    return wall, size
+    return size
 
 
-def gathered_read(lab: PodmanLab, dbname: str) -> tuple[float, int]:
-    """The bare read through Frames(gather=True), as DockerProcess reads (without its read-ahead thread)."""
-    client = lab.client()
-    container = client.containers.get(CONTAINER)
-    started = time.perf_counter()
-    exec_id, response, raw = exec_open(client, container, ["pg_dump", "-Fc", "-Z0", "-U", "postgres", dbname], {},
-                                       stdin=False)
+def _drop_gathered(raw: socket.socket) -> int:
+    """The same read through Frames(gather=True), as DockerProcess reads (without its read-ahead thread)."""
     frames, size = Frames(raw, gather=True), 0
     while (data := frames.stdout(RECV, lambda _: None)) is not None:
         size += len(data)
-    while (info := client.api.exec_inspect(exec_id))["Running"]:
-        time.sleep(0.005)
-    wall = time.perf_counter() - started
-    response.close()
-    raw.close()
-    if info["ExitCode"] != 0:
-        sys.exit(f"gathered exec pg_dump failed: exit {info['ExitCode']}")
-    return wall, size
+    return size
 
 
 def ours(service: BackupService, compression: Compression) -> tuple[float, float]:
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         container = lab.run(PG_IMAGE, name=CONTAINER, detach=True, environment={"PGHOST": "/sockets"},
                             volumes={"owb_bench_data": {"bind": "/var/lib/postgresql/data"},
                                      str(lab.sockets): {"bind": "/sockets"}})
-        dsn = {"host": str(lab.sockets), "user": "postgres"}
+        dsn: dict[str, Any] = {"host": str(lab.sockets), "user": "postgres"}
         wait_for(lambda: psycopg.connect(dbname="postgres", **dsn).close(), errors=(psycopg.OperationalError,))
         with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as conn:
             conn.execute("CREATE DATABASE ow_bench")
@@ -193,13 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         docker.db_upgrade()
         if args.pin:
             print(f"pinned {pin(lab)} lab processes to CPU 0, this one to CPU 1")
-        _, dump_bytes = bare_exec_read(lab, "ow_bench")  # warm-up: page cache, exec path
+        _, dump_bytes = _exec_read(lab, "ow_bench", _drop_frames)  # warm-up: page cache, exec path
         ours(docker, Compression.NONE)
         ours(local, Compression.NONE)
         rows: dict[str, Callable[[], tuple[float, float]]] = {
             "local pg_dump": lambda: local_pg_dump(lab.sockets, "ow_bench"),
-            "bare exec read": lambda: bare_exec_read(lab, "ow_bench"),
-            "gathered read": lambda: gathered_read(lab, "ow_bench"),
+            "bare exec read": lambda: _exec_read(lab, "ow_bench", _drop_frames),
+            "gathered read": lambda: _exec_read(lab, "ow_bench", _drop_gathered),
             "ours, docker": lambda: ours(docker, Compression.NONE),
             "ours, docker zstd": lambda: ours(docker, Compression.ZSTD),
             "ours, local": lambda: ours(local, Compression.NONE),
