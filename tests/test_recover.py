@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from openwatch_backup import devstack
 from openwatch_backup.devstack import PostgresHandle
 from openwatch_backup.sample.credentials import SAMPLE_MASTER_KEY
+from openwatch_backup.source.scratch import run_prefix_of
 from tests.support.config_bundle import make_inputs, tree
 from tests.support.offsite import s3_env
 from tests.support.restore_helpers import (
@@ -133,8 +135,14 @@ def assert_recovered(host: LostHost, folder: Path) -> None:
     assert host.restored_config(folder) == host.files
     assert databases_named_after(host.pg, host.dbname) == [host.dbname]  # the new host's empty one was not kept
     assert not list(host.tmp.glob("*.partial-*"))
+    # This host's runs only: another test's scratch database (pytest -n, or a drill elsewhere) is not ours.
+    runs = json.loads(cli_ok("list", "--limit", "10000", "--json", env=host.env))
+    prefixes = {uuid.UUID(str(run["id"])).hex[:12] for run in runs}
     with host.pg.connect() as conn:
-        assert conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'owbscratch%%'").fetchall() == []
+        scratch = [name for (name,) in conn.execute("SELECT datname FROM pg_database")
+                   if run_prefix_of(name) in prefixes]
+    assert prefixes
+    assert scratch == []
 
 
 def recover_runs(host: LostHost) -> list[dict[str, object]]:
