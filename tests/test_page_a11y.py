@@ -19,13 +19,13 @@ from importlib.resources import files
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import BackupKind, RunStatus
 from openwatch_backup.devstack.stack import EmbeddedStack
 from tests import test_admin_page as base
-from tests.support.page_session import page_session
+from tests.support.page_session import width_sessions
 from tests.support.page_stack import page_stack, service_of
 from tests.test_admin_page import Session
 from tests.test_api_config import MASTER_KEY, Inputs, make_inputs
@@ -83,21 +83,7 @@ def runs(stack: EmbeddedStack, inputs: Inputs) -> Runs:
         return Runs(verified, schema, service.get_run(str(failed_id)), prune, config)
 
 
-def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *,
-          bypass_csp: bool = False) -> Iterator[Session]:
-    with page_session(request, browser, stack, name="a11y", width=request.param, bypass_csp=bypass_csp) as opened:
-        yield opened
-
-
-@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
-def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    yield from _open(request, browser, stack)
-
-
-@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
-def axe_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    """The page's CSP (script-src 'self') would refuse axe's injected script: this context alone bypasses it."""
-    yield from _open(request, browser, stack, bypass_csp=True)
+session, axe_session = width_sessions("a11y", WIDTHS)
 
 
 def _width(page: Page) -> int:

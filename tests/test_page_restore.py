@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from openwatch_backup.catalog.models import BackupRun
 from openwatch_backup.core.kinds import RunStatus
@@ -24,7 +24,7 @@ from openwatch_backup.devstack import drop_database
 from openwatch_backup.devstack.stack import EmbeddedStack
 from openwatch_backup.source.facts import row_counts
 from tests import test_admin_page as base
-from tests.support.page_session import page_session
+from tests.support.page_session import width_sessions
 from tests.support.page_stack import page_stack, service_of
 from tests.support.restore_helpers import flip_byte
 from tests.test_admin_page import Session
@@ -65,22 +65,7 @@ def backups(stack: EmbeddedStack) -> Iterator[Backups]:
         yield Backups(good, service.get_run(str(damaged.id)), service.get_run(str(failed_id)))
 
 
-def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack,
-          bypass_csp: bool = False) -> Iterator[Session]:
-    with page_session(request, browser, stack, name="restore-page", width=request.param,
-                      bypass_csp=bypass_csp) as opened:
-        yield opened
-
-
-@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
-def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    yield from _open(request, browser, stack)
-
-
-@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
-def axe_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
-    """The page's CSP (script-src 'self') would refuse axe's injected script: this context alone bypasses it."""
-    yield from _open(request, browser, stack, bypass_csp=True)
+session, axe_session = width_sessions("restore-page", WIDTHS)
 
 
 def _allow(session: Session, value: bool) -> None:

@@ -125,3 +125,24 @@ def page_session(request: pytest.FixtureRequest, browser: Browser, stack: Embedd
     with recorded_page(request, browser, name=name, width=width, **context_options) as recorded:
         recorded.page.goto(stack.url)
         yield Session(recorded.page, stack, recorded.requests, recorded.problems)
+
+
+def width_sessions(name: str, widths: list[int]) -> tuple[Any, Any]:
+    """A page module's two fixtures, each once per width: `session`, and `axe_session`, whose browser context
+    bypasses the page's CSP (script-src 'self' would refuse axe's injected script). Bind them to those names:
+    `session, axe_session = width_sessions("a11y", WIDTHS)`."""
+
+    def _open(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack, *,
+              bypass_csp: bool = False) -> Iterator[Session]:
+        with page_session(request, browser, stack, name=name, width=request.param, bypass_csp=bypass_csp) as opened:
+            yield opened
+
+    @pytest.fixture(params=widths, ids=[f"{width}px" for width in widths])
+    def session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+        yield from _open(request, browser, stack)
+
+    @pytest.fixture(params=widths, ids=[f"{width}px" for width in widths])
+    def axe_session(request: pytest.FixtureRequest, browser: Browser, stack: EmbeddedStack) -> Iterator[Session]:
+        yield from _open(request, browser, stack, bypass_csp=True)
+
+    return session, axe_session
