@@ -253,22 +253,28 @@ def test_full_flow(flow: tuple[Any, AuditLog, Path, Any], openwatch_db: str, mak
 
 def test_409_while_the_worker_is_dumping(bulky_db: str, tmp_path: Path, api_celery: Celery, broker_url: str,
                                          processes: Processes) -> None:
-    """A second "back up now" while the first is running (a ~40 MiB dump) gets 409 with the running run; no
-    second task is queued and the first finishes normally."""
+    """A second "back up now" while the first is running gets 409 with the running run; no second task is queued
+    and the first finishes normally. The first is held running by a lock pg_dump waits for: its ~40 MiB dump
+    alone took 0.2 s on an idle machine, less than a poll for "running" may take."""
     backup_dir = tmp_path / "backups"
     backup_dir.mkdir()
     services = Services(bulky_db, backup_dir)
     services().db_upgrade()
     worker = start_worker(processes, database_url=bulky_db, backup_dir=backup_dir, broker_url=broker_url,
                           verify_after_backup="false")
+    blocker = psycopg.connect(bulky_db)
     with client_for(build_app(auth=openwatch_auth(AuditLog()), services=services, celery_app=api_celery)) as client:
-        first = client.post(f"{PREFIX}/runs", headers=ADMIN, json={"compression": "none"})
-        assert first.status_code == 202, first.text
-        poll_run(client, first.json()["id"], ADMIN, ("running",), timeout=30, context=worker.tail)
-        second = client.post(f"{PREFIX}/runs", headers=ADMIN, json={})
-        assert second.status_code == 409, second.text
-        assert second.json()["run"]["id"] == first.json()["id"]
-        assert second.json()["run"]["status"] == "running"
+        try:
+            blocker.execute("LOCK TABLE filler IN ACCESS EXCLUSIVE MODE")
+            first = client.post(f"{PREFIX}/runs", headers=ADMIN, json={"compression": "none"})
+            assert first.status_code == 202, first.text
+            poll_run(client, first.json()["id"], ADMIN, ("running",), timeout=30, context=worker.tail)
+            second = client.post(f"{PREFIX}/runs", headers=ADMIN, json={})
+            assert second.status_code == 409, second.text
+            assert second.json()["run"]["id"] == first.json()["id"]
+            assert second.json()["run"]["status"] == "running"
+        finally:
+            blocker.close()  # the lock goes with the connection: the dump goes on
         poll_run(client, first.json()["id"], ADMIN, ("succeeded",), timeout=RUN_TIMEOUT, context=worker.tail)
         runs = client.get(f"{PREFIX}/runs", headers=ADMIN).json()["items"]
         assert [(r["kind"], r["status"]) for r in runs] == [("full", "succeeded")]
