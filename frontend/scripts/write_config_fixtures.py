@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from fastapi import HTTPException
+from fixture_files import save
 
 from openwatch_backup.api.errors import translated
 from openwatch_backup.api.schemas import (
@@ -28,8 +27,6 @@ from openwatch_backup.api.schemas import (
 )
 from openwatch_backup.secrets.passphrase import require_passphrase
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "test" / "fixtures"
-BASE = "/api/system/backups"
 NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
 NEW_ID = "f6d03c55-4268-45d5-9bd6-39a4e8c67659"
 OLD_ID = "07e14d66-5379-46e6-8ce7-4ab5f9d7876a"
@@ -39,10 +36,6 @@ VERIFY_OLD_ID = "3ab47099-86ac-49b9-9f1a-7de8c20ab99d"
 PATHS = ["/etc/openwatch/.env", "/etc/openwatch/tls", "/etc/openwatch/ssh"]
 FILE_SETTING = "OPENWATCH_BACKUP_PASSPHRASE_FILE"
 
-
-def save(name: str, method: str, path: str, status: int, body: Any) -> None:
-    (OUT / f"{name}.json").write_text(json.dumps({"method": method, "path": BASE + path, "status": status,
-                                                  "body": body}, indent=2) + "\n")
 
 
 def version(run_id: str, age: timedelta, size: int, verify: VerifyStateOut, days_left: int) -> ConfigVersionOut:

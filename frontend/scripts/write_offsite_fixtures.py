@@ -10,11 +10,11 @@ AccessDenied), and the 422 that translated() makes of required_offsite(None) (Fa
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 from fastapi import HTTPException
+from fixture_files import OUT, save
 
 from openwatch_backup.api.errors import translated
 from openwatch_backup.api.schemas import OffsiteOut, OffsiteTestOut, ProbeStepOut
@@ -22,14 +22,8 @@ from openwatch_backup.storage.factory import required_offsite
 from openwatch_backup.storage.probe import ProbeResult, ProbeStep
 from openwatch_backup.storage.s3_errors import translate
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "test" / "fixtures"
-BASE = "/api/system/backups"
 LOCATION = "s3://openwatch-backups/prod/.probe/5f0c3a9e1b2d4c6f"
 
-
-def save(name: str, method: str, path: str, status: int, body: Any) -> None:
-    (OUT / f"{name}.json").write_text(json.dumps({"method": method, "path": BASE + path, "status": status,
-                                                  "body": body}, indent=2) + "\n")
 
 
 def answer(result: ProbeResult) -> Any:

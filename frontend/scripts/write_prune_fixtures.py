@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from fixture_files import save
 
 from openwatch_backup.api.schemas import ErrorOut, RunOut
 from openwatch_backup.core.retention import ArtifactRecord, plan_retention
 from openwatch_backup.operations.retention_policy import retention_config
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "test" / "fixtures"
-BASE = "/api/system/backups"
 NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
 VALUES = {"retention_days": 30, "s3_retention_days": 30, "keep_last": 0, "keep_daily": 0, "keep_weekly": 0,
           "keep_monthly": 0, "size_budget_gib": 0, "verified_floor": 3, "config_versions": 10,
@@ -30,10 +29,6 @@ IDS = ["a18b8700-9d13-47e0-8682-e4b943712104", "b29c9811-0e24-41f1-9793-f5c0a482
        "c3ad0922-1f35-42a2-a8a4-06d1b5934326", "d4be1a33-2046-43b3-b9b5-17e2c6a45437",
        "e5cf2b44-3157-44c4-8ac6-28f3d7b56548"]
 
-
-def save(name: str, method: str, path: str, status: int, body: Any) -> None:
-    (OUT / f"{name}.json").write_text(json.dumps({"method": method, "path": BASE + path, "status": status,
-                                                  "body": body}, indent=2) + "\n")
 
 
 def run(run_id: str, status: str, details: dict[str, Any] | None) -> RunOut:

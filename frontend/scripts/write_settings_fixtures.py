@@ -11,26 +11,20 @@ Next runs depend on today's date: the files were written on 2026-12-01, as statu
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fixture_files import save
 from pydantic import ValidationError
 
 from openwatch_backup.api.errors import field_problems, validation_detail
 from openwatch_backup.api.schemas import OffsiteOut, SettingsIn, SettingsOut
 from openwatch_backup.api.settings_form import cron_preview, retention_limits
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "test" / "fixtures"
-BASE = "/api/system/backups"
 RETENTION = {"days": 30, "s3_days": 30, "keep_last": 0, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0,
              "size_budget_gib": 0, "verified_floor": 3, "config_versions": 10, "volume_weeks": 4}
 
-
-def save(name: str, method: str, path: str, status: int, body: Any) -> None:
-    (OUT / f"{name}.json").write_text(json.dumps({"method": method, "path": BASE + path, "status": status,
-                                                  "body": body}, indent=2) + "\n")
 
 
 def settings(retention: dict[str, Any]) -> Any:
