@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from openwatch_backup.docker_api import docker_client, exec_open, exec_run, exec_state, running_container
 from openwatch_backup.errors import ClientVersionMismatch, ContainerMissing, DockerUnavailable
-from openwatch_backup.executors.exec_frames import AHEAD, RECV, STDOUT, Frames, ReadAhead
+from openwatch_backup.executors.exec_frames import RECV, STDOUT, Frames, ReadAhead
 from openwatch_backup.executors.local import _LINE_CHARS, _TAIL_LINES, StderrLog
 from openwatch_backup.executors.pg_clients import ClientTool, parse_version
 
@@ -182,7 +182,7 @@ class DockerProcess(_Exec):
         self._pending = b""
         self._eof = False
         self._feeder: threading.Thread | None = None
-        self._ahead = ReadAhead(self._frames, self._stderr_lines.feed) if stdin is None and AHEAD else None
+        self._ahead = ReadAhead(self._frames, self._stderr_lines.feed) if stdin is None else None
         if stdin is not None:  # a pipe the caller writes: copy it into the exec, then EOF
             self._feeder = threading.Thread(target=self._copy_stdin, args=(os.dup(stdin),), daemon=True,
                                             name="exec-stdin")
