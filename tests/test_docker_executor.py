@@ -5,6 +5,7 @@ socket folder. The host's own PostgreSQL 15 clients make the local reference dum
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -220,6 +221,39 @@ def test_cancelled_dump_leaves_no_pg_dump_in_the_container(make: Any, podman: Po
     with pg_container.connect("ow_source") as conn:
         wait_for(lambda: conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                                       "'pg_dump'").fetchone() == (0,) or 1 / 0, timeout=10)
+    assert sorted(p.name for p in (tmp_path / "backups").rglob("*") if p.is_file()) == []
+
+
+def test_a_cli_killed_mid_dump_leaves_nothing_the_sweep_does_not_end(make: Any, podman: PodmanLab, source: str,
+                                                                     pg_container: PgContainer,
+                                                                     tmp_path: Path) -> None:
+    """SIGKILL gives the CLI no chance to kill pg_dump in the container or to record anything: pg_dump ends by
+    itself once it can write again (its socket is gone), and `sweep` marks the run abandoned and removes the
+    .partial file."""
+    make(source)
+    blocker = psycopg.connect(source)
+    env = cli_env(source, tmp_path / "backups", DOCKER_HOST=podman.socket_url, OPENWATCH_BACKUP_EXECUTOR="docker",
+                  OPENWATCH_BACKUP_DB_CONTAINER="owb-db", OPENWATCH_BACKUP_STALE_AFTER_SECONDS="1")
+    try:
+        blocker.execute("LOCK TABLE audit_logs IN ACCESS EXCLUSIVE MODE")  # pg_dump waits for it, mid-run
+        cli = subprocess.Popen([str(CLI), "backup"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: _in_container(pg_container, "pg_dump") or [][0], timeout=30, errors=(IndexError,))
+        cli.kill()
+        cli.wait()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    wait_for(lambda: _in_container(pg_container, "pg_dump") == [] or 1 / 0, timeout=30)
+    assert _on_host("pg_dump") == []
+    partials = [p.name for p in (tmp_path / "backups").rglob("*.partial")]
+    assert len(partials) == 1, partials
+    time.sleep(1.1)  # the run's heartbeat is older than OPENWATCH_BACKUP_STALE_AFTER_SECONDS
+    swept = run_cli("sweep", env=env)
+    assert swept.returncode == 0, swept.stderr
+    assert "marked 1 run(s) abandoned" in swept.stdout
+    assert "removed 1 .partial file(s)" in swept.stdout
+    listed = run_cli("list", "--json", env=env)
+    assert [run["status"] for run in json.loads(listed.stdout)] == ["abandoned"]
     assert sorted(p.name for p in (tmp_path / "backups").rglob("*") if p.is_file()) == []
 
 
